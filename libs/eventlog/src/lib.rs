@@ -1,0 +1,30 @@
+//! The Gantry event log: one append-only NATS JetStream stream that is the
+//! source of truth of the whole mesh, and the machinery every service uses to
+//! write to it and to keep its Postgres view of it.
+//!
+//! # Layout
+//!
+//! - [`envelope`]: the event envelope, its type names, encoding and decoding.
+//! - [`stream`]: the stream's settings and its idempotent creation.
+//! - [`log`]: [`EventLog`] — append with optimistic concurrency and
+//!   de-duplication, load one aggregate, follow one aggregate live.
+//! - [`trace`]: W3C trace context carried in NATS headers.
+//! - [`projection`]: the [`Projection`] trait a service's view implements,
+//!   and the checkpoint and parked-event tables.
+//! - [`runner`]: [`ProjectionRunner`], the durable consumer that applies
+//!   events to a view in batches, exactly once per event.
+//! - [`rebuild`]: drop a view and replay it from the first event.
+
+pub mod envelope;
+pub mod log;
+pub mod projection;
+pub mod rebuild;
+pub mod runner;
+pub mod stream;
+pub mod trace;
+
+pub use envelope::{Decoded, NewEvent, RecordedEvent, event_type_of};
+pub use log::{AppendError, Appended, EventLog, ExpectedSequence};
+pub use projection::{ParkedEvent, Projection};
+pub use runner::{FaultPoint, ProjectionRunner, RunnerOptions};
+pub use stream::StreamSettings;

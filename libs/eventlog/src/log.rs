@@ -1,0 +1,218 @@
+//! [`EventLog`]: appending events with optimistic concurrency and
+//! de-duplication, and reading one aggregate's events back.
+
+use crate::envelope::{NewEvent, RecordedEvent, decode_known};
+use crate::stream::{StreamSettings, ensure_stream};
+use crate::trace;
+use anyhow::Context as _;
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::stream::DirectGetErrorKind;
+use async_nats::jetstream::{self, consumer, message::PublishMessage};
+use futures::{Stream, TryStreamExt as _};
+use gantry_proto::events::Envelope;
+use prost::Message as _;
+use std::time::SystemTime;
+
+/// What the writer believes the aggregate's last sequence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedSequence {
+    /// No check: append whatever is there.
+    Any,
+    /// The aggregate must have no event yet (creates it).
+    NoEvents,
+    /// The aggregate's last event must be at this stream sequence.
+    At(u64),
+}
+
+impl ExpectedSequence {
+    /// Returns the expectation after having read up to `last_sequence` (0: none).
+    pub fn after(last_sequence: u64) -> Self {
+        if last_sequence == 0 { Self::NoEvents } else { Self::At(last_sequence) }
+    }
+
+    fn header_value(self) -> Option<u64> {
+        match self {
+            Self::Any => None,
+            Self::NoEvents => Some(0),
+            Self::At(sequence) => Some(sequence),
+        }
+    }
+}
+
+/// A durably appended event.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Its stream sequence.
+    pub sequence: u64,
+    /// True when the server had it already (same event id in the window).
+    pub duplicate: bool,
+    /// The envelope as stored.
+    pub envelope: Envelope,
+}
+
+/// Why an append did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Someone else appended to the aggregate first: reload and decide again.
+    #[error("concurrent append to {subject}")]
+    Conflict {
+        /// The aggregate's subject.
+        subject: String,
+    },
+    /// The log could not be reached or did not acknowledge.
+    #[error("event log unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// One aggregate's events as read for deciding a command.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregate {
+    /// Its known events, oldest first (unknown newer types are left out).
+    pub events: Vec<RecordedEvent>,
+    /// Stream sequence of its last event of any type; 0 when it has none.
+    pub last_sequence: u64,
+}
+
+/// A handle on the Gantry stream; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    context: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    settings: StreamSettings,
+}
+
+impl EventLog {
+    /// Opens the stream named in `settings`, creating it if it is missing.
+    pub async fn open(client: async_nats::Client, settings: StreamSettings) -> anyhow::Result<Self> {
+        let context = jetstream::new(client);
+        let stream = ensure_stream(&context, &settings).await?;
+        Ok(Self { context, stream, settings })
+    }
+
+    /// Returns the stream settings.
+    pub fn settings(&self) -> &StreamSettings {
+        &self.settings
+    }
+
+    /// Returns the JetStream context (for consumers and raw access).
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.context
+    }
+
+    /// Returns the subject of an aggregate.
+    pub fn subject(&self, aggregate_type: &str, aggregate_id: &str) -> String {
+        self.settings.subject(aggregate_type, aggregate_id)
+    }
+
+    /// Appends one event and returns once the server has acknowledged it.
+    ///
+    /// The event id goes in `Nats-Msg-Id`, so a retried append inside the
+    /// duplicate window is stored once; `expected` goes in
+    /// `Nats-Expected-Last-Subject-Sequence`, so of two writers that read the
+    /// same state only the first one lands.
+    #[tracing::instrument(skip_all, fields(event_type, subject))]
+    pub async fn append(&self, event: NewEvent, expected: ExpectedSequence) -> Result<Appended, AppendError> {
+        let subject = self.subject(event.aggregate_type, &event.aggregate_id);
+        let envelope = event.into_envelope(SystemTime::now());
+        tracing::Span::current().record("event_type", envelope.event_type.as_str()).record("subject", subject.as_str());
+        self.append_envelope(subject, envelope, expected).await
+    }
+
+    /// Appends a sealed envelope under `subject` (a retry of the same
+    /// envelope is de-duplicated by its event id).
+    pub async fn append_envelope(
+        &self,
+        subject: String,
+        envelope: Envelope,
+        expected: ExpectedSequence,
+    ) -> Result<Appended, AppendError> {
+        let mut headers = HeaderMap::new();
+        trace::inject_current(&mut headers);
+        let mut publish = PublishMessage::build()
+            .headers(headers)
+            .payload(envelope.encode_to_vec().into())
+            .message_id(&envelope.event_id);
+        if let Some(sequence) = expected.header_value() {
+            publish = publish.expected_last_subject_sequence(sequence);
+        }
+        let acknowledged = async { self.context.send_publish(subject.clone(), publish).await?.await };
+        match acknowledged.await {
+            Ok(ack) => {
+                metrics::counter!("eventlog_appended_total", "stream" => self.settings.name.clone()).increment(1);
+                Ok(Appended { sequence: ack.sequence, duplicate: ack.duplicate, envelope })
+            }
+            Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+                metrics::counter!("eventlog_append_conflicts_total", "stream" => self.settings.name.clone())
+                    .increment(1);
+                Err(AppendError::Conflict { subject })
+            }
+            Err(error) => {
+                Err(AppendError::Unavailable(anyhow::Error::new(error).context(format!("appending to {subject}"))))
+            }
+        }
+    }
+
+    /// Loads every event of one aggregate, reading only its own subject.
+    pub async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> anyhow::Result<Aggregate> {
+        let subject = self.subject(aggregate_type, aggregate_id);
+        let mut aggregate = Aggregate::default();
+        let mut next_sequence = 1;
+        loop {
+            let message = match self.stream.direct_get_next_for_subject(subject.as_str(), Some(next_sequence)).await {
+                Ok(message) => message,
+                Err(error) if error.kind() == DirectGetErrorKind::NotFound => return Ok(aggregate),
+                Err(error) => return Err(error).with_context(|| format!("reading {subject}")),
+            };
+            aggregate.last_sequence = message.sequence;
+            next_sequence = message.sequence + 1;
+            if let Some(event) = decode_known(message.sequence, &subject, &message.payload)? {
+                aggregate.events.push(event);
+            }
+        }
+    }
+
+    /// Returns the newest event of an aggregate and its sequence, if any.
+    ///
+    /// The sequence is that of the newest message even when its type is
+    /// unknown to this build (then the event is `None`).
+    pub async fn last(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> anyhow::Result<Option<(u64, Option<RecordedEvent>)>> {
+        let subject = self.subject(aggregate_type, aggregate_id);
+        match self.stream.direct_get_last_for_subject(subject.as_str()).await {
+            Ok(message) => Ok(Some((message.sequence, decode_known(message.sequence, &subject, &message.payload)?))),
+            Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("reading the last event of {subject}")),
+        }
+    }
+
+    /// Follows one aggregate: all its events so far, then each new one as it
+    /// is appended, in order (an ordered consumer on its subject alone).
+    pub async fn follow(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> anyhow::Result<impl Stream<Item = anyhow::Result<RecordedEvent>> + Send + 'static> {
+        let subject = self.subject(aggregate_type, aggregate_id);
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig { filter_subject: subject.clone(), ..Default::default() })
+            .await
+            .with_context(|| format!("following {subject}"))?;
+        let messages = consumer.messages().await.with_context(|| format!("following {subject}"))?;
+        let events = messages
+            .map_err(anyhow::Error::new)
+            .and_then(move |message| {
+                let subject = subject.clone();
+                async move {
+                    let sequence = message.info().map_err(|e| anyhow::anyhow!(e))?.stream_sequence;
+                    decode_known(sequence, &subject, &message.payload)
+                }
+            })
+            .try_filter_map(|event| async move { Ok(event) });
+        Ok(events)
+    }
+}

@@ -1,0 +1,151 @@
+//! The [`Projection`] trait a service's view implements, and the two tables
+//! the log machinery keeps beside every view: the checkpoint (the stream
+//! sequence up to which the view has applied events) and parked events.
+
+use crate::envelope::RecordedEvent;
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
+
+/// An event a projection could not apply, kept for an operator to inspect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedEvent {
+    /// Its stream sequence.
+    pub sequence: u64,
+    /// Why it was not applied.
+    pub reason: String,
+}
+
+/// A materialised view of the events on some subjects.
+///
+/// `apply_batch` runs inside the runner's transaction, which also advances
+/// the checkpoint: either both happen or neither does. It must apply every
+/// event it does not return as parked, and apply nothing of one it parks.
+pub trait Projection: Send + Sync + 'static {
+    /// Name of the view: the durable consumer's name and the checkpoint key.
+    fn name(&self) -> &str;
+
+    /// The one subject filter of the consumer (NATS 2.9 takes only one),
+    /// for example `gantry.request.>`.
+    fn filter_subject(&self) -> String;
+
+    /// Applies a batch of events (ascending sequence) and returns the ones
+    /// it refused as malformed.
+    fn apply_batch<'a>(
+        &'a self,
+        connection: &'a mut PgConnection,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, anyhow::Result<Vec<ParkedEvent>>>;
+
+    /// Empties the view's own tables (for a rebuild from sequence 1).
+    fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+const TABLES: &str = r#"
+CREATE TABLE IF NOT EXISTS eventlog_checkpoint (
+    projection      text PRIMARY KEY,
+    stream_sequence bigint NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS eventlog_parked (
+    projection      text NOT NULL,
+    stream_sequence bigint NOT NULL,
+    subject         text NOT NULL,
+    reason          text NOT NULL,
+    payload         bytea NOT NULL,
+    parked_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (projection, stream_sequence)
+);
+"#;
+
+/// Creates the checkpoint and parked tables in the pool's schema (idempotent,
+/// safe when several processes start at once) and the projection's row.
+pub async fn install(pool: &PgPool, projection: &str) -> anyhow::Result<()> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gantry.eventlog.install'))").execute(&mut *transaction).await?;
+    sqlx::raw_sql(TABLES).execute(&mut *transaction).await.context("creating eventlog tables")?;
+    sqlx::query("INSERT INTO eventlog_checkpoint (projection, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING")
+        .bind(projection)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Returns the projection's checkpoint (0 when it has applied nothing).
+pub async fn checkpoint(pool: &PgPool, projection: &str) -> anyhow::Result<u64> {
+    let sequence: Option<i64> =
+        sqlx::query_scalar("SELECT stream_sequence FROM eventlog_checkpoint WHERE projection = $1")
+            .bind(projection)
+            .fetch_optional(pool)
+            .await
+            .context("reading checkpoint")?;
+    Ok(sequence.unwrap_or(0) as u64)
+}
+
+/// Locks the projection's checkpoint row for this transaction and returns it.
+pub(crate) async fn lock_checkpoint(connection: &mut PgConnection, projection: &str) -> anyhow::Result<u64> {
+    let sequence: i64 =
+        sqlx::query_scalar("SELECT stream_sequence FROM eventlog_checkpoint WHERE projection = $1 FOR UPDATE")
+            .bind(projection)
+            .fetch_one(connection)
+            .await
+            .context("locking checkpoint")?;
+    Ok(sequence as u64)
+}
+
+/// Moves the projection's checkpoint to `sequence`.
+pub(crate) async fn store_checkpoint(
+    connection: &mut PgConnection,
+    projection: &str,
+    sequence: u64,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE eventlog_checkpoint SET stream_sequence = $2, updated_at = now() WHERE projection = $1")
+        .bind(projection)
+        .bind(sequence as i64)
+        .execute(connection)
+        .await
+        .context("storing checkpoint")?;
+    Ok(())
+}
+
+/// A parked row: sequence, subject, reason, raw bytes.
+pub(crate) struct ParkedRow {
+    pub(crate) sequence: u64,
+    pub(crate) subject: String,
+    pub(crate) reason: String,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Records parked events (a redelivered one is recorded once).
+pub(crate) async fn park(connection: &mut PgConnection, projection: &str, rows: &[ParkedRow]) -> anyhow::Result<()> {
+    for row in rows {
+        tracing::warn!(projection, sequence = row.sequence, subject = %row.subject, reason = %row.reason, "event parked");
+        sqlx::query(
+            "INSERT INTO eventlog_parked (projection, stream_sequence, subject, reason, payload)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(projection)
+        .bind(row.sequence as i64)
+        .bind(&row.subject)
+        .bind(&row.reason)
+        .bind(&row.payload)
+        .execute(&mut *connection)
+        .await
+        .context("parking event")?;
+    }
+    metrics::counter!("eventlog_parked_events_total", "projection" => projection.to_owned())
+        .increment(rows.len() as u64);
+    Ok(())
+}
+
+/// Returns the parked events of a projection, oldest first.
+pub async fn parked(pool: &PgPool, projection: &str) -> anyhow::Result<Vec<ParkedEvent>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT stream_sequence, reason FROM eventlog_parked WHERE projection = $1 ORDER BY stream_sequence",
+    )
+    .bind(projection)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(sequence, reason)| ParkedEvent { sequence: sequence as u64, reason }).collect())
+}

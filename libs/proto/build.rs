@@ -1,0 +1,27 @@
+//! Generates the Rust code of every contract under `proto/` with a vendored
+//! `protoc`, so building needs no system protobuf compiler.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        "gantry/types/v1/types.proto",
+        "gantry/events/v1/envelope.proto",
+        "gantry/events/v1/intake.proto",
+        "gantry/intake/v1/intake.proto",
+    ];
+    let paths: Vec<PathBuf> = files.iter().map(|file| proto_root.join(file)).collect();
+    for path in &paths {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // protoc's own well-known types (google/protobuf/*.proto) ship with it.
+    let includes = [proto_root, protoc_bin_vendored::include_path()?];
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("gantry_descriptor.bin"))
+        .compile_with_config(config, &paths, &includes)?;
+    Ok(())
+}

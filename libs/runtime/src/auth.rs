@@ -1,0 +1,166 @@
+//! Identity: every call carries `authorization: Bearer <token>`; the server
+//! hashes the token (SHA-256) and looks the hash up in the tokens file, which
+//! holds only hashes, each mapped to a principal (subject and groups). A
+//! missing or unknown token is `UNAUTHENTICATED`.
+//!
+//! The tokens file is YAML:
+//!
+//! ```yaml
+//! tokens:
+//!   - subject: alice
+//!     groups: [databases-rds]
+//!     sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+//! ```
+
+use anyhow::Context as _;
+use gantry_proto::types::Principal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use tonic::{Request, Status};
+
+/// One entry of the tokens file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// The principal's name.
+    pub subject: String,
+    /// The groups it belongs to (approval policy and admin checks use them).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+}
+
+/// The tokens file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensFile {
+    /// Every known token.
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+}
+
+/// Token hashes mapped to principals.
+#[derive(Debug, Clone, Default)]
+pub struct TokenStore {
+    principals: HashMap<[u8; 32], Principal>,
+}
+
+/// Returns the lowercase hex SHA-256 of a token, as the tokens file stores it.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl TokenStore {
+    /// Loads the tokens file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading tokens file {}", path.display()))?;
+        let file: TokensFile =
+            serde_yaml_ng::from_str(&text).with_context(|| format!("parsing tokens file {}", path.display()))?;
+        Self::from_file(file)
+    }
+
+    /// Builds the store from parsed entries, checking every hash.
+    pub fn from_file(file: TokensFile) -> anyhow::Result<Self> {
+        let mut principals = HashMap::new();
+        for entry in file.tokens {
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(&entry.sha256, &mut digest)
+                .with_context(|| format!("token of {} is not a hex SHA-256", entry.subject))?;
+            principals.insert(digest, Principal { subject: entry.subject, groups: entry.groups });
+        }
+        Ok(Self { principals })
+    }
+
+    /// Returns the principal of a clear token, if known.
+    pub fn principal(&self, token: &str) -> Option<&Principal> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.principals.get(&digest)
+    }
+}
+
+/// A tonic interceptor that puts the caller's [`Principal`] into the
+/// request's extensions, or refuses the call.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    store: Arc<TokenStore>,
+}
+
+impl Authenticator {
+    /// Creates an authenticator over a token store.
+    pub fn new(store: TokenStore) -> Self {
+        Self { store: Arc::new(store) }
+    }
+}
+
+impl tonic::service::Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header =
+            request.metadata().get("authorization").ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
+        let principal =
+            self.store.principal(token.trim()).cloned().ok_or_else(|| Status::unauthenticated("unknown token"))?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
+    }
+}
+
+/// Returns the principal the [`Authenticator`] attached to a request.
+pub fn principal_of<T>(request: &Request<T>) -> Result<Principal, Status> {
+    request.extensions().get::<Principal>().cloned().ok_or_else(|| Status::unauthenticated("no principal"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor as _;
+
+    fn authenticator() -> Authenticator {
+        let file = TokensFile {
+            tokens: vec![TokenEntry {
+                subject: "bob".into(),
+                groups: vec!["databases-rds".into()],
+                sha256: hash_token("s3cret"),
+            }],
+        };
+        Authenticator::new(TokenStore::from_file(file).unwrap())
+    }
+
+    fn call(authorization: Option<&str>) -> Result<Principal, Status> {
+        let mut request = Request::new(());
+        if let Some(value) = authorization {
+            request.metadata_mut().insert("authorization", value.parse().unwrap());
+        }
+        let request = authenticator().call(request)?;
+        principal_of(&request)
+    }
+
+    #[test]
+    fn known_token_maps_to_its_principal() {
+        let principal = call(Some("Bearer s3cret")).unwrap();
+        assert_eq!(principal.subject, "bob");
+        assert_eq!(principal.groups, vec!["databases-rds".to_string()]);
+    }
+
+    #[test]
+    fn missing_malformed_or_unknown_token_is_unauthenticated() {
+        for header in [None, Some("s3cret"), Some("Bearer nope"), Some("Basic s3cret")] {
+            let status = call(header).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{header:?}");
+            assert!(!status.message().contains("s3cret"));
+        }
+    }
+
+    #[test]
+    fn a_bad_hash_is_refused_at_load() {
+        let file = TokensFile { tokens: vec![TokenEntry { subject: "x".into(), groups: vec![], sha256: "zz".into() }] };
+        assert!(TokenStore::from_file(file).is_err());
+    }
+}

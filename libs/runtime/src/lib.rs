@@ -1,0 +1,25 @@
+//! What every Gantry service shares, so a service crate holds only its own
+//! domain: configuration, telemetry, the gRPC server, identity, shutdown and
+//! its Postgres schema.
+//!
+//! # Layout
+//!
+//! - [`config`]: layered settings (defaults → file → `GANTRY_*` variables).
+//! - [`telemetry`]: JSON logs, OpenTelemetry traces over OTLP when
+//!   configured, the Prometheus `/metrics` endpoint.
+//! - [`grpc`]: the server bootstrap — health, reflection (v1 and v1alpha),
+//!   per-RPC metrics and trace context, graceful shutdown.
+//! - [`auth`]: bearer tokens (stored only as SHA-256 hashes) to principals.
+//! - [`shutdown`]: one signal that every task of the process waits on.
+//! - [`postgres`]: a pool bound to one service's own schema.
+
+pub mod auth;
+pub mod config;
+pub mod grpc;
+pub mod postgres;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use auth::{Authenticator, TokenStore, principal_of};
+pub use config::Config;
+pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -1,0 +1,221 @@
+//! A request's state and `evolve`, which folds the request's events into it.
+//! The command side and the view share this one function.
+
+use super::spec::ResourceSpec;
+use super::wire::{bucket_spec, database_spec};
+use gantry_eventlog::RecordedEvent;
+use gantry_proto::events::envelope::Payload;
+use gantry_proto::types as pb;
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where a request is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for approvals.
+    PendingApproval,
+    /// Approved; the provisioner will act on it.
+    Approved,
+    /// Rejected by an approver (terminal).
+    Rejected,
+    /// Withdrawn (terminal).
+    Cancelled,
+    /// Being provisioned.
+    Provisioning,
+    /// Provisioned; credentials are in Secrets Manager.
+    Ready,
+    /// Provisioning failed (terminal).
+    Failed,
+}
+
+impl Status {
+    /// Returns the lowercase name used in the view and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingApproval => "pending_approval",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Provisioning => "provisioning",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Returns true where a watch ends: nothing more will happen on its own.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Rejected | Self::Cancelled | Self::Ready | Self::Failed)
+    }
+
+    /// Returns true while the request holds its resource name (a ready
+    /// resource exists, so it still holds it).
+    pub fn holds_name(self) -> bool {
+        !matches!(self, Self::Rejected | Self::Cancelled | Self::Failed)
+    }
+}
+
+/// One recorded approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub subject: String,
+    /// Their groups when they approved.
+    pub groups: Vec<String>,
+    /// Their comment.
+    pub comment: String,
+    /// When, in microseconds since the epoch.
+    pub at_micros: i64,
+}
+
+/// Everything known about one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestState {
+    /// Request id.
+    pub id: String,
+    /// What is requested.
+    pub spec: ResourceSpec,
+    /// Current status.
+    pub status: Status,
+    /// Who submitted it (for Backstage: its backend's principal).
+    pub submitted_by: String,
+    /// The client's idempotency key, empty when none.
+    pub idempotency_key: String,
+    /// Approval clauses recorded at submission.
+    pub required: Vec<Vec<String>>,
+    /// Approvals so far.
+    pub approvals: Vec<Approval>,
+    /// The auto-approve rule that approved it, if any.
+    pub auto_approved_by: Option<String>,
+    /// Why it was rejected, cancelled or failed.
+    pub reason: Option<String>,
+    /// Where its credentials are, once ready.
+    pub secret_path: Option<String>,
+    /// Creation time, microseconds since the epoch.
+    pub created_micros: i64,
+    /// Last change, microseconds since the epoch.
+    pub updated_micros: i64,
+    /// Stream sequence of the creating event.
+    pub created_sequence: u64,
+    /// Stream sequence of the last applied event.
+    pub sequence: u64,
+}
+
+/// Folds one event into a request's state; an event that cannot apply (a
+/// creation of an existing request, a change of a missing one) is an error
+/// naming why.
+pub fn evolve(state: Option<RequestState>, event: &RecordedEvent) -> Result<RequestState, String> {
+    let at = micros(event.occurred_at());
+    let actor = event.actor();
+    let payload = event.payload().ok_or("event without a payload")?;
+    let mut state = match (state, payload) {
+        (None, Payload::DatabaseRequested(requested)) => {
+            let spec = requested.spec.as_ref().ok_or("database_requested without spec")?;
+            let spec = ResourceSpec::Database(database_spec(spec)?);
+            created(
+                event,
+                spec,
+                &actor,
+                &requested.idempotency_key,
+                &requested.required_approvals,
+                &requested.auto_approved_by_rule,
+            )
+        }
+        (None, Payload::BucketRequested(requested)) => {
+            let spec = requested.spec.as_ref().ok_or("bucket_requested without spec")?;
+            let spec = ResourceSpec::Bucket(bucket_spec(spec)?);
+            created(
+                event,
+                spec,
+                &actor,
+                &requested.idempotency_key,
+                &requested.required_approvals,
+                &requested.auto_approved_by_rule,
+            )
+        }
+        (Some(_), Payload::DatabaseRequested(_) | Payload::BucketRequested(_)) => {
+            return Err("request created twice".into());
+        }
+        (None, other) => {
+            return Err(format!("{} for a request that does not exist", gantry_eventlog::event_type_of(other)));
+        }
+        (Some(state), payload) => changed(state, payload, &actor, at)?,
+    };
+    state.updated_micros = at;
+    state.sequence = event.sequence;
+    Ok(state)
+}
+
+/// Folds a request's events, oldest first, into its state.
+pub fn fold(events: &[RecordedEvent]) -> Result<Option<RequestState>, String> {
+    events.iter().try_fold(None, |state, event| evolve(state, event).map(Some))
+}
+
+fn created(
+    event: &RecordedEvent,
+    spec: ResourceSpec,
+    actor: &pb::Principal,
+    idempotency_key: &str,
+    required: &[pb::ApprovalClause],
+    auto_rule: &str,
+) -> RequestState {
+    let auto_approved_by = Some(auto_rule.to_owned()).filter(|rule| !rule.is_empty());
+    RequestState {
+        id: event.envelope.aggregate_id.clone(),
+        spec,
+        status: if auto_approved_by.is_some() { Status::Approved } else { Status::PendingApproval },
+        submitted_by: actor.subject.clone(),
+        idempotency_key: idempotency_key.to_owned(),
+        required: required.iter().map(|clause| clause.any_of_groups.clone()).collect(),
+        approvals: Vec::new(),
+        auto_approved_by,
+        reason: None,
+        secret_path: None,
+        created_micros: micros(event.occurred_at()),
+        updated_micros: 0,
+        created_sequence: event.sequence,
+        sequence: event.sequence,
+    }
+}
+
+fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at: i64) -> Result<RequestState, String> {
+    match payload {
+        Payload::ApprovalGranted(granted) => {
+            state.approvals.push(Approval {
+                subject: actor.subject.clone(),
+                groups: actor.groups.clone(),
+                comment: granted.comment.clone(),
+                at_micros: at,
+            });
+            if granted.policy_satisfied {
+                state.status = Status::Approved;
+            }
+        }
+        Payload::RequestRejected(rejected) => {
+            state.status = Status::Rejected;
+            state.reason = Some(rejected.reason.clone());
+        }
+        Payload::RequestCancelled(cancelled) => {
+            state.status = Status::Cancelled;
+            state.reason = Some(cancelled.reason.clone());
+        }
+        Payload::ProvisioningStarted(_) => state.status = Status::Provisioning,
+        Payload::ResourceProvisioned(provisioned) => {
+            state.status = Status::Ready;
+            state.secret_path = Some(provisioned.secret_path.clone()).filter(|path| !path.is_empty());
+        }
+        Payload::ProvisioningFailed(failed) => {
+            state.status = Status::Failed;
+            state.reason = Some(failed.reason.clone());
+        }
+        Payload::DatabaseRequested(_) | Payload::BucketRequested(_) | Payload::NameReserved(_) => {
+            return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
+        }
+    }
+    Ok(state)
+}
+
+/// Returns microseconds since the epoch.
+pub(crate) fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_micros() as i64).unwrap_or(0)
+}

@@ -1,0 +1,170 @@
+//! The resources a request asks for, in domain types.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// Returns the lowercase name used in files, the CLI and the catalog.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// Parses the lowercase name.
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|value| value.as_str() == text)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// Where a resource lives.
+    Environment { Dev = "dev", Test = "test", Staging = "staging", Prod = "prod" }
+);
+vocabulary!(
+    /// Risk class of the data.
+    Risk { None = "none", Low = "low", Medium = "medium", High = "high", Access = "access" }
+);
+vocabulary!(
+    /// Database size.
+    Size { Small = "small", Medium = "medium", Large = "large", Xlarge = "xlarge" }
+);
+vocabulary!(
+    /// What a bucket is for.
+    BucketPurpose { BackendState = "backend-state", Logs = "logs", Traces = "traces", Artifacts = "artifacts" }
+);
+
+/// A requested Postgres database (validated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseSpec {
+    /// Database name.
+    pub database_name: String,
+    /// Role that owns it.
+    pub username: String,
+    /// Owning team.
+    pub owner: String,
+    /// The person who asked.
+    pub requester: String,
+    /// Environment.
+    pub environment: Environment,
+    /// Business domain.
+    pub domain: String,
+    /// Data risk.
+    pub risk: Risk,
+    /// Size.
+    pub size: Size,
+}
+
+/// A requested S3 bucket (validated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSpec {
+    /// Bucket name.
+    pub bucket_name: String,
+    /// Purpose (sets lifecycle rules).
+    pub purpose: BucketPurpose,
+    /// Environment.
+    pub environment: Environment,
+    /// AWS region.
+    pub region: String,
+    /// Owning team.
+    pub owner: String,
+    /// The person who asked.
+    pub requester: String,
+    /// Retention in days (0: never expires).
+    pub retention_days: u32,
+    /// KMS key for SSE-KMS; SSE-S3 when absent.
+    pub kms_key_id: Option<String>,
+    /// Replication destination bucket.
+    pub replication_target: Option<String>,
+}
+
+/// What a request is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ResourceSpec {
+    /// A database.
+    Database(DatabaseSpec),
+    /// A bucket.
+    Bucket(BucketSpec),
+}
+
+impl ResourceSpec {
+    /// Returns `database` or `bucket`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Database(_) => "database",
+            Self::Bucket(_) => "bucket",
+        }
+    }
+
+    /// Returns the resource's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Database(spec) => &spec.database_name,
+            Self::Bucket(spec) => &spec.bucket_name,
+        }
+    }
+
+    /// Returns the environment.
+    pub fn environment(&self) -> Environment {
+        match self {
+            Self::Database(spec) => spec.environment,
+            Self::Bucket(spec) => spec.environment,
+        }
+    }
+
+    /// Returns the owning team.
+    pub fn owner(&self) -> &str {
+        match self {
+            Self::Database(spec) => &spec.owner,
+            Self::Bucket(spec) => &spec.owner,
+        }
+    }
+
+    /// Returns the person who asked.
+    pub fn requester(&self) -> &str {
+        match self {
+            Self::Database(spec) => &spec.requester,
+            Self::Bucket(spec) => &spec.requester,
+        }
+    }
+
+    /// Returns the id of the name reservation aggregate: one live request
+    /// per database name and environment, one per bucket name (bucket names
+    /// are global).
+    pub fn reservation_id(&self) -> String {
+        match self {
+            Self::Database(spec) => format!("{}.{}", spec.environment, spec.database_name),
+            Self::Bucket(spec) => format!("s3.{}", spec.bucket_name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_round_trips() {
+        for purpose in BucketPurpose::ALL {
+            assert_eq!(BucketPurpose::parse(purpose.as_str()), Some(*purpose));
+        }
+        assert_eq!(BucketPurpose::BackendState.as_str(), "backend-state");
+        assert_eq!(Environment::parse("production"), None);
+    }
+}

@@ -1,0 +1,412 @@
+//! The platform's input rules. Every check runs, and every violation is
+//! reported at once, field by field.
+
+use super::spec::{BucketPurpose, BucketSpec, DatabaseSpec, Environment, Risk, Size};
+use serde::Serialize;
+
+/// Longest database, role, owner, requester or domain name (Postgres' limit).
+pub const NAME_MAX_BYTES: usize = 63;
+/// Longest idempotency key.
+pub const IDEMPOTENCY_KEY_MAX_BYTES: usize = 128;
+/// Longest comment or reason.
+pub const TEXT_MAX_BYTES: usize = 1024;
+/// Longest KMS key id or ARN.
+pub const KMS_KEY_MAX_BYTES: usize = 2048;
+/// Longest region name.
+pub const REGION_MAX_BYTES: usize = 32;
+/// Longest bucket retention.
+pub const RETENTION_MAX_DAYS: u32 = 3650;
+
+/// Names Postgres or the platform keep for themselves (plus any `pg_` prefix).
+const RESERVED_NAMES: &[&str] = &[
+    "postgres",
+    "template0",
+    "template1",
+    "public",
+    "information_schema",
+    "root",
+    "admin",
+    "rdsadmin",
+    "rds_superuser",
+    "gantry",
+    "user",
+    "current_user",
+    "session_user",
+    "none",
+    "all",
+];
+
+/// One violated field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldViolation {
+    /// The field's name as in the API (`database_name`).
+    pub field: String,
+    /// What is wrong, in words a form can show.
+    pub description: String,
+}
+
+/// Every violation of one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations(pub Vec<FieldViolation>);
+
+impl std::fmt::Display for Violations {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect();
+        formatter.write_str(&parts.join("; "))
+    }
+}
+
+impl Violations {
+    /// Records the outcome of one check.
+    pub fn check(&mut self, field: &str, outcome: Result<(), String>) {
+        if let Err(description) = outcome {
+            self.0.push(FieldViolation { field: field.to_owned(), description });
+        }
+    }
+
+    /// Returns a required choice, recording a violation when it is missing.
+    pub fn require<T>(&mut self, field: &str, value: Option<T>, choices: &str) -> Option<T> {
+        if value.is_none() {
+            self.check(field, Err(format!("required; one of {choices}")));
+        }
+        value
+    }
+
+    /// Returns `value` when nothing was violated.
+    pub fn into_result<T>(self, value: impl FnOnce() -> T) -> Result<T, Violations> {
+        if self.0.is_empty() { Ok(value()) } else { Err(self) }
+    }
+}
+
+/// A database or role name: `^[a-z][a-z0-9_]*$`, at most 63 bytes, not reserved.
+pub fn check_identifier(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("required".into());
+    }
+    if value.len() > NAME_MAX_BYTES {
+        return Err(format!("at most {NAME_MAX_BYTES} bytes"));
+    }
+    let mut characters = value.chars();
+    let well_formed = characters.next().is_some_and(|c| c.is_ascii_lowercase())
+        && characters.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !well_formed {
+        return Err("must match ^[a-z][a-z0-9_]*$".into());
+    }
+    if value.starts_with("pg_") || RESERVED_NAMES.contains(&value) {
+        return Err(format!("{value:?} is reserved"));
+    }
+    Ok(())
+}
+
+/// A team, person or domain name: `^[a-z0-9-]+$`, at most 63 bytes.
+pub fn check_slug(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("required".into());
+    }
+    if value.len() > NAME_MAX_BYTES {
+        return Err(format!("at most {NAME_MAX_BYTES} bytes"));
+    }
+    if !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err("must match ^[a-z0-9-]+$".into());
+    }
+    Ok(())
+}
+
+/// An S3 bucket name without dots: 3 to 63 of `[a-z0-9-]`, starting and
+/// ending with a letter or digit.
+pub fn check_bucket_name(value: &str) -> Result<(), String> {
+    if !(3..=63).contains(&value.len()) {
+        return Err("3 to 63 characters".into());
+    }
+    let edges_ok = [value.chars().next(), value.chars().last()]
+        .iter()
+        .all(|c| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    if !edges_ok || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err("lowercase letters, digits and hyphens, starting and ending with a letter or digit".into());
+    }
+    if value.starts_with("xn--") || value.ends_with("-s3alias") {
+        return Err("uses a prefix or suffix S3 reserves".into());
+    }
+    Ok(())
+}
+
+/// An AWS region name such as `eu-west-1`.
+pub fn check_region(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("required".into());
+    }
+    let parts: Vec<&str> = value.split('-').collect();
+    let well_formed = value.len() <= REGION_MAX_BYTES
+        && parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if !well_formed {
+        return Err("an AWS region such as eu-west-1".into());
+    }
+    Ok(())
+}
+
+/// Free text: at most `max` bytes, no control characters but newline and tab.
+pub fn check_text(value: &str, max: usize, required: bool) -> Result<(), String> {
+    if required && value.trim().is_empty() {
+        return Err("required".into());
+    }
+    if value.len() > max {
+        return Err(format!("at most {max} bytes"));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// An idempotency key: optional, printable ASCII, at most 128 bytes.
+pub fn check_idempotency_key(value: &str) -> Result<(), String> {
+    if value.len() > IDEMPOTENCY_KEY_MAX_BYTES {
+        return Err(format!("at most {IDEMPOTENCY_KEY_MAX_BYTES} bytes"));
+    }
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("printable ASCII without spaces".into());
+    }
+    Ok(())
+}
+
+/// A KMS key id, alias or ARN.
+fn check_kms_key(value: &str) -> Result<(), String> {
+    if value.len() > KMS_KEY_MAX_BYTES {
+        return Err(format!("at most {KMS_KEY_MAX_BYTES} bytes"));
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c)) {
+        return Err("a KMS key id, alias or ARN".into());
+    }
+    Ok(())
+}
+
+/// A database request as submitted, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseForm {
+    /// Requested database name.
+    pub database_name: String,
+    /// Requested role name; empty means `<database_name>_user`.
+    pub username: String,
+    /// Owning team.
+    pub owner: String,
+    /// The person asking.
+    pub requester: String,
+    /// Environment, `None` when unset or unknown.
+    pub environment: Option<Environment>,
+    /// Business domain.
+    pub domain: String,
+    /// Risk, `None` when unset or unknown.
+    pub risk: Option<Risk>,
+    /// Size, `None` when unset or unknown.
+    pub size: Option<Size>,
+}
+
+impl DatabaseForm {
+    /// Checks every rule and returns the spec, or every violation.
+    pub fn validate(self) -> Result<DatabaseSpec, Violations> {
+        let mut violations = Violations::default();
+        let username =
+            if self.username.is_empty() { format!("{}_user", self.database_name) } else { self.username.clone() };
+        violations.check("database_name", check_identifier(&self.database_name));
+        violations.check("username", check_identifier(&username));
+        violations.check("owner", check_slug(&self.owner));
+        violations.check("requester", check_slug(&self.requester));
+        violations.check("domain", check_slug(&self.domain));
+        let environment = violations.require("environment", self.environment, "dev, test, staging, prod");
+        let risk = violations.require("risk", self.risk, "none, low, medium, high, access");
+        let size = violations.require("size", self.size, "small, medium, large, xlarge");
+        violations.into_result(|| DatabaseSpec {
+            database_name: self.database_name,
+            username,
+            owner: self.owner,
+            requester: self.requester,
+            environment: environment.expect("checked"),
+            domain: self.domain,
+            risk: risk.expect("checked"),
+            size: size.expect("checked"),
+        })
+    }
+}
+
+/// A bucket request as submitted, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct BucketForm {
+    /// Requested name; empty means `<owner>-<purpose>-<environment>`.
+    pub bucket_name: String,
+    /// Purpose, `None` when unset or unknown.
+    pub purpose: Option<BucketPurpose>,
+    /// Environment, `None` when unset or unknown.
+    pub environment: Option<Environment>,
+    /// AWS region.
+    pub region: String,
+    /// Owning team.
+    pub owner: String,
+    /// The person asking.
+    pub requester: String,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// KMS key; empty for SSE-S3.
+    pub kms_key_id: String,
+    /// Replication destination; empty for none.
+    pub replication_target: String,
+}
+
+impl BucketForm {
+    /// Checks every rule and returns the spec, or every violation.
+    pub fn validate(self) -> Result<BucketSpec, Violations> {
+        let mut violations = Violations::default();
+        let purpose = violations.require("purpose", self.purpose, "backend-state, logs, traces, artifacts");
+        let environment = violations.require("environment", self.environment, "dev, test, staging, prod");
+        violations.check("owner", check_slug(&self.owner));
+        violations.check("requester", check_slug(&self.requester));
+        violations.check("region", check_region(&self.region));
+        let bucket_name = match (self.bucket_name.is_empty(), purpose, environment) {
+            (false, _, _) => self.bucket_name.clone(),
+            (true, Some(purpose), Some(environment)) => format!("{}-{purpose}-{environment}", self.owner),
+            _ => String::new(),
+        };
+        if purpose.is_some() && environment.is_some() {
+            violations.check("bucket_name", check_bucket_name(&bucket_name));
+        }
+        violations.check("retention_days", check_retention(purpose, self.retention_days));
+        violations.check("kms_key_id", check_kms_key(&self.kms_key_id));
+        if !self.replication_target.is_empty() {
+            let target = check_bucket_name(&self.replication_target).and_then(|()| {
+                if self.replication_target == bucket_name { Err("must differ from the bucket".into()) } else { Ok(()) }
+            });
+            violations.check("replication_target", target);
+        }
+        violations.into_result(|| BucketSpec {
+            bucket_name,
+            purpose: purpose.expect("checked"),
+            environment: environment.expect("checked"),
+            region: self.region,
+            owner: self.owner,
+            requester: self.requester,
+            retention_days: self.retention_days,
+            kms_key_id: Some(self.kms_key_id).filter(|key| !key.is_empty()),
+            replication_target: Some(self.replication_target).filter(|target| !target.is_empty()),
+        })
+    }
+}
+
+fn check_retention(purpose: Option<BucketPurpose>, days: u32) -> Result<(), String> {
+    match purpose {
+        Some(BucketPurpose::Logs | BucketPurpose::Traces) if days == 0 => {
+            Err(format!("required for logs and traces: 1 to {RETENTION_MAX_DAYS}"))
+        }
+        Some(BucketPurpose::BackendState) if days != 0 => Err("backend-state never expires; leave it 0".into()),
+        _ if days > RETENTION_MAX_DAYS => Err(format!("at most {RETENTION_MAX_DAYS}")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_form() -> DatabaseForm {
+        DatabaseForm {
+            database_name: "orders".into(),
+            username: String::new(),
+            owner: "team-orders".into(),
+            requester: "alice".into(),
+            environment: Some(Environment::Prod),
+            domain: "payments".into(),
+            risk: Some(Risk::High),
+            size: Some(Size::Small),
+        }
+    }
+
+    fn fields(violations: &Violations) -> Vec<&str> {
+        violations.0.iter().map(|v| v.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_good_database_form_passes_and_defaults_the_username() {
+        let spec = database_form().validate().unwrap();
+        assert_eq!(spec.username, "orders_user");
+    }
+
+    #[test]
+    fn identifiers_follow_postgres_rules() {
+        assert!(check_identifier("orders_2").is_ok());
+        for bad in ["", "Orders", "2orders", "or-ders", "postgres", "template1", "pg_stat", "public"] {
+            assert!(check_identifier(bad).is_err(), "{bad}");
+        }
+        assert!(check_identifier(&"a".repeat(63)).is_ok());
+        assert!(check_identifier(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let form = DatabaseForm {
+            database_name: "Bad Name".into(),
+            owner: String::new(),
+            requester: "Alice!".into(),
+            environment: None,
+            domain: "x".repeat(64),
+            risk: None,
+            size: None,
+            ..database_form()
+        };
+        let violations = form.validate().unwrap_err();
+        assert_eq!(
+            fields(&violations),
+            ["database_name", "username", "owner", "requester", "domain", "environment", "risk", "size"]
+        );
+    }
+
+    fn bucket_form() -> BucketForm {
+        BucketForm {
+            purpose: Some(BucketPurpose::Logs),
+            environment: Some(Environment::Prod),
+            region: "eu-west-1".into(),
+            owner: "team-obs".into(),
+            requester: "alice".into(),
+            retention_days: 30,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bucket_name_is_derived_when_empty() {
+        let spec = bucket_form().validate().unwrap();
+        assert_eq!(spec.bucket_name, "team-obs-logs-prod");
+        assert_eq!(spec.kms_key_id, None);
+    }
+
+    #[test]
+    fn bucket_rules_are_checked() {
+        let form = BucketForm {
+            bucket_name: "Bad.Bucket".into(),
+            region: "europe".into(),
+            retention_days: 0,
+            kms_key_id: "key with spaces".into(),
+            replication_target: "Bad.Bucket".into(),
+            ..bucket_form()
+        };
+        let violations = form.validate().unwrap_err();
+        assert_eq!(
+            fields(&violations),
+            ["region", "bucket_name", "retention_days", "kms_key_id", "replication_target"]
+        );
+        let state = BucketForm { purpose: Some(BucketPurpose::BackendState), retention_days: 5, ..bucket_form() };
+        assert_eq!(fields(&state.validate().unwrap_err()), ["retention_days"]);
+    }
+
+    #[test]
+    fn text_limits_and_control_characters() {
+        assert!(check_text("fine\nlines", 20, true).is_ok());
+        assert!(check_text("  ", 20, true).is_err());
+        assert!(check_text(&"x".repeat(21), 20, false).is_err());
+        assert!(check_text("bell\u{7}", 20, false).is_err());
+        assert!(check_idempotency_key("backstage:1234").is_ok());
+        assert!(check_idempotency_key("has space").is_err());
+        assert!(check_idempotency_key(&"k".repeat(129)).is_err());
+        assert!(check_region("us-gov-west-1").is_ok());
+    }
+}
