@@ -26,5 +26,6 @@ pub mod trace;
 pub use envelope::{Decoded, NewEvent, RecordedEvent, event_type_of};
 pub use log::{AppendError, Appended, EventLog, ExpectedSequence};
 pub use projection::{ParkedEvent, Projection};
-pub use runner::{FaultPoint, ProjectionRunner, RunnerOptions};
+pub use rebuild::Rebuilt;
+pub use runner::{FaultPoint, ProjectionRunner, RunEnd, RunnerOptions};
 pub use stream::StreamSettings;

@@ -9,7 +9,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self, consumer, message::PublishMessage};
-use futures::{Stream, TryStreamExt as _};
+use futures::stream::BoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
 use gantry_proto::events::Envelope;
 use prost::Message as _;
 use std::time::SystemTime;
@@ -195,7 +196,7 @@ impl EventLog {
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
-    ) -> anyhow::Result<impl Stream<Item = anyhow::Result<RecordedEvent>> + Send + 'static> {
+    ) -> anyhow::Result<BoxStream<'static, anyhow::Result<RecordedEvent>>> {
         let subject = self.subject(aggregate_type, aggregate_id);
         let consumer = self
             .stream
@@ -212,7 +213,8 @@ impl EventLog {
                     decode_known(sequence, &subject, &message.payload)
                 }
             })
-            .try_filter_map(|event| async move { Ok(event) });
+            .try_filter_map(|event| async move { Ok(event) })
+            .boxed();
         Ok(events)
     }
 }

@@ -63,7 +63,9 @@ CREATE TABLE IF NOT EXISTS eventlog_parked (
 pub async fn install(pool: &PgPool, projection: &str) -> anyhow::Result<()> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gantry.eventlog.install'))").execute(&mut *transaction).await?;
-    sqlx::raw_sql(TABLES).execute(&mut *transaction).await.context("creating eventlog tables")?;
+    for statement in TABLES.split(';').filter(|statement| !statement.trim().is_empty()) {
+        sqlx::query(statement).execute(&mut *transaction).await.context("creating eventlog tables")?;
+    }
     sqlx::query("INSERT INTO eventlog_checkpoint (projection, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING")
         .bind(projection)
         .execute(&mut *transaction)
@@ -148,4 +150,26 @@ pub async fn parked(pool: &PgPool, projection: &str) -> anyhow::Result<Vec<Parke
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|(sequence, reason)| ParkedEvent { sequence: sequence as u64, reason }).collect())
+}
+
+/// Waits until the projection's checkpoint reaches `sequence`; false when
+/// `timeout` passed first (read-your-own-write for `min_sequence` reads).
+pub async fn wait_for_checkpoint(
+    pool: &PgPool,
+    projection: &str,
+    sequence: u64,
+    timeout: std::time::Duration,
+) -> anyhow::Result<bool> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        if checkpoint(pool, projection).await? >= sequence {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(25));
+    }
 }

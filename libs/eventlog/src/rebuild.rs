@@ -4,7 +4,7 @@
 
 use crate::log::EventLog;
 use crate::projection::{self, Projection};
-use crate::runner::{ProjectionRunner, RunnerOptions};
+use crate::runner::{ProjectionRunner, RunEnd, RunnerOptions};
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -24,6 +24,15 @@ pub async fn reset<P: Projection>(pool: &PgPool, projection: &P) -> anyhow::Resu
     Ok(())
 }
 
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The checkpoint when the call returned.
+    pub checkpoint: u64,
+    /// False when a live runner leads the view and replays it instead.
+    pub replayed_here: bool,
+}
+
 /// Resets the view and replays every event into it, returning when caught up.
 ///
 /// If a live runner leads this view, it notices the reset and does the
@@ -34,10 +43,11 @@ pub async fn rebuild<P: Projection>(
     pool: &PgPool,
     projection: Arc<P>,
     batch_size: usize,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Rebuilt> {
     reset(pool, projection.as_ref()).await?;
     let options = RunnerOptions { batch_size, stop_when_caught_up: true, wait_for_leadership: false, fault: None };
     let runner = ProjectionRunner::new(log.clone(), pool.clone(), projection.clone(), options);
-    runner.run(std::future::pending()).await?;
-    projection::checkpoint(pool, projection.name()).await
+    let end = runner.run(std::future::pending()).await?;
+    let checkpoint = projection::checkpoint(pool, projection.name()).await?;
+    Ok(Rebuilt { checkpoint, replayed_here: end != RunEnd::NotLeader })
 }

@@ -54,6 +54,17 @@ impl Default for RunnerOptions {
     }
 }
 
+/// How a run ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Shutdown was asked for.
+    Shutdown,
+    /// Nothing was pending (with `stop_when_caught_up`).
+    CaughtUp,
+    /// Another runner leads the view (with `wait_for_leadership` false).
+    NotLeader,
+}
+
 /// Why a runner stopped with an error on purpose.
 #[derive(Debug, thiserror::Error)]
 #[error("fault injected at {0:?}")]
@@ -92,28 +103,28 @@ impl<P: Projection> ProjectionRunner<P> {
 
     /// Runs until `shutdown` resolves (or, with `stop_when_caught_up`, until
     /// nothing is pending). Transient failures are retried with a pause.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<RunEnd> {
         tokio::pin!(shutdown);
         let name = self.projection.name().to_owned();
         let leadership = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => return Ok(RunEnd::Shutdown),
             lock = self.lead() => lock?,
         };
-        let Some(_leadership) = leadership else { return Ok(()) };
+        let Some(_leadership) = leadership else { return Ok(RunEnd::NotLeader) };
         projection::install(&self.pool, &name).await?;
         loop {
             let outcome = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => return Ok(RunEnd::Shutdown),
                 outcome = self.consume() => outcome,
             };
             match outcome {
-                Ok(Step::Done) => return Ok(()),
+                Ok(Step::Done) => return Ok(RunEnd::CaughtUp),
                 Ok(_) => {}
                 Err(error) if error.is::<FaultInjected>() => return Err(error),
                 Err(error) => {
                     tracing::warn!(projection = %name, error = format!("{error:#}"), "projection interrupted; resuming");
                     tokio::select! {
-                        _ = &mut shutdown => return Ok(()),
+                        _ = &mut shutdown => return Ok(RunEnd::Shutdown),
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     }
                 }

@@ -24,7 +24,8 @@ pub async fn connect(settings: &DatabaseSettings, schema: &str) -> anyhow::Resul
         .context("invalid database url")?
         .log_statements(tracing::log::LevelFilter::Trace);
     let mut connection = options.connect().await.context("connecting to Postgres")?;
-    sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+    let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+    sqlx::query(&create)
         .execute(&mut connection)
         .await
         .or_else(ignore_concurrent_create)
@@ -51,7 +52,8 @@ fn ignore_concurrent_create(error: sqlx::Error) -> Result<sqlx::postgres::PgQuer
 pub async fn drop_schema(settings: &DatabaseSettings, schema: &str) -> anyhow::Result<()> {
     anyhow::ensure!(is_valid_schema(schema), "invalid schema name {schema:?}");
     let mut connection = PgConnectOptions::from_str(&settings.url)?.connect().await?;
-    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut connection).await?;
+    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    sqlx::query(&drop).execute(&mut connection).await?;
     connection.close().await?;
     Ok(())
 }

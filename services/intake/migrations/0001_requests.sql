@@ -1,0 +1,19 @@
+-- The request catalog: one row per request, the intake view of the log.
+-- `state` holds the whole folded request; the other columns are what the
+-- queries filter and sort on. Rebuilt from the log by `gantry admin rebuild intake`.
+CREATE TABLE requests (
+    request_id       uuid PRIMARY KEY,
+    kind             text   NOT NULL,
+    name             text   NOT NULL,
+    environment      text   NOT NULL,
+    owner            text   NOT NULL,
+    requester        text   NOT NULL,
+    status           text   NOT NULL,
+    created_sequence bigint NOT NULL,
+    sequence         bigint NOT NULL,
+    state            jsonb  NOT NULL
+);
+
+CREATE INDEX requests_by_created ON requests (created_sequence DESC);
+CREATE INDEX requests_by_status ON requests (status, created_sequence DESC);
+CREATE INDEX requests_by_owner ON requests (owner, created_sequence DESC);

@@ -1,0 +1,198 @@
+//! The command side: load a request's events from the log, decide, append
+//! with the expected sequence, and retry when another writer got there first.
+//! Set rules are decided on the log itself: the idempotency key names the
+//! request (UUIDv5), and a name is reserved on its own subject.
+
+use crate::domain::{
+    Decision, DomainError, NameHold, Policy, RequestState, ResourceSpec, decide_submit, evolve, fold, name_hold,
+};
+use crate::error::Error;
+use gantry_eventlog::{AppendError, EventLog, ExpectedSequence, NewEvent, RecordedEvent};
+use gantry_proto::events::{NameReserved, envelope::Payload};
+use gantry_proto::types::Principal;
+use std::time::SystemTime;
+use uuid::Uuid;
+
+/// How often a command is re-decided after losing a race.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Namespace of request ids derived from idempotency keys.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_4c1e_93d2_4b7e_8f0a_5e2c_7d9b_1c30);
+
+/// A command's result: the request after it, and the sequence to read it at.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) state: RequestState,
+    pub(crate) sequence: u64,
+}
+
+/// Who asks, and the id tying the command's events together.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) principal: Principal,
+    pub(crate) correlation_id: String,
+}
+
+impl Caller {
+    pub(crate) fn new(principal: Principal) -> Self {
+        Self { principal, correlation_id: Uuid::now_v7().to_string() }
+    }
+}
+
+/// Returns the request id: derived from the idempotency key, or fresh.
+pub(crate) fn request_id_for(idempotency_key: &str) -> Uuid {
+    if idempotency_key.is_empty() {
+        Uuid::now_v7()
+    } else {
+        Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, idempotency_key.as_bytes())
+    }
+}
+
+/// Executes intake's commands against the log.
+#[derive(Debug, Clone)]
+pub(crate) struct Commands {
+    log: EventLog,
+    policy: Policy,
+}
+
+impl Commands {
+    pub(crate) fn new(log: EventLog, policy: Policy) -> Self {
+        Self { log, policy }
+    }
+
+    pub(crate) fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Submits a request; the same idempotency key returns the same request.
+    pub(crate) async fn submit(
+        &self,
+        spec: ResourceSpec,
+        idempotency_key: &str,
+        caller: &Caller,
+    ) -> Result<Outcome, Error> {
+        let id = request_id_for(idempotency_key).to_string();
+        for _ in 0..MAX_ATTEMPTS {
+            let (state, last_sequence) = self.load(&id).await?;
+            let payload = match decide_submit(state.as_ref(), &spec, idempotency_key, &self.policy)? {
+                Decision::AlreadyDone => return Ok(Outcome { state: state.expect("exists"), sequence: last_sequence }),
+                Decision::Append(payload) => payload,
+            };
+            self.reserve_name(&spec, &id, caller).await?;
+            match self.append(&id, None, payload, caller, ExpectedSequence::NoEvents).await {
+                Err(Error::Contended(_)) => continue,
+                result => return result,
+            }
+        }
+        Err(Error::Contended(id))
+    }
+
+    /// Loads a request, decides with `decide`, appends the event, and
+    /// retries on a concurrent change.
+    pub(crate) async fn execute(
+        &self,
+        id: &str,
+        caller: &Caller,
+        decide: impl Fn(Option<&RequestState>) -> Result<Decision, DomainError>,
+    ) -> Result<Outcome, Error> {
+        for _ in 0..MAX_ATTEMPTS {
+            let (state, last_sequence) = self.load(id).await?;
+            match decide(state.as_ref())? {
+                Decision::AlreadyDone => {
+                    return Ok(Outcome { state: state.expect("decided on a state"), sequence: last_sequence });
+                }
+                Decision::Append(payload) => {
+                    let expected = ExpectedSequence::after(last_sequence);
+                    match self.append(id, state, payload, caller, expected).await {
+                        Err(Error::Contended(_)) => continue,
+                        result => return result,
+                    }
+                }
+            }
+        }
+        Err(Error::Contended(id.to_owned()))
+    }
+
+    /// Loads a request's state and the sequence of its last event.
+    pub(crate) async fn load(&self, id: &str) -> Result<(Option<RequestState>, u64), Error> {
+        let aggregate = self.log.load("request", id).await.map_err(Error::Unavailable)?;
+        let state =
+            fold(&aggregate.events).map_err(|reason| anyhow::anyhow!("request {id} is inconsistent: {reason}"))?;
+        Ok((state, aggregate.last_sequence))
+    }
+
+    /// Appends one event to a request and returns its new state.
+    async fn append(
+        &self,
+        id: &str,
+        state: Option<RequestState>,
+        payload: Payload,
+        caller: &Caller,
+        expected: ExpectedSequence,
+    ) -> Result<Outcome, Error> {
+        let event = self.new_event("request", id.to_owned(), payload, caller);
+        let appended = match self.log.append(event, expected).await {
+            Ok(appended) => appended,
+            Err(AppendError::Conflict { subject }) => return Err(Error::Contended(subject)),
+            Err(AppendError::Unavailable(cause)) => return Err(Error::Unavailable(cause)),
+        };
+        let recorded = RecordedEvent {
+            sequence: appended.sequence,
+            subject: self.log.subject("request", id),
+            envelope: appended.envelope,
+        };
+        let state = evolve(state, &recorded).map_err(|reason| anyhow::anyhow!("applying own event: {reason}"))?;
+        Ok(Outcome { state, sequence: appended.sequence })
+    }
+
+    /// Reserves the spec's name for request `id` unless a live request holds it.
+    async fn reserve_name(&self, spec: &ResourceSpec, id: &str, caller: &Caller) -> Result<(), Error> {
+        let reservation_id = spec.reservation_id();
+        for _ in 0..MAX_ATTEMPTS {
+            let last = self.log.last("name", &reservation_id).await.map_err(Error::Unavailable)?;
+            let last_sequence = last.as_ref().map_or(0, |(sequence, _)| *sequence);
+            let reservation = last.and_then(|(_, event)| event).and_then(|event| match event.payload() {
+                Some(Payload::NameReserved(reserved)) => Some((reserved.request_id.clone(), event.occurred_at())),
+                _ => None,
+            });
+            let holder = match &reservation {
+                Some((holder_id, _)) if holder_id != id => self.load(holder_id).await?.0,
+                _ => None,
+            };
+            let reservation = reservation.as_ref().map(|(holder_id, at)| (holder_id.as_str(), *at));
+            match name_hold(id, reservation, holder.as_ref(), SystemTime::now()) {
+                NameHold::Ours => return Ok(()),
+                NameHold::HeldBy(holder) => {
+                    let name = format!("{} {} ({})", spec.kind(), spec.name(), spec.environment());
+                    return Err(DomainError::NameTaken { name, holder }.into());
+                }
+                NameHold::Free => {}
+            }
+            let payload = Payload::NameReserved(NameReserved { request_id: id.to_owned() });
+            let event = self.new_event("name", reservation_id.clone(), payload, caller);
+            match self.log.append(event, ExpectedSequence::after(last_sequence)).await {
+                Ok(_) => return Ok(()),
+                Err(AppendError::Conflict { .. }) => continue,
+                Err(AppendError::Unavailable(cause)) => return Err(Error::Unavailable(cause)),
+            }
+        }
+        Err(Error::Contended(reservation_id))
+    }
+
+    fn new_event(
+        &self,
+        aggregate_type: &'static str,
+        aggregate_id: String,
+        payload: Payload,
+        caller: &Caller,
+    ) -> NewEvent {
+        NewEvent {
+            aggregate_type,
+            aggregate_id,
+            payload,
+            actor: caller.principal.clone(),
+            correlation_id: caller.correlation_id.clone(),
+            causation_id: caller.correlation_id.clone(),
+        }
+    }
+}

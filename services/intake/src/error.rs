@@ -1,0 +1,74 @@
+//! One error type for intake and its one mapping to gRPC status codes. The
+//! client gets the category and a safe message; the cause chain goes to the
+//! log only.
+
+use crate::domain::{DomainError, FieldViolation, Violations};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+/// Why an intake call failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// A rule of the domain refused it.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Concurrent writers kept winning; the client may retry.
+    #[error("too many concurrent changes to {0}; retry")]
+    Contended(String),
+    /// The view has not applied the asked-for sequence in time.
+    #[error("the view has not reached sequence {0} yet; retry")]
+    NotCaughtUp(u64),
+    /// The event log did not answer.
+    #[error("event log unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else; details only in the log.
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// One invalid field.
+    pub(crate) fn invalid(field: &str, description: impl Into<String>) -> Self {
+        Self::Domain(DomainError::Invalid(Violations(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])))
+    }
+}
+
+impl From<Violations> for Error {
+    fn from(violations: Violations) -> Self {
+        Self::Domain(DomainError::Invalid(violations))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::Domain(DomainError::Invalid(violations)) => {
+                let mut details = ErrorDetails::new();
+                for violation in violations.0 {
+                    details.add_bad_request_violation(violation.field, violation.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Error::Domain(DomainError::NotFound(_)) => Status::not_found(message),
+            Error::Domain(DomainError::IdempotencyKeyReused { .. } | DomainError::NameTaken { .. }) => {
+                Status::already_exists(message)
+            }
+            Error::Domain(DomainError::FailedPrecondition(_)) => Status::failed_precondition(message),
+            Error::Domain(DomainError::PermissionDenied(_)) => Status::permission_denied(message),
+            Error::Contended(_) => Status::aborted(message),
+            Error::NotCaughtUp(_) => Status::unavailable(message),
+            Error::Unavailable(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "event log unavailable");
+                Status::unavailable(message)
+            }
+            Error::Unexpected(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "unexpected error");
+                Status::internal(message)
+            }
+        }
+    }
+}

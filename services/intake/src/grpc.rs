@@ -1,0 +1,356 @@
+//! The intake gRPC service: thin methods that parse the message, run a
+//! command or a query, and answer; plus [`Intake`], the runnable service
+//! (server, projection, start-up work).
+
+use crate::catalog;
+use crate::commands::{Caller, Commands, Outcome};
+use crate::convert;
+use crate::domain::validate::check_idempotency_key;
+use crate::domain::{
+    Policy, RequestState, ResourceSpec, TEXT_MAX_BYTES, Violations, check_text, decide_approve, decide_cancel,
+    decide_reject, evolve,
+};
+use crate::error::Error;
+use crate::startup::Parts;
+use crate::view::{self, ListFilter, RequestsView, VIEW_NAME};
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use gantry_eventlog::{ProjectionRunner, RunnerOptions, projection::wait_for_checkpoint};
+use gantry_proto::intake::{self as pb, intake_service_server::IntakeServiceServer};
+use gantry_runtime::config::AuthSettings;
+use gantry_runtime::{Authenticator, Config, Shutdown, TokenStore, principal_of};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+/// Largest page of a listing.
+const MAX_PAGE_SIZE: u32 = 500;
+/// Page size when none is asked for.
+const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// The intake API over the log and the view.
+#[derive(Debug, Clone)]
+struct IntakeApi {
+    commands: Commands,
+    pool: PgPool,
+    read_wait: Duration,
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    Ok(Caller::new(principal_of(request)?))
+}
+
+fn answer(outcome: Outcome) -> (Option<pb::Request>, u64) {
+    (Some(convert::request(&outcome.state)), outcome.sequence)
+}
+
+/// Joins the idempotency key's check to a form's checks.
+fn with_key<T>(key: &str, spec: Result<T, Violations>) -> Result<T, Error> {
+    let mut violations = Violations::default();
+    violations.check("idempotency_key", check_idempotency_key(key));
+    match spec {
+        Ok(spec) if violations.0.is_empty() => Ok(spec),
+        Ok(_) => Err(violations.into()),
+        Err(more) => {
+            violations.0.extend(more.0);
+            Err(violations.into())
+        }
+    }
+}
+
+/// Parses a request id and a free-text field, reporting both at once.
+fn id_and_text(id: &str, field: &str, text: &str, required: bool) -> Result<Uuid, Error> {
+    let mut violations = Violations::default();
+    let parsed = convert::request_id(id);
+    violations.check("request_id", parsed.as_ref().map(|_| ()).map_err(Clone::clone));
+    violations.check(field, check_text(text, TEXT_MAX_BYTES, required));
+    violations.into_result(|| ())?;
+    Ok(parsed.expect("checked"))
+}
+
+impl IntakeApi {
+    async fn wait_for(&self, min_sequence: u64) -> Result<(), Error> {
+        if min_sequence == 0 {
+            return Ok(());
+        }
+        let reached = wait_for_checkpoint(&self.pool, VIEW_NAME, min_sequence, self.read_wait).await?;
+        if reached { Ok(()) } else { Err(Error::NotCaughtUp(min_sequence)) }
+    }
+
+    async fn inner_list(&self, message: pb::ListRequestsRequest) -> Result<pb::ListRequestsResponse, Error> {
+        let page_size = match message.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            size if size > MAX_PAGE_SIZE => {
+                return Err(Error::invalid("page_size", format!("at most {MAX_PAGE_SIZE}")));
+            }
+            size => size,
+        };
+        let owner = Some(message.owner).filter(|owner| !owner.is_empty());
+        if let Some(owner) = &owner {
+            check_text(owner, 63, false).map_err(|description| Error::invalid("owner", description))?;
+        }
+        let filter = ListFilter {
+            status: convert::status_filter(message.status)?,
+            environment: convert::environment_filter(message.environment)?,
+            owner,
+            created_before: convert::parse_page_token(&message.page_token)?,
+            limit: page_size + 1,
+        };
+        self.wait_for(message.min_sequence).await?;
+        let mut states = view::list(&self.pool, &filter).await?;
+        let next_page_token = if states.len() > page_size as usize {
+            states.truncate(page_size as usize);
+            states.last().map(|last| convert::page_token(last.created_sequence)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListRequestsResponse { requests: states.iter().map(convert::request).collect(), next_page_token })
+    }
+
+    async fn inner_export(&self, message: pb::ExportCatalogRequest) -> Result<String, Error> {
+        let format = pb::CatalogFormat::try_from(message.format).unwrap_or(pb::CatalogFormat::Unspecified);
+        let environment = convert::environment_filter(message.environment)?;
+        if format == pb::CatalogFormat::Unspecified {
+            return Err(Error::invalid("format", "required; RDS_CATALOG or BACKSTAGE"));
+        }
+        self.wait_for(message.min_sequence).await?;
+        let states = view::databases(&self.pool, environment).await?;
+        Ok(match format {
+            pb::CatalogFormat::Backstage => catalog::backstage_entities(&states)?,
+            _ => catalog::rds_catalog(&states)?,
+        })
+    }
+
+    /// Streams the request's state on every status change, ending at a
+    /// terminal status, by following its subject on the log.
+    async fn inner_watch(&self, id: Uuid) -> Result<ReceiverStream<Result<pb::WatchRequestResponse, Status>>, Error> {
+        let id = id.to_string();
+        let log = self.commands.log();
+        if log.last("request", &id).await.map_err(Error::Unavailable)?.is_none() {
+            return Err(crate::domain::DomainError::NotFound(id).into());
+        }
+        let mut events = log.follow("request", &id).await.map_err(Error::Unavailable)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut state: Option<RequestState> = None;
+            while let Some(event) = events.next().await {
+                let next = event.map_err(|e| format!("{e:#}")).and_then(|event| evolve(state.clone(), &event));
+                let next = match next {
+                    Ok(next) => next,
+                    Err(reason) => {
+                        tracing::warn!(request_id = %id, reason, "watch stopped");
+                        let _ = sender.send(Err(Status::internal("watch interrupted"))).await;
+                        return;
+                    }
+                };
+                let changed = state.as_ref().is_none_or(|previous| previous.status != next.status);
+                let terminal = next.status.is_terminal();
+                if changed {
+                    let message = pb::WatchRequestResponse { request: Some(convert::request(&next)) };
+                    if sender.send(Ok(message)).await.is_err() {
+                        return;
+                    }
+                }
+                if terminal {
+                    return;
+                }
+                state = Some(next);
+            }
+        });
+        Ok(ReceiverStream::new(receiver))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::intake_service_server::IntakeService for IntakeApi {
+    #[tracing::instrument(skip_all)]
+    async fn request_database(
+        &self,
+        request: Request<pb::RequestDatabaseRequest>,
+    ) -> Result<Response<pb::RequestDatabaseResponse>, Status> {
+        let caller = caller(&request)?;
+        let message = request.into_inner();
+        let spec = with_key(&message.idempotency_key, convert::database_form(&message).validate())?;
+        let outcome = self.commands.submit(ResourceSpec::Database(spec), &message.idempotency_key, &caller).await?;
+        let (request, sequence) = answer(outcome);
+        Ok(Response::new(pb::RequestDatabaseResponse { request, sequence }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn request_bucket(
+        &self,
+        request: Request<pb::RequestBucketRequest>,
+    ) -> Result<Response<pb::RequestBucketResponse>, Status> {
+        let caller = caller(&request)?;
+        let message = request.into_inner();
+        let spec = with_key(&message.idempotency_key, convert::bucket_form(&message).validate())?;
+        let outcome = self.commands.submit(ResourceSpec::Bucket(spec), &message.idempotency_key, &caller).await?;
+        let (request, sequence) = answer(outcome);
+        Ok(Response::new(pb::RequestBucketResponse { request, sequence }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn approve_request(
+        &self,
+        request: Request<pb::ApproveRequestRequest>,
+    ) -> Result<Response<pb::ApproveRequestResponse>, Status> {
+        let caller = caller(&request)?;
+        let message = request.into_inner();
+        let id = id_and_text(&message.request_id, "comment", &message.comment, false)?.to_string();
+        let approver = caller.principal.clone();
+        let decide = |state: Option<&RequestState>| decide_approve(state, &id, &approver, &message.comment);
+        let (request, sequence) = answer(self.commands.execute(&id, &caller, decide).await?);
+        Ok(Response::new(pb::ApproveRequestResponse { request, sequence }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn reject_request(
+        &self,
+        request: Request<pb::RejectRequestRequest>,
+    ) -> Result<Response<pb::RejectRequestResponse>, Status> {
+        let caller = caller(&request)?;
+        let message = request.into_inner();
+        let id = id_and_text(&message.request_id, "reason", &message.reason, true)?.to_string();
+        let reviewer = caller.principal.clone();
+        let decide = |state: Option<&RequestState>| decide_reject(state, &id, &reviewer, &message.reason);
+        let (request, sequence) = answer(self.commands.execute(&id, &caller, decide).await?);
+        Ok(Response::new(pb::RejectRequestResponse { request, sequence }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn cancel_request(
+        &self,
+        request: Request<pb::CancelRequestRequest>,
+    ) -> Result<Response<pb::CancelRequestResponse>, Status> {
+        let caller = caller(&request)?;
+        let message = request.into_inner();
+        let id = id_and_text(&message.request_id, "reason", &message.reason, false)?.to_string();
+        let actor = caller.principal.clone();
+        let decide = |state: Option<&RequestState>| decide_cancel(state, &id, &actor, &message.reason);
+        let (request, sequence) = answer(self.commands.execute(&id, &caller, decide).await?);
+        Ok(Response::new(pb::CancelRequestResponse { request, sequence }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_request(
+        &self,
+        request: Request<pb::GetRequestRequest>,
+    ) -> Result<Response<pb::GetRequestResponse>, Status> {
+        principal_of(&request)?;
+        let message = request.into_inner();
+        let id = convert::request_id(&message.request_id)
+            .map_err(|description| Error::invalid("request_id", description))?;
+        self.wait_for(message.min_sequence).await?;
+        let state = view::get(&self.pool, id).await.map_err(Error::from)?;
+        let state = state.ok_or_else(|| Error::from(crate::domain::DomainError::NotFound(id.to_string())))?;
+        Ok(Response::new(pb::GetRequestResponse { request: Some(convert::request(&state)) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_requests(
+        &self,
+        request: Request<pb::ListRequestsRequest>,
+    ) -> Result<Response<pb::ListRequestsResponse>, Status> {
+        principal_of(&request)?;
+        Ok(Response::new(self.inner_list(request.into_inner()).await?))
+    }
+
+    type WatchRequestStream = ReceiverStream<Result<pb::WatchRequestResponse, Status>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_request(
+        &self,
+        request: Request<pb::WatchRequestRequest>,
+    ) -> Result<Response<Self::WatchRequestStream>, Status> {
+        principal_of(&request)?;
+        let message = request.into_inner();
+        let id = convert::request_id(&message.request_id)
+            .map_err(|description| Error::invalid("request_id", description))?;
+        Ok(Response::new(self.inner_watch(id).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_catalog(
+        &self,
+        request: Request<pb::ExportCatalogRequest>,
+    ) -> Result<Response<pb::ExportCatalogResponse>, Status> {
+        principal_of(&request)?;
+        let content = self.inner_export(request.into_inner()).await?;
+        Ok(Response::new(pb::ExportCatalogResponse { content }))
+    }
+}
+
+/// The intake service, built and ready to run: its listener is bound (so
+/// port 0 works), its schema migrated and its stream open.
+#[derive(Debug)]
+pub struct Intake {
+    listener: TcpListener,
+    api: IntakeApi,
+    runner: ProjectionRunner<RequestsView>,
+    tokens: TokenStore,
+    max_message_bytes: usize,
+}
+
+impl Intake {
+    /// Does the start-up work: schema and migrations, stream, policy, tokens, listener.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let Parts { settings, pool, log, view } = Parts::connect(config).await?;
+        let policy = match &settings.policy_file {
+            Some(path) => {
+                Policy::parse(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)?
+            }
+            None => Policy::built_in(),
+        };
+        let tokens = TokenStore::load(&config.section::<AuthSettings>("auth")?.tokens_file)?;
+        let options = RunnerOptions {
+            batch_size: settings.projection_batch_size,
+            fault: settings.fault,
+            ..RunnerOptions::default()
+        };
+        let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, options);
+        let listener =
+            TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+        let api = IntakeApi { commands: Commands::new(log, policy), pool, read_wait: settings.read_wait() };
+        Ok(Self { listener, api, runner, tokens, max_message_bytes: settings.max_message_bytes })
+    }
+
+    /// Returns the address the gRPC server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Returns the view's pool (tests and tools).
+    pub fn pool(&self) -> &PgPool {
+        &self.api.pool
+    }
+
+    /// Serves gRPC and keeps the view until shutdown; if either fails, both stop.
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let service = IntakeServiceServer::new(self.api)
+            .max_decoding_message_size(self.max_message_bytes)
+            .max_encoding_message_size(16 * 1024 * 1024);
+        let authenticated =
+            tonic::service::interceptor::InterceptedService::new(service, Authenticator::new(self.tokens));
+        let routes = tonic::service::Routes::new(authenticated);
+        let serving = [gantry_runtime::grpc::service_name::<IntakeServiceServer<IntakeApi>>()];
+        let server = gantry_runtime::grpc::serve(
+            self.listener,
+            routes,
+            &[gantry_proto::FILE_DESCRIPTOR_SET],
+            &serving,
+            shutdown.clone(),
+        );
+        let projection = self.runner.run(shutdown.wait());
+        tokio::try_join!(server, projection)?;
+        Ok(())
+    }
+}
+
+/// Runs intake with `config` until `shutdown`.
+pub async fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    Intake::build(config).await?.run(shutdown).await
+}

@@ -1,0 +1,231 @@
+//! The intake view: the request catalog in Postgres, kept by applying the
+//! `request` events of the log, and the queries the API and the catalog
+//! export run on it.
+//!
+//! A batch is applied with two statements whatever its size: one read of the
+//! rows it touches, one bulk upsert of the rows it changed. Each event goes
+//! through the same `evolve` the command side uses.
+
+use crate::domain::{Environment, RequestState, Status, evolve};
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use gantry_eventlog::{ParkedEvent, Projection, RecordedEvent};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Name of the view: its consumer's and its checkpoint's name.
+pub const VIEW_NAME: &str = "intake";
+
+/// The embedded migrations of intake's schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The request catalog projection.
+#[derive(Debug, Clone)]
+pub struct RequestsView {
+    filter_subject: String,
+}
+
+impl RequestsView {
+    /// Creates the projection of the `request` subjects (`<prefix>.request.>`).
+    pub fn new(filter_subject: String) -> Self {
+        Self { filter_subject }
+    }
+
+    async fn apply(&self, connection: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<Vec<ParkedEvent>> {
+        let ids: Vec<Uuid> = events.iter().filter_map(|event| event_request_id(event).ok()).collect();
+        let mut states = load_states(connection, &ids).await?;
+        let mut changed = HashSet::new();
+        let mut parked = Vec::new();
+        for event in events {
+            let id = match event_request_id(event) {
+                Ok(id) => id,
+                Err(reason) => {
+                    parked.push(ParkedEvent { sequence: event.sequence, reason });
+                    continue;
+                }
+            };
+            match evolve(states.get(&id).cloned(), event) {
+                Ok(state) => {
+                    states.insert(id, state);
+                    changed.insert(id);
+                }
+                Err(reason) => parked.push(ParkedEvent { sequence: event.sequence, reason }),
+            }
+        }
+        upsert(connection, changed.iter().filter_map(|id| states.get(id).map(|state| (*id, state)))).await?;
+        Ok(parked)
+    }
+}
+
+impl Projection for RequestsView {
+    fn name(&self) -> &str {
+        VIEW_NAME
+    }
+
+    fn filter_subject(&self) -> String {
+        self.filter_subject.clone()
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        connection: &'a mut PgConnection,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, anyhow::Result<Vec<ParkedEvent>>> {
+        Box::pin(self.apply(connection, events))
+    }
+
+    fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("TRUNCATE requests").execute(connection).await.context("emptying requests")?;
+            Ok(())
+        })
+    }
+}
+
+fn event_request_id(event: &RecordedEvent) -> Result<Uuid, String> {
+    if event.envelope.aggregate_type != "request" {
+        return Err(format!("aggregate type {:?} on a request subject", event.envelope.aggregate_type));
+    }
+    Uuid::parse_str(&event.envelope.aggregate_id).map_err(|_| "request id is not a uuid".to_owned())
+}
+
+async fn load_states(connection: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RequestState>> {
+    let rows: Vec<(Uuid, Json<RequestState>)> =
+        sqlx::query_as("SELECT request_id, state FROM requests WHERE request_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(connection)
+            .await
+            .context("loading requests")?;
+    Ok(rows.into_iter().map(|(id, Json(state))| (id, state)).collect())
+}
+
+#[derive(Default)]
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    kinds: Vec<&'static str>,
+    names: Vec<&'a str>,
+    environments: Vec<&'static str>,
+    owners: Vec<&'a str>,
+    requesters: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    created_sequences: Vec<i64>,
+    sequences: Vec<i64>,
+    states: Vec<Json<&'a RequestState>>,
+}
+
+async fn upsert<'a>(
+    connection: &mut PgConnection,
+    rows: impl Iterator<Item = (Uuid, &'a RequestState)>,
+) -> anyhow::Result<()> {
+    let mut columns = Columns::default();
+    for (id, state) in rows {
+        columns.ids.push(id);
+        columns.kinds.push(state.spec.kind());
+        columns.names.push(state.spec.name());
+        columns.environments.push(state.spec.environment().as_str());
+        columns.owners.push(state.spec.owner());
+        columns.requesters.push(state.spec.requester());
+        columns.statuses.push(state.status.as_str());
+        columns.created_sequences.push(state.created_sequence as i64);
+        columns.sequences.push(state.sequence as i64);
+        columns.states.push(Json(state));
+    }
+    if columns.ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO requests
+             (request_id, kind, name, environment, owner, requester, status, created_sequence, sequence, state)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::bigint[], $9::bigint[], $10::jsonb[])
+         ON CONFLICT (request_id) DO UPDATE
+             SET status = EXCLUDED.status, sequence = EXCLUDED.sequence, state = EXCLUDED.state",
+    )
+    .bind(&columns.ids)
+    .bind(&columns.kinds)
+    .bind(&columns.names)
+    .bind(&columns.environments)
+    .bind(&columns.owners)
+    .bind(&columns.requesters)
+    .bind(&columns.statuses)
+    .bind(&columns.created_sequences)
+    .bind(&columns.sequences)
+    .bind(&columns.states)
+    .execute(connection)
+    .await
+    .context("upserting requests")?;
+    Ok(())
+}
+
+/// Filters of a listing; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this environment.
+    pub environment: Option<Environment>,
+    /// Only this owner.
+    pub owner: Option<String>,
+    /// Only requests created before this sequence (the page cursor).
+    pub created_before: Option<u64>,
+    /// Most rows.
+    pub limit: u32,
+}
+
+/// Returns one request.
+pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<RequestState>> {
+    let state: Option<Json<RequestState>> = sqlx::query_scalar("SELECT state FROM requests WHERE request_id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .context("reading a request")?;
+    Ok(state.map(|Json(state)| state))
+}
+
+/// Returns requests matching `filter`, newest first.
+pub async fn list(pool: &PgPool, filter: &ListFilter) -> anyhow::Result<Vec<RequestState>> {
+    let states: Vec<Json<RequestState>> = sqlx::query_scalar(
+        "SELECT state FROM requests
+         WHERE ($1::text IS NULL OR status = $1)
+           AND ($2::text IS NULL OR environment = $2)
+           AND ($3::text IS NULL OR owner = $3)
+           AND ($4::bigint IS NULL OR created_sequence < $4)
+         ORDER BY created_sequence DESC
+         LIMIT $5",
+    )
+    .bind(filter.status.map(Status::as_str))
+    .bind(filter.environment.map(Environment::as_str))
+    .bind(filter.owner.as_deref())
+    .bind(filter.created_before.map(|sequence| sequence as i64))
+    .bind(i64::from(filter.limit))
+    .fetch_all(pool)
+    .await
+    .context("listing requests")?;
+    Ok(states.into_iter().map(|Json(state)| state).collect())
+}
+
+/// Returns the database requests that hold their name (the catalog), by name.
+pub async fn databases(pool: &PgPool, environment: Option<Environment>) -> anyhow::Result<Vec<RequestState>> {
+    let states: Vec<Json<RequestState>> = sqlx::query_scalar(
+        "SELECT state FROM requests
+         WHERE kind = 'database' AND status NOT IN ('rejected', 'cancelled', 'failed')
+           AND ($1::text IS NULL OR environment = $1)
+         ORDER BY environment, name",
+    )
+    .bind(environment.map(Environment::as_str))
+    .fetch_all(pool)
+    .await
+    .context("reading the catalog")?;
+    Ok(states.into_iter().map(|Json(state)| state).collect())
+}
+
+/// Returns a digest of the whole view (to compare a rebuild with the live view).
+pub async fn checksum(pool: &PgPool) -> anyhow::Result<String> {
+    let digest: Option<String> =
+        sqlx::query_scalar("SELECT md5(string_agg(r::text, '|' ORDER BY request_id)) FROM requests r")
+            .fetch_one(pool)
+            .await?;
+    Ok(digest.unwrap_or_default())
+}
