@@ -92,7 +92,7 @@ impl RecordedEvent {
 #[derive(Debug)]
 pub enum Decoded {
     /// A well-formed event of a known type.
-    Known(RecordedEvent),
+    Known(Box<RecordedEvent>),
     /// A well-formed envelope whose payload type this build does not know.
     Unknown {
         /// The event type the envelope names.
@@ -119,13 +119,13 @@ pub fn decode(sequence: u64, subject: &str, payload: &[u8]) -> Decoded {
     if envelope.payload.is_none() {
         return Decoded::Unknown { event_type: envelope.event_type };
     }
-    Decoded::Known(RecordedEvent { sequence, subject: subject.to_owned(), envelope })
+    Decoded::Known(Box::new(RecordedEvent { sequence, subject: subject.to_owned(), envelope }))
 }
 
 /// Decodes a message that must be a known event (for loading an aggregate).
 pub fn decode_known(sequence: u64, subject: &str, payload: &[u8]) -> anyhow::Result<Option<RecordedEvent>> {
     match decode(sequence, subject, payload) {
-        Decoded::Known(event) => Ok(Some(event)),
+        Decoded::Known(event) => Ok(Some(*event)),
         Decoded::Unknown { .. } => Ok(None),
         Decoded::Malformed { reason } => {
             Err(anyhow::anyhow!(reason)).with_context(|| format!("event at sequence {sequence} on {subject}"))

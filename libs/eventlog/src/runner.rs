@@ -87,6 +87,8 @@ enum Step {
     Restart,
     /// Caught up and asked to stop then.
     Done,
+    /// Shutdown was asked for.
+    Stop,
 }
 
 impl<P: Projection> ProjectionRunner<P> {
@@ -113,11 +115,8 @@ impl<P: Projection> ProjectionRunner<P> {
         let Some(_leadership) = leadership else { return Ok(RunEnd::NotLeader) };
         projection::install(&self.pool, &name).await?;
         loop {
-            let outcome = tokio::select! {
-                _ = &mut shutdown => return Ok(RunEnd::Shutdown),
-                outcome = self.consume() => outcome,
-            };
-            match outcome {
+            match self.consume(shutdown.as_mut()).await {
+                Ok(Step::Stop) => return Ok(RunEnd::Shutdown),
                 Ok(Step::Done) => return Ok(RunEnd::CaughtUp),
                 Ok(_) => {}
                 Err(error) if error.is::<FaultInjected>() => return Err(error),
@@ -155,11 +154,16 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 
     /// Consumes from checkpoint + 1 until an error, a restart or the end.
-    async fn consume(&self) -> anyhow::Result<Step> {
+    /// Shutdown is honoured between batches only, so a batch being applied
+    /// always finishes (commit and ack) before the runner stops.
+    async fn consume<F: Future<Output = ()>>(&self, mut shutdown: std::pin::Pin<&mut F>) -> anyhow::Result<Step> {
         let name = self.projection.name();
         let start = projection::checkpoint(&self.pool, name).await?;
         self.checkpoint.send_replace(start);
-        let consumer = self.recreate_consumer(start + 1).await?;
+        let consumer = tokio::select! {
+            _ = &mut shutdown => return Ok(Step::Stop),
+            consumer = self.recreate_consumer(start + 1) => consumer?,
+        };
         if self.options.stop_when_caught_up && consumer.cached_info().num_pending == 0 {
             return Ok(Step::Done);
         }
@@ -171,14 +175,18 @@ impl<P: Projection> ProjectionRunner<P> {
             .context("pulling from the consumer")?
             .ready_chunks(self.options.batch_size.max(1));
         let mut committed = start;
-        while let Some(batch) = batches.next().await {
+        loop {
+            let batch = tokio::select! {
+                _ = &mut shutdown => return Ok(Step::Stop),
+                batch = batches.next() => batch,
+            };
+            let Some(batch) = batch else { anyhow::bail!("the consumer's message stream ended") };
             let messages = batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
             match self.apply(&messages, &mut committed).await? {
                 Step::Continue => {}
                 other => return Ok(other),
             }
         }
-        anyhow::bail!("the consumer's message stream ended")
     }
 
     /// Deletes and creates the durable consumer so it starts at `start`.
@@ -290,7 +298,7 @@ impl Batch {
                         trace::set_parent_from(&span, headers);
                         batch.spans.push(span);
                     }
-                    batch.events.push(event);
+                    batch.events.push(*event);
                 }
                 Decoded::Unknown { event_type } => {
                     tracing::debug!(sequence, event_type, "skipping unknown event type");

@@ -139,6 +139,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the error type
     fn environment_overrides_with_double_underscore() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("GANTRY_SAMPLE__PORT", "9");

@@ -2,7 +2,7 @@
 //! migrated schema, the open stream, the view's projection.
 
 use crate::settings::IntakeSettings;
-use crate::view::{MIGRATOR, RequestsView};
+use crate::view::{MIGRATOR, RequestsView, VIEW_NAME};
 use anyhow::Context as _;
 use gantry_eventlog::{EventLog, Rebuilt, StreamSettings};
 use gantry_runtime::Config;
@@ -26,6 +26,7 @@ impl Parts {
         let stream: StreamSettings = config.section("stream")?;
         let pool = gantry_runtime::postgres::connect(&database, &settings.schema).await?;
         MIGRATOR.run(&pool).await.context("migrating the intake schema")?;
+        gantry_eventlog::projection::install(&pool, VIEW_NAME).await?;
         let client = config.section::<NatsSettings>("nats")?.connect().await?;
         let log = EventLog::open(client, stream).await?;
         let view = Arc::new(RequestsView::new(log.settings().subjects_of("request")));

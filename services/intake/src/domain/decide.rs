@@ -20,6 +20,8 @@ pub const PLATFORM_GROUP: &str = "platform-team";
 pub const ORPHAN_RESERVATION_GRACE: Duration = Duration::from_secs(30);
 
 /// What a command comes to.
+// Short-lived on the stack; boxing the payload would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Append this event.

@@ -1,0 +1,309 @@
+//! The event log against a real JetStream and Postgres: concurrency,
+//! de-duplication, aggregate loads, exactly-once projection across a crash,
+//! parking, rebuild and trace propagation.
+
+use futures::future::BoxFuture;
+use gantry_eventlog::envelope::NewEvent;
+use gantry_eventlog::projection::{self, parked};
+use gantry_eventlog::runner::FaultInjected;
+use gantry_eventlog::{
+    AppendError, EventLog, ExpectedSequence, FaultPoint, ParkedEvent, Projection, ProjectionRunner, RecordedEvent,
+    RunEnd, RunnerOptions, StreamSettings,
+};
+use gantry_proto::events::envelope::Payload;
+use gantry_proto::events::{RequestCancelled, RequestRejected};
+use gantry_proto::types::Principal;
+use gantry_testkit::TestEnv;
+use prost::Message as _;
+use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+async fn open(env: &TestEnv) -> EventLog {
+    let settings = StreamSettings {
+        name: env.stream_name.clone(),
+        subject_prefix: env.subject_prefix.clone(),
+        ..StreamSettings::default()
+    };
+    EventLog::open(env.nats.clone(), settings).await.expect("stream")
+}
+
+fn event(aggregate_id: &str, reason: &str) -> NewEvent {
+    NewEvent {
+        aggregate_type: "request",
+        aggregate_id: aggregate_id.to_owned(),
+        payload: Payload::RequestRejected(RequestRejected { reason: reason.to_owned() }),
+        actor: Principal { subject: "tester".into(), groups: vec![] },
+        correlation_id: String::new(),
+        causation_id: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn of_two_appends_with_the_same_expected_sequence_exactly_one_wins() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let first = log.append(event("a1", "first"), ExpectedSequence::NoEvents).await.unwrap();
+
+    let (left, right) = tokio::join!(
+        log.append(event("a1", "left"), ExpectedSequence::At(first.sequence)),
+        log.append(event("a1", "right"), ExpectedSequence::At(first.sequence)),
+    );
+    let wins = [&left, &right].iter().filter(|result| result.is_ok()).count();
+    assert_eq!(wins, 1, "{left:?} / {right:?}");
+    let loser = if left.is_err() { left } else { right };
+    assert!(matches!(loser, Err(AppendError::Conflict { .. })));
+
+    let (create_a, create_b) = tokio::join!(
+        log.append(event("a2", "x"), ExpectedSequence::NoEvents),
+        log.append(event("a2", "y"), ExpectedSequence::NoEvents),
+    );
+    assert_eq!([create_a.is_ok(), create_b.is_ok()].iter().filter(|won| **won).count(), 1);
+    assert_eq!(log.load("request", "a1").await.unwrap().events.len(), 2);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_publish_repeated_with_the_same_event_id_is_stored_once() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let envelope = event("d1", "once").into_envelope(SystemTime::now());
+    let subject = log.subject("request", "d1");
+    let first = log.append_envelope(subject.clone(), envelope.clone(), ExpectedSequence::Any).await.unwrap();
+    let second = log.append_envelope(subject, envelope, ExpectedSequence::Any).await.unwrap();
+    assert!(!first.duplicate);
+    assert!(second.duplicate);
+    assert_eq!(first.sequence, second.sequence);
+    assert_eq!(log.load("request", "d1").await.unwrap().events.len(), 1);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn load_reads_one_aggregate_and_last_sees_the_newest() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    for index in 0..5 {
+        log.append(event("other", &index.to_string()), ExpectedSequence::Any).await.unwrap();
+        log.append(event("mine", &index.to_string()), ExpectedSequence::Any).await.unwrap();
+    }
+    let mine = log.load("request", "mine").await.unwrap();
+    assert_eq!(mine.events.len(), 5);
+    assert!(mine.events.iter().all(|event| event.envelope.aggregate_id == "mine"));
+    assert!(mine.events.windows(2).all(|pair| pair[0].sequence < pair[1].sequence));
+    let (last_sequence, last) = log.last("request", "mine").await.unwrap().unwrap();
+    assert_eq!(last_sequence, mine.last_sequence);
+    assert_eq!(last.unwrap().sequence, mine.last_sequence);
+    assert!(log.last("request", "nobody").await.unwrap().is_none());
+    assert_eq!(log.load("request", "nobody").await.unwrap().last_sequence, 0);
+    env.cleanup().await.unwrap();
+}
+
+/// Counts how often each event is applied, and keeps a deterministic view.
+#[derive(Debug)]
+struct CountingView {
+    filter: String,
+}
+
+impl CountingView {
+    async fn apply(&self, connection: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<Vec<ParkedEvent>> {
+        let mut parked = Vec::new();
+        for event in events {
+            if let Some(Payload::RequestCancelled(_)) = event.payload() {
+                parked.push(ParkedEvent { sequence: event.sequence, reason: "cancellations are refused here".into() });
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO applications (sequence, aggregate_id, times) VALUES ($1, $2, 1)
+                 ON CONFLICT (sequence) DO UPDATE SET times = applications.times + 1",
+            )
+            .bind(event.sequence as i64)
+            .bind(&event.envelope.aggregate_id)
+            .execute(&mut *connection)
+            .await?;
+        }
+        Ok(parked)
+    }
+}
+
+impl Projection for CountingView {
+    fn name(&self) -> &str {
+        "counting"
+    }
+
+    fn filter_subject(&self) -> String {
+        self.filter.clone()
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        connection: &'a mut PgConnection,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, anyhow::Result<Vec<ParkedEvent>>> {
+        Box::pin(self.apply(connection, events))
+    }
+
+    fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("TRUNCATE applications").execute(connection).await?;
+            Ok(())
+        })
+    }
+}
+
+async fn counting_view(env: &TestEnv, log: &EventLog) -> (PgPool, Arc<CountingView>) {
+    let pool = env.pool().await.unwrap();
+    sqlx::query(
+        "CREATE TABLE applications (sequence bigint PRIMARY KEY, aggregate_id text NOT NULL, times int NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    (pool, Arc::new(CountingView { filter: log.settings().subjects_of("request") }))
+}
+
+fn caught_up(batch_size: usize, fault: Option<FaultPoint>) -> RunnerOptions {
+    RunnerOptions { batch_size, stop_when_caught_up: true, wait_for_leadership: true, fault }
+}
+
+async fn times_applied(pool: &PgPool) -> Vec<(i64, i32)> {
+    sqlx::query_as("SELECT sequence, times FROM applications ORDER BY sequence").fetch_all(pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_consumer_killed_between_commit_and_ack_applies_nothing_twice() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let (pool, view) = counting_view(&env, &log).await;
+    for index in 0..25 {
+        log.append(event(&format!("c{}", index % 3), "x"), ExpectedSequence::Any).await.unwrap();
+    }
+    log.append(event("elsewhere", "x"), ExpectedSequence::Any).await.unwrap();
+
+    let crashing = ProjectionRunner::new(
+        log.clone(),
+        pool.clone(),
+        view.clone(),
+        caught_up(10, Some(FaultPoint::AfterCommitBeforeAck)),
+    );
+    let crash = crashing.run(std::future::pending()).await.unwrap_err();
+    assert!(crash.is::<FaultInjected>());
+    let after_crash = projection::checkpoint(&pool, "counting").await.unwrap();
+    assert!(after_crash > 0, "the first batch was committed before the crash");
+
+    let restarted = ProjectionRunner::new(log.clone(), pool.clone(), view.clone(), caught_up(10, None));
+    assert_eq!(restarted.run(std::future::pending()).await.unwrap(), RunEnd::CaughtUp);
+    let applied = times_applied(&pool).await;
+    assert_eq!(applied.len(), 26);
+    assert!(applied.iter().all(|(_, times)| *times == 1), "{applied:?}");
+    assert_eq!(projection::checkpoint(&pool, "counting").await.unwrap(), 26);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_events_are_parked_unknown_ones_skipped_and_the_consumer_goes_on() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let (pool, view) = counting_view(&env, &log).await;
+    log.append(event("m1", "ok"), ExpectedSequence::Any).await.unwrap();
+    let subject = log.subject("request", "m1");
+    log.jetstream().publish(subject.clone(), b"\xff\x01not protobuf".as_slice().into()).await.unwrap().await.unwrap();
+    let mut future = event("m1", "new").into_envelope(SystemTime::now());
+    future.payload = None;
+    future.event_type = "intake.from_the_future.v9".into();
+    log.jetstream().publish(subject.clone(), future.encode_to_vec().into()).await.unwrap().await.unwrap();
+    let refused = NewEvent { payload: Payload::RequestCancelled(RequestCancelled::default()), ..event("m1", "") };
+    log.append(refused, ExpectedSequence::Any).await.unwrap();
+    log.append(event("m1", "after"), ExpectedSequence::Any).await.unwrap();
+
+    let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, caught_up(100, None));
+    runner.run(std::future::pending()).await.unwrap();
+    let applied: Vec<i64> = times_applied(&pool).await.into_iter().map(|(sequence, _)| sequence).collect();
+    assert_eq!(applied, vec![1, 5]);
+    let parked = parked(&pool, "counting").await.unwrap();
+    assert_eq!(parked.iter().map(|p| p.sequence).collect::<Vec<_>>(), vec![2, 4]);
+    assert!(parked[0].reason.contains("not an envelope"), "{}", parked[0].reason);
+    assert!(parked[1].reason.contains("refused"));
+    assert_eq!(projection::checkpoint(&pool, "counting").await.unwrap(), 5);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn rebuild_replays_from_the_first_event_to_the_same_view() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let (pool, view) = counting_view(&env, &log).await;
+    for index in 0..40 {
+        log.append(event(&format!("r{}", index % 7), "x"), ExpectedSequence::Any).await.unwrap();
+    }
+    ProjectionRunner::new(log.clone(), pool.clone(), view.clone(), caught_up(16, None))
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    let live = times_applied(&pool).await;
+    let rebuilt = gantry_eventlog::rebuild::rebuild(&log, &pool, view, 7).await.unwrap();
+    assert!(rebuilt.replayed_here);
+    assert_eq!(rebuilt.checkpoint, 40);
+    assert_eq!(times_applied(&pool).await, live);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_live_runner_replays_when_its_view_is_reset() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let (pool, view) = counting_view(&env, &log).await;
+    let live = ProjectionRunner::new(log.clone(), pool.clone(), view.clone(), RunnerOptions::default());
+    let mut checkpoints = live.checkpoints();
+    let (trigger, shutdown) = oneshot_shutdown();
+    let task = tokio::spawn(live.run(async move {
+        let _ = shutdown.await;
+    }));
+    for index in 0..10 {
+        log.append(event(&format!("l{index}"), "x"), ExpectedSequence::Any).await.unwrap();
+    }
+    checkpoints.wait_for(|checkpoint| *checkpoint >= 10).await.unwrap();
+    let rebuilt = gantry_eventlog::rebuild::rebuild(&log, &pool, view, 100).await.unwrap();
+    assert!(!rebuilt.replayed_here, "the live runner leads the view");
+    log.append(event("l10", "x"), ExpectedSequence::Any).await.unwrap();
+    gantry_testkit::wait_until(std::time::Duration::from_secs(10), || async {
+        Ok(times_applied(&pool).await.len() == 11)
+    })
+    .await
+    .unwrap();
+    assert!(times_applied(&pool).await.iter().all(|(_, times)| *times == 1));
+    trigger.send(()).unwrap();
+    assert_eq!(task.await.unwrap().unwrap(), RunEnd::Shutdown);
+    env.cleanup().await.unwrap();
+}
+
+fn oneshot_shutdown() -> (tokio::sync::oneshot::Sender<()>, tokio::sync::oneshot::Receiver<()>) {
+    tokio::sync::oneshot::channel()
+}
+
+#[tokio::test]
+async fn the_append_carries_the_callers_trace_context() {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let span = tracing::info_span!("grpc call");
+    let trace_id = span.context().span().span_context().trace_id();
+    let appended = {
+        let _entered = span.enter();
+        log.append(event("t1", "traced"), ExpectedSequence::Any).await.unwrap()
+    };
+    let stream = log.jetstream().get_stream(&env.stream_name).await.unwrap();
+    let stored = stream.get_raw_message(appended.sequence).await.unwrap();
+    let traceparent = stored.headers.get("traceparent").expect("traceparent header").to_string();
+    assert!(traceparent.contains(&trace_id.to_string()), "{traceparent} lacks {trace_id}");
+    assert_eq!(stored.headers.get("Nats-Msg-Id").unwrap().as_str(), appended.envelope.event_id);
+    env.cleanup().await.unwrap();
+}

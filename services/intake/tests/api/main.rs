@@ -1,0 +1,9 @@
+//! Intake's API tests: the real service in-process on port 0 with its own
+//! stream, schema and tokens, against the real JetStream and Postgres.
+
+mod approval;
+mod durability;
+mod helpers;
+mod reads;
+mod server;
+mod submit;

@@ -1,0 +1,61 @@
+//! The server around the API: health, reflection in both versions, and a
+//! graceful stop.
+
+use crate::helpers::spawn_app;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+#[tokio::test]
+async fn health_reports_serving_for_intake() {
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.channel().await);
+    for service in ["", "gantry.intake.v1.IntakeService"] {
+        let response = health.check(HealthCheckRequest { service: service.into() }).await.unwrap();
+        assert_eq!(response.into_inner().status(), ServingStatus::Serving, "{service:?}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_in_v1_and_v1alpha() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let app = spawn_app().await;
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+    };
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(app.channel().await);
+    let mut responses = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) = response.message_response
+    else {
+        panic!("a service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
+    assert!(names.contains(&"gantry.intake.v1.IntakeService".to_string()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+            "gantry.intake.v1.IntakeService".into(),
+        )),
+    };
+    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(app.channel().await);
+    let mut responses = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    assert!(matches!(
+        response.message_response,
+        Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(_))
+    ));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_refuses_new_calls() {
+    let app = spawn_app().await;
+    let address = app.address;
+    app.cleanup().await;
+    let connected = tonic::transport::Channel::from_shared(format!("http://{address}")).unwrap().connect().await;
+    assert!(connected.is_err(), "the listener is closed after a graceful stop");
+}

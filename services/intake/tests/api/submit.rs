@@ -1,0 +1,141 @@
+//! Submitting requests: validation, identity, idempotency, one live request
+//! per name, size limits.
+
+use crate::helpers::{bucket, database, spawn_app, status_of, submitted, violated_fields};
+use gantry_proto::intake as pb;
+use gantry_proto::types::{BucketPurpose, Environment, Risk, Size};
+use tonic::Code;
+
+#[tokio::test]
+async fn every_violation_comes_back_at_once_and_nothing_is_appended() {
+    let app = spawn_app().await;
+    let mut client = app.client("backstage").await;
+    let bad = pb::RequestDatabaseRequest {
+        idempotency_key: "has spaces".into(),
+        database_name: "Orders-DB".into(),
+        username: "pg_admin".into(),
+        owner: String::new(),
+        requester: "Alice".into(),
+        environment: 0,
+        domain: "payments".into(),
+        risk: 42,
+        size: Size::Small as i32,
+    };
+    let status = client.request_database(bad).await.unwrap_err();
+    let fields = violated_fields(&status);
+    for field in ["idempotency_key", "database_name", "username", "owner", "requester", "environment", "risk"] {
+        assert!(fields.contains(&field.to_string()), "{field} missing from {fields:?}");
+    }
+    assert!(!fields.contains(&"size".to_string()) && !fields.contains(&"domain".to_string()));
+
+    let reserved = database("template1", Environment::Prod, Size::Small);
+    assert_eq!(violated_fields(&client.request_database(reserved).await.unwrap_err()), ["database_name"]);
+
+    let bad_bucket = pb::RequestBucketRequest {
+        region: "mars".into(),
+        retention_days: 0,
+        ..bucket(BucketPurpose::Logs, Environment::Prod)
+    };
+    assert_eq!(violated_fields(&client.request_bucket(bad_bucket).await.unwrap_err()), ["region", "retention_days"]);
+    assert_eq!(app.stream_messages().await, 0, "a refused request appends nothing");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn calls_without_a_known_token_are_unauthenticated() {
+    let app = spawn_app().await;
+    for token in [None, Some("not-a-token")] {
+        let mut client = app.client_with_token(token).await;
+        let status = client.request_database(database("orders", Environment::Prod, Size::Small)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let status = client.list_requests(pb::ListRequestsRequest::default()).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    assert_eq!(app.stream_messages().await, 0);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_request() {
+    let app = spawn_app().await;
+    let mut client = app.client("backstage").await;
+    let request = pb::RequestDatabaseRequest {
+        idempotency_key: "backstage-task-42".into(),
+        ..database("orders", Environment::Prod, Size::Small)
+    };
+    let first = client.request_database(request.clone()).await.unwrap().into_inner();
+    let again = client.request_database(request.clone()).await.unwrap().into_inner();
+    assert_eq!(first.request.as_ref().unwrap().request_id, again.request.as_ref().unwrap().request_id);
+    assert_eq!(first.sequence, again.sequence, "a retry appends nothing");
+    let messages = app.stream_messages().await;
+
+    let different = pb::RequestDatabaseRequest { risk: Risk::High as i32, ..request };
+    let status = client.request_database(different).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(app.stream_messages().await, messages);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn only_one_live_request_per_database_name_and_environment() {
+    let app = spawn_app().await;
+    let client = app.client("backstage").await;
+    let attempts = (0..6).map(|_| {
+        let mut client = client.clone();
+        async move { client.request_database(database("ledger", Environment::Prod, Size::Small)).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners: Vec<_> = results.iter().filter_map(|result| result.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for result in &results {
+        if let Err(status) = result {
+            assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+        }
+    }
+    let mut client = client;
+    let other_environment = client.request_database(database("ledger", Environment::Staging, Size::Small)).await;
+    assert!(other_environment.is_ok(), "another environment is another name");
+
+    let holder = winners[0].get_ref().request.clone().unwrap();
+    let rejected = app
+        .client("bob")
+        .await
+        .reject_request(pb::RejectRequestRequest { request_id: holder.request_id, reason: "duplicate".into() })
+        .await
+        .unwrap();
+    assert_eq!(status_of(rejected.get_ref().request.as_ref().unwrap()), pb::RequestStatus::Rejected);
+    let again = client.request_database(database("ledger", Environment::Prod, Size::Small)).await;
+    assert!(again.is_ok(), "a rejected request frees its name: {again:?}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_bucket_request_derives_its_name_and_holds_it() {
+    let app = spawn_app().await;
+    let mut client = app.client("backstage").await;
+    let response = client.request_bucket(bucket(BucketPurpose::Logs, Environment::Prod)).await.unwrap().into_inner();
+    let request = response.request.unwrap();
+    assert_eq!(status_of(&request), pb::RequestStatus::PendingApproval);
+    let Some(pb::request::Spec::Bucket(spec)) = request.spec else { panic!("a bucket spec") };
+    assert_eq!(spec.bucket_name, "team-obs-logs-prod");
+    assert_eq!(request.required_approvals[0].any_of_groups, ["platform-team"]);
+    let status = client.request_bucket(bucket(BucketPurpose::Logs, Environment::Prod)).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_refused_and_the_server_stays_up() {
+    let app = spawn_app().await;
+    let mut client = app.client("backstage").await;
+    let huge =
+        pb::RequestDatabaseRequest { domain: "x".repeat(200_000), ..database("big", Environment::Prod, Size::Small) };
+    let status = client.request_database(huge).await.unwrap_err();
+    assert!(matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange), "{status:?}");
+    let long_field =
+        pb::RequestDatabaseRequest { domain: "x".repeat(5000), ..database("big", Environment::Prod, Size::Small) };
+    assert_eq!(violated_fields(&client.request_database(long_field).await.unwrap_err()), ["domain"]);
+    let (request, _) = submitted(&app, "after_the_big_one", Size::Small).await;
+    assert_eq!(status_of(&request), pb::RequestStatus::PendingApproval);
+    app.cleanup().await;
+}
