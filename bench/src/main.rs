@@ -1,1 +1,65 @@
-fn main() {}
+//! `gantry-bench`: prints Gantry's figures from one run on this machine.
+//!
+//! - intake `RequestDatabase` over gRPC on loopback (each answer only after
+//!   its events are durably appended) beside the floor of the stack: a bare
+//!   tonic service answering the same message, driven by the same load
+//!   generator at the same concurrency; and the raw JetStream
+//!   acknowledged-publish rate;
+//! - projection catch-up: replaying events into the intake view, beside a
+//!   bulk upsert of as many rows into a table of the same shape.
+//!
+//! Run with `cargo run --release -p gantry-bench -- --help`. It uses the
+//! local Postgres and NATS (like the tests: its own stream and schema,
+//! removed afterwards).
+//!
+//! # Layout
+//!
+//! - `load`: the closed-loop load generator and its latency histogram.
+//! - `floor`: the bare tonic service.
+//! - `requests`: intake vs floor, and raw JetStream publishing.
+//! - `catchup`: the projection replay and the bulk-upsert baseline.
+
+mod catchup;
+mod floor;
+mod load;
+mod requests;
+
+use clap::Parser;
+use std::time::Duration;
+
+/// Gantry's benchmark: prints figures, asserts nothing.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Which figures: requests, catchup or all.
+    #[arg(default_value = "all")]
+    which: String,
+    /// Concurrent clients of the request load.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// HTTP/2 connections the clients share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Measured seconds per request load (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Events replayed by the catch-up figure.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Events per projection transaction.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    gantry_runtime::telemetry::install_metrics(None)?;
+    let duration = Duration::from_secs(args.seconds);
+    if matches!(args.which.as_str(), "all" | "requests") {
+        requests::run(args.concurrency, args.connections, duration).await?;
+    }
+    if matches!(args.which.as_str(), "all" | "catchup") {
+        catchup::run(args.events, args.batch_size).await?;
+    }
+    Ok(())
+}

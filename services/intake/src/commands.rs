@@ -73,7 +73,8 @@ impl Commands {
     ) -> Result<Outcome, Error> {
         let id = request_id_for(idempotency_key).to_string();
         for _ in 0..MAX_ATTEMPTS {
-            let (state, last_sequence) = self.load(&id).await?;
+            // Without a key the id is fresh: there is nothing to load.
+            let (state, last_sequence) = if idempotency_key.is_empty() { (None, 0) } else { self.load(&id).await? };
             let payload = match decide_submit(state.as_ref(), &spec, idempotency_key, &self.policy)? {
                 Decision::AlreadyDone => return Ok(Outcome { state: state.expect("exists"), sequence: last_sequence }),
                 Decision::Append(payload) => payload,
