@@ -120,6 +120,11 @@ ensure_rust() {
         _gantry_err "cargo $version is too old: the workspace needs Rust >= ${GANTRY_MIN_RUST} (rustup update stable)"
         return 1
     fi
+    # Some dependencies (ring) compile C.
+    if ! command -v cc >/dev/null 2>&1; then
+        _gantry_log "installing a C compiler (build-essential)"
+        _gantry_apt_install build-essential || return 1
+    fi
 }
 
 # ---------------------------------------------------------------------------

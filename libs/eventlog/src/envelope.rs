@@ -17,6 +17,7 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::RequestRejected(_) => "intake.request_rejected.v1",
         Payload::RequestCancelled(_) => "intake.request_cancelled.v1",
         Payload::NameReserved(_) => "intake.name_reserved.v1",
+        Payload::RequestVoided(_) => "intake.request_voided.v1",
         Payload::ProvisioningStarted(_) => "provisioner.provisioning_started.v1",
         Payload::ResourceProvisioned(_) => "provisioner.resource_provisioned.v1",
         Payload::ProvisioningFailed(_) => "provisioner.provisioning_failed.v1",

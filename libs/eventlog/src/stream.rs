@@ -55,13 +55,40 @@ impl StreamSettings {
     }
 }
 
-/// Creates the stream if it is missing and returns it; an existing stream is
-/// reused as it is (its settings are only ever changed by an operator).
+/// Creates the stream if it is missing and returns it. An existing stream
+/// is reused as it is (an operator owns its settings), but one that lacks
+/// what Gantry relies on is refused with a clear error.
 pub async fn ensure_stream(context: &jetstream::Context, settings: &StreamSettings) -> anyhow::Result<stream::Stream> {
-    context
-        .get_or_create_stream(settings.stream_config())
+    let wanted = settings.stream_config();
+    let stream = context
+        .get_or_create_stream(wanted.clone())
         .await
-        .with_context(|| format!("creating or opening stream {}", settings.name))
+        .with_context(|| format!("creating or opening stream {}", settings.name))?;
+    check_existing(&stream.cached_info().config, &wanted)?;
+    Ok(stream)
+}
+
+fn check_existing(actual: &stream::Config, wanted: &stream::Config) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    if !actual.allow_direct {
+        missing.push("allow_direct (aggregate loads use direct get)");
+    }
+    if !actual.deny_delete || !actual.deny_purge {
+        missing.push("deny_delete and deny_purge (the log is append-only)");
+    }
+    if !actual.subjects.iter().any(|subject| wanted.subjects.contains(subject)) {
+        missing.push("the subjects <prefix>.>");
+    }
+    if actual.max_age != Duration::ZERO || actual.max_messages > 0 || actual.max_bytes > 0 {
+        missing.push("no limits (nothing may expire from the log)");
+    }
+    anyhow::ensure!(
+        missing.is_empty(),
+        "stream {} exists with settings Gantry cannot use; it needs {}",
+        actual.name,
+        missing.join(", ")
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -75,6 +102,17 @@ mod tests {
         assert_eq!(config.storage, stream::StorageType::File);
         assert_eq!(config.subjects, vec!["gantry.>".to_string()]);
         assert_eq!(config.max_age, Duration::ZERO);
+    }
+
+    #[test]
+    fn an_existing_stream_without_the_guarantees_is_refused() {
+        let wanted = StreamSettings::default().stream_config();
+        assert!(check_existing(&wanted, &wanted).is_ok());
+        let loose = stream::Config { allow_direct: false, deny_purge: false, ..wanted.clone() };
+        let error = check_existing(&loose, &wanted).unwrap_err().to_string();
+        assert!(error.contains("allow_direct") && error.contains("deny_purge"), "{error}");
+        let expiring = stream::Config { max_age: Duration::from_secs(60), ..wanted.clone() };
+        assert!(check_existing(&expiring, &wanted).is_err());
     }
 
     #[test]

@@ -152,12 +152,12 @@ impl Projection for CountingView {
 
 async fn counting_view(env: &TestEnv, log: &EventLog) -> (PgPool, Arc<CountingView>) {
     let pool = env.pool().await.unwrap();
-    sqlx::query(
-        "CREATE TABLE applications (sequence bigint PRIMARY KEY, aggregate_id text NOT NULL, times int NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let table = "CREATE TABLE applications (
+        sequence bigint PRIMARY KEY,
+        aggregate_id text NOT NULL CHECK (aggregate_id <> 'poison'),
+        times int NOT NULL
+    )";
+    sqlx::query(table).execute(&pool).await.unwrap();
     (pool, Arc::new(CountingView { filter: log.settings().subjects_of("request") }))
 }
 
@@ -306,4 +306,48 @@ async fn the_append_carries_the_callers_trace_context() {
     assert!(traceparent.contains(&trace_id.to_string()), "{traceparent} lacks {trace_id}");
     assert_eq!(stored.headers.get("Nats-Msg-Id").unwrap().as_str(), appended.envelope.event_id);
     env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_event_that_fails_on_a_data_error_is_parked_and_the_rest_applied() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let (pool, view) = counting_view(&env, &log).await;
+    for aggregate in ["a", "b", "poison", "c", "d"] {
+        log.append(event(aggregate, "x"), ExpectedSequence::Any).await.unwrap();
+    }
+    let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, caught_up(100, None));
+    assert_eq!(runner.run(std::future::pending()).await.unwrap(), RunEnd::CaughtUp);
+    let applied: Vec<i64> = times_applied(&pool).await.into_iter().map(|(sequence, _)| sequence).collect();
+    assert_eq!(applied, vec![1, 2, 4, 5]);
+    let parked = parked(&pool, "counting").await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].sequence, 3);
+    assert!(parked[0].reason.contains("applying failed"), "{}", parked[0].reason);
+    assert_eq!(projection::checkpoint(&pool, "counting").await.unwrap(), 5);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn views_of_the_same_name_in_two_schemas_lead_independently() {
+    let first = TestEnv::new().await.unwrap();
+    let second = TestEnv::new().await.unwrap();
+    let log = open(&first).await;
+    let (first_pool, first_view) = counting_view(&first, &log).await;
+    let (second_pool, second_view) = counting_view(&second, &log).await;
+    log.append(event("x", "x"), ExpectedSequence::Any).await.unwrap();
+    let live = ProjectionRunner::new(log.clone(), first_pool.clone(), first_view, RunnerOptions::default());
+    let (trigger, shutdown) = oneshot_shutdown();
+    let task = tokio::spawn(live.run(async move {
+        let _ = shutdown.await;
+    }));
+    let mut options = caught_up(10, None);
+    options.wait_for_leadership = false;
+    let other = ProjectionRunner::new(log.clone(), second_pool.clone(), second_view, options);
+    assert_eq!(other.run(std::future::pending()).await.unwrap(), RunEnd::CaughtUp, "not blocked by the other schema");
+    assert_eq!(times_applied(&second_pool).await.len(), 1);
+    trigger.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    first.cleanup().await.unwrap();
+    second.cleanup().await.unwrap();
 }

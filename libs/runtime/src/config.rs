@@ -75,11 +75,27 @@ impl std::fmt::Debug for DatabaseSettings {
 }
 
 /// Where NATS is (section `nats`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsSettings {
-    /// Server URL.
+    /// Server URL; may hold credentials, so only its host is ever shown.
     pub url: String,
+}
+
+impl std::fmt::Debug for NatsSettings {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("NatsSettings").field("url", &redact_userinfo(&self.url)).finish()
+    }
+}
+
+/// Returns a URL without its `user:password@` part.
+pub fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}<redacted>@{}", &url[..scheme_end + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Default for NatsSettings {
@@ -95,7 +111,7 @@ impl NatsSettings {
             .name("gantry")
             .connect(&self.url)
             .await
-            .with_context(|| format!("connecting to NATS at {}", self.url))
+            .with_context(|| format!("connecting to NATS at {}", redact_userinfo(&self.url)))
     }
 }
 
@@ -147,6 +163,14 @@ mod tests {
             assert_eq!(config.section::<Sample>("sample").unwrap().port, 9);
             Ok(())
         });
+    }
+
+    #[test]
+    fn nats_credentials_are_redacted() {
+        assert_eq!(redact_userinfo("nats://user:pw@host:4222"), "nats://<redacted>@host:4222");
+        assert_eq!(redact_userinfo("nats://host:4222"), "nats://host:4222");
+        let settings = NatsSettings { url: "nats://u:secret@h:4222".into() };
+        assert!(!format!("{settings:?}").contains("secret"));
     }
 
     #[test]

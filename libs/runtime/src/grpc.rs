@@ -121,7 +121,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let method = metric_method(request.uri().path());
         let span = tracing::info_span!("grpc", otel.name = %method, rpc.method = %method);
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&opentelemetry_http_headers::Extractor(request.headers()))
@@ -149,6 +149,13 @@ where
             .instrument(span),
         )
     }
+}
+
+/// Returns the RPC path as a metric label, or `unknown` for paths outside
+/// Gantry's and gRPC's own packages (callers cannot mint label values).
+fn metric_method(path: &str) -> String {
+    let known = ["/gantry.", "/grpc.health.", "/grpc.reflection."].iter().any(|prefix| path.starts_with(prefix));
+    if known && path.len() <= 128 { path.to_owned() } else { "unknown".to_owned() }
 }
 
 mod opentelemetry_http_headers {

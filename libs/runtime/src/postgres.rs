@@ -52,6 +52,8 @@ fn ignore_concurrent_create(error: sqlx::Error) -> Result<sqlx::postgres::PgQuer
 pub async fn drop_schema(settings: &DatabaseSettings, schema: &str) -> anyhow::Result<()> {
     anyhow::ensure!(is_valid_schema(schema), "invalid schema name {schema:?}");
     let mut connection = PgConnectOptions::from_str(&settings.url)?.connect().await?;
+    // Fail rather than wait forever behind a session that still holds locks.
+    sqlx::query("SET lock_timeout = '30s'").execute(&mut connection).await?;
     let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
     sqlx::query(&drop).execute(&mut connection).await?;
     connection.close().await?;

@@ -100,25 +100,41 @@ pub(crate) async fn request(args: &ClientArgs, command: RequestCommand) -> anyho
             .get_request(pb::GetRequestRequest { request_id: id, min_sequence: 0 })
             .await
             .map(|r| printer.request(r.into_inner().request)),
-        RequestCommand::List(list) => list_requests(&mut client, list).await.map(|r| printer.list(r)),
+        RequestCommand::List(list) => {
+            printer.list(list_requests(&mut client, list).await?);
+            return Ok(());
+        }
         RequestCommand::Watch { id } => return watch(&mut client, id, &printer).await,
     };
     result.map_err(describe_status)
 }
 
-async fn list_requests(client: &mut Client, args: ListArgs) -> Result<pb::ListRequestsResponse, tonic::Status> {
-    let status = args.status.as_deref().map_or(0, |word| {
-        enum_number("REQUEST_STATUS", word, |n| pb::RequestStatus::from_str_name(n).map(|v| v as i32))
-    });
+/// Maps a filter word to its enum number; an unknown word is an error (a
+/// typo must not silently widen a filter to "all").
+fn filter(what: &str, word: Option<&str>, to_number: impl Fn(&str) -> i32) -> anyhow::Result<i32> {
+    match word {
+        None => Ok(0),
+        Some(word) => match to_number(word) {
+            0 => anyhow::bail!("unknown {what} {word:?}"),
+            number => Ok(number),
+        },
+    }
+}
+
+fn status_number(word: &str) -> i32 {
+    enum_number("REQUEST_STATUS", word, |n| pb::RequestStatus::from_str_name(n).map(|v| v as i32))
+}
+
+async fn list_requests(client: &mut Client, args: ListArgs) -> anyhow::Result<pb::ListRequestsResponse> {
     let message = pb::ListRequestsRequest {
-        status,
-        environment: args.environment.as_deref().map_or(0, environment),
+        status: filter("status", args.status.as_deref(), status_number)?,
+        environment: filter("environment", args.environment.as_deref(), environment)?,
         owner: args.owner.unwrap_or_default(),
         page_size: args.page_size,
         page_token: args.page_token,
         min_sequence: 0,
     };
-    Ok(client.list_requests(message).await?.into_inner())
+    Ok(client.list_requests(message).await.map_err(describe_status)?.into_inner())
 }
 
 async fn watch(client: &mut Client, id: String, printer: &Printer) -> anyhow::Result<()> {
@@ -140,7 +156,7 @@ pub(crate) async fn catalog(args: &ClientArgs, command: CatalogCommand) -> anyho
     let mut client = connect(args).await?;
     let message = pb::ExportCatalogRequest {
         format: format as i32,
-        environment: env.as_deref().map_or(0, environment),
+        environment: filter("environment", env.as_deref(), environment)?,
         min_sequence: 0,
     };
     let response = client.export_catalog(message).await.map_err(describe_status)?;

@@ -4,11 +4,11 @@
 //! request (UUIDv5), and a name is reserved on its own subject.
 
 use crate::domain::{
-    Decision, DomainError, NameHold, Policy, RequestState, ResourceSpec, decide_submit, evolve, fold, name_hold,
+    Decision, DomainError, Folded, NameHold, Policy, RequestState, ResourceSpec, decide_submit, evolve, fold, name_hold,
 };
 use crate::error::Error;
 use gantry_eventlog::{AppendError, EventLog, ExpectedSequence, NewEvent, RecordedEvent};
-use gantry_proto::events::{NameReserved, envelope::Payload};
+use gantry_proto::events::{NameReserved, RequestVoided, envelope::Payload};
 use gantry_proto::types::Principal;
 use std::time::SystemTime;
 use uuid::Uuid;
@@ -39,12 +39,13 @@ impl Caller {
     }
 }
 
-/// Returns the request id: derived from the idempotency key, or fresh.
-pub(crate) fn request_id_for(idempotency_key: &str) -> Uuid {
+/// Returns the request id: derived from the submitter and the idempotency
+/// key (so keys of different callers never collide), or fresh.
+pub(crate) fn request_id_for(submitter: &str, idempotency_key: &str) -> Uuid {
     if idempotency_key.is_empty() {
         Uuid::now_v7()
     } else {
-        Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, idempotency_key.as_bytes())
+        Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{submitter}\n{idempotency_key}").as_bytes())
     }
 }
 
@@ -71,10 +72,18 @@ impl Commands {
         idempotency_key: &str,
         caller: &Caller,
     ) -> Result<Outcome, Error> {
-        let id = request_id_for(idempotency_key).to_string();
+        let id = request_id_for(&caller.principal.subject, idempotency_key).to_string();
         for _ in 0..MAX_ATTEMPTS {
             // Without a key the id is fresh: there is nothing to load.
-            let (state, last_sequence) = if idempotency_key.is_empty() { (None, 0) } else { self.load(&id).await? };
+            let (folded, last_sequence) =
+                if idempotency_key.is_empty() { (Folded::Missing, 0) } else { self.load(&id).await? };
+            if folded == Folded::Voided {
+                return Err(DomainError::FailedPrecondition(
+                    "an earlier submission under this idempotency key stalled and was voided; use a new key".into(),
+                )
+                .into());
+            }
+            let state = folded.into_request();
             let payload = match decide_submit(state.as_ref(), &spec, idempotency_key, &self.policy)? {
                 Decision::AlreadyDone => return Ok(Outcome { state: state.expect("exists"), sequence: last_sequence }),
                 Decision::Append(payload) => payload,
@@ -97,7 +106,8 @@ impl Commands {
         decide: impl Fn(Option<&RequestState>) -> Result<Decision, DomainError>,
     ) -> Result<Outcome, Error> {
         for _ in 0..MAX_ATTEMPTS {
-            let (state, last_sequence) = self.load(id).await?;
+            let (folded, last_sequence) = self.load(id).await?;
+            let state = folded.into_request();
             match decide(state.as_ref())? {
                 Decision::AlreadyDone => {
                     return Ok(Outcome { state: state.expect("decided on a state"), sequence: last_sequence });
@@ -114,12 +124,12 @@ impl Commands {
         Err(Error::Contended(id.to_owned()))
     }
 
-    /// Loads a request's state and the sequence of its last event.
-    pub(crate) async fn load(&self, id: &str) -> Result<(Option<RequestState>, u64), Error> {
+    /// Loads what a request id amounts to and the sequence of its last event.
+    pub(crate) async fn load(&self, id: &str) -> Result<(Folded, u64), Error> {
         let aggregate = self.log.load("request", id).await.map_err(Error::Unavailable)?;
-        let state =
+        let folded =
             fold(&aggregate.events).map_err(|reason| anyhow::anyhow!("request {id} is inconsistent: {reason}"))?;
-        Ok((state, aggregate.last_sequence))
+        Ok((folded, aggregate.last_sequence))
     }
 
     /// Appends one event to a request and returns its new state.
@@ -158,14 +168,19 @@ impl Commands {
             });
             let holder = match &reservation {
                 Some((holder_id, _)) if holder_id != id => self.load(holder_id).await?.0,
-                _ => None,
+                _ => Folded::Missing,
             };
             let reservation = reservation.as_ref().map(|(holder_id, at)| (holder_id.as_str(), *at));
-            match name_hold(id, reservation, holder.as_ref(), SystemTime::now()) {
+            match name_hold(id, &reservation_id, reservation, &holder, SystemTime::now()) {
                 NameHold::Ours => return Ok(()),
                 NameHold::HeldBy(holder) => {
                     let name = format!("{} {} ({})", spec.kind(), spec.name(), spec.environment());
                     return Err(DomainError::NameTaken { name, holder }.into());
+                }
+                NameHold::Orphaned(holder) => {
+                    if !self.void(&holder, caller).await? {
+                        continue;
+                    }
                 }
                 NameHold::Free => {}
             }
@@ -178,6 +193,18 @@ impl Commands {
             }
         }
         Err(Error::Contended(reservation_id))
+    }
+
+    /// Voids an unused request id so it can never be created; false when
+    /// the id was used meanwhile (then everything must be read again).
+    async fn void(&self, id: &str, caller: &Caller) -> Result<bool, Error> {
+        let reason = "its name reservation was orphaned and taken over".to_owned();
+        let event = self.new_event("request", id.to_owned(), Payload::RequestVoided(RequestVoided { reason }), caller);
+        match self.log.append(event, ExpectedSequence::NoEvents).await {
+            Ok(_) => Ok(true),
+            Err(AppendError::Conflict { .. }) => Ok(false),
+            Err(AppendError::Unavailable(cause)) => Err(Error::Unavailable(cause)),
+        }
     }
 
     fn new_event(

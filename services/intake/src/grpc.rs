@@ -8,14 +8,15 @@ use crate::convert;
 use crate::domain::validate::check_idempotency_key;
 use crate::domain::{
     Policy, RequestState, ResourceSpec, TEXT_MAX_BYTES, Violations, check_text, decide_approve, decide_cancel,
-    decide_reject, evolve,
+    decide_reject, evolve, is_void,
 };
 use crate::error::Error;
 use crate::startup::Parts;
 use crate::view::{self, ListFilter, RequestsView, VIEW_NAME};
 use anyhow::Context as _;
 use futures::StreamExt as _;
-use gantry_eventlog::{ProjectionRunner, RunnerOptions, projection::wait_for_checkpoint};
+use futures::stream::BoxStream;
+use gantry_eventlog::{ProjectionRunner, RecordedEvent, RunnerOptions, projection::wait_for_checkpoint};
 use gantry_proto::intake::{self as pb, intake_service_server::IntakeServiceServer};
 use gantry_runtime::config::AuthSettings;
 use gantry_runtime::{Authenticator, Config, Shutdown, TokenStore, principal_of};
@@ -23,6 +24,7 @@ use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -38,6 +40,8 @@ struct IntakeApi {
     commands: Commands,
     pool: PgPool,
     read_wait: Duration,
+    /// Ends open watches, so a graceful stop does not wait on them.
+    shutdown: Shutdown,
 }
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -130,38 +134,59 @@ impl IntakeApi {
     async fn inner_watch(&self, id: Uuid) -> Result<ReceiverStream<Result<pb::WatchRequestResponse, Status>>, Error> {
         let id = id.to_string();
         let log = self.commands.log();
-        if log.last("request", &id).await.map_err(Error::Unavailable)?.is_none() {
+        let last = log.last("request", &id).await.map_err(Error::Unavailable)?;
+        let voided = last.as_ref().and_then(|(_, event)| event.as_ref()).is_some_and(is_void);
+        if last.is_none() || voided {
             return Err(crate::domain::DomainError::NotFound(id).into());
         }
-        let mut events = log.follow("request", &id).await.map_err(Error::Unavailable)?;
+        let events = log.follow("request", &id).await.map_err(Error::Unavailable)?;
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
-        tokio::spawn(async move {
-            let mut state: Option<RequestState> = None;
-            while let Some(event) = events.next().await {
-                let next = event.map_err(|e| format!("{e:#}")).and_then(|event| evolve(state.clone(), &event));
-                let next = match next {
-                    Ok(next) => next,
-                    Err(reason) => {
-                        tracing::warn!(request_id = %id, reason, "watch stopped");
-                        let _ = sender.send(Err(Status::internal("watch interrupted"))).await;
-                        return;
-                    }
-                };
-                let changed = state.as_ref().is_none_or(|previous| previous.status != next.status);
-                let terminal = next.status.is_terminal();
-                if changed {
-                    let message = pb::WatchRequestResponse { request: Some(convert::request(&next)) };
-                    if sender.send(Ok(message)).await.is_err() {
-                        return;
-                    }
-                }
-                if terminal {
-                    return;
-                }
-                state = Some(next);
-            }
-        });
+        tokio::spawn(forward_status_changes(id, events, sender, self.shutdown.clone()));
         Ok(ReceiverStream::new(receiver))
+    }
+}
+
+/// Sends the request's state on every status change until a terminal
+/// status, the client leaving, or shutdown (which ends it with UNAVAILABLE).
+async fn forward_status_changes(
+    id: String,
+    mut events: BoxStream<'static, anyhow::Result<RecordedEvent>>,
+    sender: mpsc::Sender<Result<pb::WatchRequestResponse, Status>>,
+    shutdown: Shutdown,
+) {
+    let shutdown = shutdown.wait();
+    tokio::pin!(shutdown);
+    let mut state: Option<RequestState> = None;
+    loop {
+        let event = tokio::select! {
+            _ = &mut shutdown => {
+                let _ = sender.send(Err(Status::unavailable("server shutting down; watch again"))).await;
+                return;
+            }
+            _ = sender.closed() => return,
+            event = events.next() => match event {
+                Some(event) => event,
+                None => return,
+            },
+        };
+        let next = match event.map_err(|error| format!("{error:#}")).and_then(|event| evolve(state.clone(), &event)) {
+            Ok(next) => next,
+            Err(reason) => {
+                tracing::warn!(request_id = %id, reason, "watch stopped");
+                let _ = sender.send(Err(Status::internal("watch interrupted"))).await;
+                return;
+            }
+        };
+        if state.as_ref().is_none_or(|previous| previous.status != next.status) {
+            let message = pb::WatchRequestResponse { request: Some(convert::request(&next)) };
+            if sender.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
+        if next.status.is_terminal() {
+            return;
+        }
+        state = Some(next);
     }
 }
 
@@ -289,7 +314,9 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
 #[derive(Debug)]
 pub struct Intake {
     listener: TcpListener,
-    api: IntakeApi,
+    commands: Commands,
+    pool: PgPool,
+    read_wait: Duration,
     runner: ProjectionRunner<RequestsView>,
     tokens: TokenStore,
     max_message_bytes: usize,
@@ -314,8 +341,9 @@ impl Intake {
         let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, options);
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
-        let api = IntakeApi { commands: Commands::new(log, policy), pool, read_wait: settings.read_wait() };
-        Ok(Self { listener, api, runner, tokens, max_message_bytes: settings.max_message_bytes })
+        let commands = Commands::new(log, policy);
+        let (read_wait, max_message_bytes) = (settings.read_wait(), settings.max_message_bytes);
+        Ok(Self { listener, commands, pool, read_wait, runner, tokens, max_message_bytes })
     }
 
     /// Returns the address the gRPC server listens on.
@@ -325,12 +353,18 @@ impl Intake {
 
     /// Returns the view's pool (tests and tools).
     pub fn pool(&self) -> &PgPool {
-        &self.api.pool
+        &self.pool
     }
 
     /// Serves gRPC and keeps the view until shutdown; if either fails, both stop.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let service = IntakeServiceServer::new(self.api)
+        let api = IntakeApi {
+            commands: self.commands,
+            pool: self.pool,
+            read_wait: self.read_wait,
+            shutdown: shutdown.clone(),
+        };
+        let service = IntakeServiceServer::new(api)
             .max_decoding_message_size(self.max_message_bytes)
             .max_encoding_message_size(16 * 1024 * 1024);
         let authenticated =

@@ -6,7 +6,7 @@
 //! rows it touches, one bulk upsert of the rows it changed. Each event goes
 //! through the same `evolve` the command side uses.
 
-use crate::domain::{Environment, RequestState, Status, evolve};
+use crate::domain::{Environment, RequestState, Status, evolve, is_void};
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use gantry_eventlog::{ParkedEvent, Projection, RecordedEvent};
@@ -39,6 +39,9 @@ impl RequestsView {
         let mut changed = HashSet::new();
         let mut parked = Vec::new();
         for event in events {
+            if is_void(event) {
+                continue;
+            }
             let id = match event_request_id(event) {
                 Ok(id) => id,
                 Err(reason) => {

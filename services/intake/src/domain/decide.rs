@@ -4,7 +4,7 @@
 
 use super::DomainError;
 use super::policy::{Policy, is_reviewer, is_satisfied};
-use super::request::{RequestState, Status};
+use super::request::{Folded, RequestState, Status};
 use super::spec::ResourceSpec;
 use gantry_proto::events::{
     ApprovalGranted, BucketRequested, DatabaseRequested, RequestCancelled, RequestRejected, envelope::Payload,
@@ -161,29 +161,40 @@ fn require_reviewer(state: &RequestState, reviewer: &Principal) -> Result<(), Do
 pub enum NameHold {
     /// Nobody live: the name can be reserved.
     Free,
+    /// The holder's request never appeared and its grace has passed: void
+    /// that request id first (so it can never appear), then reserve.
+    Orphaned(String),
     /// This very request holds it already (a retried submission).
     Ours,
     /// Another live request holds it.
     HeldBy(String),
 }
 
-/// Decides who holds a name, from its newest reservation (holder and time)
-/// and the holder's state (`None` when its request never appeared).
+/// Decides who holds the name `reservation_id`, from its newest reservation
+/// (holder and time) and what the holder's request id amounts to.
 pub fn name_hold(
     my_request_id: &str,
+    reservation_id: &str,
     reservation: Option<(&str, SystemTime)>,
-    holder: Option<&RequestState>,
+    holder: &Folded,
     now: SystemTime,
 ) -> NameHold {
     let Some((holder_id, reserved_at)) = reservation else { return NameHold::Free };
     if holder_id == my_request_id {
         return NameHold::Ours;
     }
-    let live = match holder {
-        Some(state) => state.status.holds_name(),
-        None => now.duration_since(reserved_at).unwrap_or_default() < ORPHAN_RESERVATION_GRACE,
-    };
-    if live { NameHold::HeldBy(holder_id.to_owned()) } else { NameHold::Free }
+    match holder {
+        // A holder whose request is for another name (a key reused with a
+        // different request) never held this one.
+        Folded::Request(state) if state.status.holds_name() && state.spec.reservation_id() == reservation_id => {
+            NameHold::HeldBy(holder_id.to_owned())
+        }
+        Folded::Request(_) | Folded::Voided => NameHold::Free,
+        Folded::Missing if now.duration_since(reserved_at).unwrap_or_default() < ORPHAN_RESERVATION_GRACE => {
+            NameHold::HeldBy(holder_id.to_owned())
+        }
+        Folded::Missing => NameHold::Orphaned(holder_id.to_owned()),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub(crate) mod wire;
 
 pub use decide::{Decision, NameHold, decide_approve, decide_cancel, decide_reject, decide_submit, name_hold};
 pub use policy::{Policy, PolicyOutcome};
-pub use request::{Approval, RequestState, Status, evolve, fold};
+pub use request::{Approval, Folded, RequestState, Status, evolve, fold, is_void};
 pub use spec::{BucketPurpose, BucketSpec, DatabaseSpec, Environment, ResourceSpec, Risk, Size};
 pub use tiers::{RiskTier, SizeTier};
 pub use validate::{BucketForm, DatabaseForm, FieldViolation, TEXT_MAX_BYTES, Violations, check_text};

@@ -146,9 +146,52 @@ pub fn evolve(state: Option<RequestState>, event: &RecordedEvent) -> Result<Requ
     Ok(state)
 }
 
-/// Folds a request's events, oldest first, into its state.
-pub fn fold(events: &[RecordedEvent]) -> Result<Option<RequestState>, String> {
-    events.iter().try_fold(None, |state, event| evolve(state, event).map(Some))
+/// What a request id's events amount to.
+// Short-lived; boxing the request would only add an allocation per load.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Folded {
+    /// No events: the id is unused.
+    Missing,
+    /// Voided before it was created: the id can never be used.
+    Voided,
+    /// A request.
+    Request(RequestState),
+}
+
+impl Folded {
+    /// Returns the request, if there is one.
+    pub fn request(&self) -> Option<&RequestState> {
+        match self {
+            Self::Request(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// Returns the request, if there is one.
+    pub fn into_request(self) -> Option<RequestState> {
+        match self {
+            Self::Request(state) => Some(state),
+            _ => None,
+        }
+    }
+}
+
+/// Returns true for the event that voids an unused request id.
+pub fn is_void(event: &RecordedEvent) -> bool {
+    matches!(event.payload(), Some(Payload::RequestVoided(_)))
+}
+
+/// Folds a request id's events, oldest first.
+pub fn fold(events: &[RecordedEvent]) -> Result<Folded, String> {
+    match events.first() {
+        None => Ok(Folded::Missing),
+        Some(first) if is_void(first) => Ok(Folded::Voided),
+        Some(_) => {
+            let state = events.iter().try_fold(None, |state, event| evolve(state, event).map(Some))?;
+            Ok(state.map_or(Folded::Missing, Folded::Request))
+        }
+    }
 }
 
 fn created(
@@ -208,7 +251,10 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
             state.status = Status::Failed;
             state.reason = Some(failed.reason.clone());
         }
-        Payload::DatabaseRequested(_) | Payload::BucketRequested(_) | Payload::NameReserved(_) => {
+        Payload::DatabaseRequested(_)
+        | Payload::BucketRequested(_)
+        | Payload::NameReserved(_)
+        | Payload::RequestVoided(_) => {
             return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
         }
     }

@@ -11,7 +11,7 @@ pub(crate) fn number_of<T: PartialEq>(all: &[T], value: &T) -> i32 {
 
 /// Returns the vocabulary value of a protobuf number, if it names one.
 pub(crate) fn value_of<T: Copy>(all: &[T], number: i32) -> Option<T> {
-    usize::try_from(number - 1).ok().and_then(|index| all.get(index).copied())
+    number.checked_sub(1).and_then(|index| usize::try_from(index).ok()).and_then(|index| all.get(index).copied())
 }
 
 fn enum_value<T: Copy>(all: &[T], number: i32, what: &str) -> Result<T, String> {
@@ -90,5 +90,6 @@ mod tests {
         assert_eq!(number_of(BucketPurpose::ALL, &BucketPurpose::Artifacts), pb::BucketPurpose::Artifacts as i32);
         assert_eq!(value_of(Environment::ALL, 0), None);
         assert_eq!(value_of(Environment::ALL, 99), None);
+        assert_eq!(value_of(Environment::ALL, i32::MIN), None);
     }
 }

@@ -52,10 +52,23 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
 }
 
 #[tokio::test]
-async fn a_stopped_server_refuses_new_calls() {
+async fn a_graceful_stop_ends_open_watches_instead_of_waiting_for_them() {
+    use gantry_proto::intake as pb;
     let app = spawn_app().await;
-    let address = app.address;
-    app.cleanup().await;
-    let connected = tonic::transport::Channel::from_shared(format!("http://{address}")).unwrap().connect().await;
-    assert!(connected.is_err(), "the listener is closed after a graceful stop");
+    let (request, _) = crate::helpers::submitted(&app, "orders", gantry_proto::types::Size::Small).await;
+    let mut updates = app
+        .client("alice")
+        .await
+        .watch_request(pb::WatchRequestRequest { request_id: request.request_id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(updates.message().await.unwrap().is_some(), "the current state first");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), app.cleanup()).await;
+    assert!(stopped.is_ok(), "the stop did not wait for the open watch");
+    let ended = updates.message().await;
+    assert!(
+        matches!(&ended, Err(status) if status.code() == tonic::Code::Unavailable) || matches!(ended, Ok(None)),
+        "{ended:?}"
+    );
 }

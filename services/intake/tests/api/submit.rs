@@ -139,3 +139,63 @@ async fn an_oversized_message_is_refused_and_the_server_stays_up() {
     assert_eq!(status_of(&request), pb::RequestStatus::PendingApproval);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn idempotency_keys_belong_to_their_submitter() {
+    let app = spawn_app().await;
+    let keyed = |name: &str| pb::RequestDatabaseRequest {
+        idempotency_key: "task-1".into(),
+        ..database(name, Environment::Prod, Size::Small)
+    };
+    let first = app.client("backstage").await.request_database(keyed("first")).await.unwrap().into_inner();
+    let second = app.client("carol").await.request_database(keyed("second")).await.unwrap().into_inner();
+    assert_ne!(first.request.unwrap().request_id, second.request.unwrap().request_id);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_orphaned_reservation_is_taken_over_and_its_request_id_voided() {
+    use gantry_eventlog::{AppendError, ExpectedSequence, NewEvent};
+    use gantry_proto::events::envelope::Payload;
+    use gantry_proto::events::{DatabaseRequested, NameReserved};
+    use std::time::{Duration, SystemTime};
+
+    let app = spawn_app().await;
+    let reserve = |request_id: &str, age: Duration| {
+        let event = NewEvent {
+            aggregate_type: "name",
+            aggregate_id: "prod.orders".into(),
+            payload: Payload::NameReserved(NameReserved { request_id: request_id.into() }),
+            actor: Default::default(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        };
+        event.into_envelope(SystemTime::now() - age)
+    };
+    let subject = app.log.subject("name", "prod.orders");
+    let stalled = uuid::Uuid::new_v4().to_string();
+    let fresh = reserve(&stalled, Duration::from_secs(1));
+    app.log.append_envelope(subject.clone(), fresh, ExpectedSequence::Any).await.unwrap();
+    let mut client = app.client("backstage").await;
+    let status = client.request_database(database("orders", Environment::Prod, Size::Small)).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "a fresh reservation still holds the name");
+
+    let old = reserve(&stalled, Duration::from_secs(120));
+    app.log.append_envelope(subject, old, ExpectedSequence::Any).await.unwrap();
+    let taken_over = client.request_database(database("orders", Environment::Prod, Size::Small)).await;
+    assert!(taken_over.is_ok(), "{taken_over:?}");
+
+    let late = NewEvent {
+        aggregate_type: "request",
+        aggregate_id: stalled.clone(),
+        payload: Payload::DatabaseRequested(DatabaseRequested::default()),
+        actor: Default::default(),
+        correlation_id: String::new(),
+        causation_id: String::new(),
+    };
+    let late = app.log.append(late, ExpectedSequence::NoEvents).await;
+    assert!(matches!(late, Err(AppendError::Conflict { .. })), "the stalled submitter can no longer create it");
+    let watch = app.client("alice").await.watch_request(pb::WatchRequestRequest { request_id: stalled }).await;
+    assert_eq!(watch.unwrap_err().code(), Code::NotFound);
+    app.cleanup().await;
+}

@@ -1,7 +1,7 @@
 //! Unit tests of the decider and `evolve`: the lifecycle rules without I/O.
 
 use super::*;
-use crate::domain::request::{evolve, fold};
+use crate::domain::request::{Folded, evolve, fold};
 use crate::domain::spec::{DatabaseSpec, Environment, Risk, Size};
 use gantry_eventlog::{NewEvent, RecordedEvent};
 use gantry_proto::events::{ProvisioningStarted, ResourceProvisioned};
@@ -178,21 +178,24 @@ fn events_that_cannot_apply_are_errors_not_panics() {
     let decision = decide_submit(None, &spec(Environment::Prod, Size::Small), "k", &Policy::built_in()).unwrap();
     let Decision::Append(payload) = decision else { panic!() };
     assert!(evolve(Some(state), &recorded(2, &bob, payload)).is_err());
-    assert_eq!(fold(&[]), Ok(None));
+    assert_eq!(fold(&[]), Ok(Folded::Missing));
 }
 
 #[test]
 fn name_hold_rules() {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-    assert_eq!(name_hold("me", None, None, now), NameHold::Free);
-    assert_eq!(name_hold("me", Some(("me", now)), None, now), NameHold::Ours);
-    let live = submitted(Environment::Prod, Size::Small);
-    assert_eq!(name_hold("me", Some(("r1", now)), Some(&live), now), NameHold::HeldBy("r1".into()));
-    let mut rejected = live.clone();
+    let name = "prod.orders";
+    assert_eq!(name_hold("me", name, None, &Folded::Missing, now), NameHold::Free);
+    assert_eq!(name_hold("me", name, Some(("me", now)), &Folded::Missing, now), NameHold::Ours);
+    let live = Folded::Request(submitted(Environment::Prod, Size::Small));
+    assert_eq!(name_hold("me", name, Some(("r1", now)), &live, now), NameHold::HeldBy("r1".into()));
+    assert_eq!(name_hold("me", "prod.other", Some(("r1", now)), &live, now), NameHold::Free, "holds another name");
+    let mut rejected = live.request().unwrap().clone();
     rejected.status = Status::Rejected;
-    assert_eq!(name_hold("me", Some(("r1", now)), Some(&rejected), now), NameHold::Free);
-    let fresh_orphan = name_hold("me", Some(("r9", now - Duration::from_secs(5))), None, now);
+    assert_eq!(name_hold("me", name, Some(("r1", now)), &Folded::Request(rejected), now), NameHold::Free);
+    let fresh_orphan = name_hold("me", name, Some(("r9", now - Duration::from_secs(5))), &Folded::Missing, now);
     assert_eq!(fresh_orphan, NameHold::HeldBy("r9".into()));
-    let old_orphan = name_hold("me", Some(("r9", now - ORPHAN_RESERVATION_GRACE * 2)), None, now);
-    assert_eq!(old_orphan, NameHold::Free);
+    let old = now - ORPHAN_RESERVATION_GRACE * 2;
+    assert_eq!(name_hold("me", name, Some(("r9", old)), &Folded::Missing, now), NameHold::Orphaned("r9".into()));
+    assert_eq!(name_hold("me", name, Some(("r9", old)), &Folded::Voided, now), NameHold::Free);
 }

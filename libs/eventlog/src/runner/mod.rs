@@ -8,20 +8,27 @@
 //! skipped; malformed ones are parked, and the consumer goes on.
 //!
 //! Only one runner per view projects at a time (a Postgres advisory lock);
-//! a standby waits. The Postgres checkpoint, not the consumer's own state, is
-//! the position: the leader (re)creates the consumer at checkpoint + 1, and
-//! starts over when it sees the checkpoint move back (a rebuild).
+//! a standby waits, and a leader that loses its lock's connection steps down
+//! and competes again. The Postgres checkpoint, not the consumer's own
+//! state, is the position: the leader (re)creates the consumer at
+//! checkpoint + 1, and starts over when it sees the checkpoint move back (a
+//! rebuild; checked at least every second). A batch that fails on a data
+//! error is applied again one event at a time, and the event that fails is
+//! parked, so one bad event cannot stop a view.
 
-use crate::envelope::{Decoded, decode};
+mod batch;
+mod leader;
+
 use crate::log::EventLog;
 use crate::projection::{self, ParkedRow, Projection};
-use crate::trace;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind, consumer};
+use batch::{Batch, sequence_of};
 use futures::StreamExt as _;
+use leader::LeaderLock;
 use sqlx::PgPool;
-use sqlx::pool::PoolConnection;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -70,6 +77,9 @@ pub enum RunEnd {
 #[error("fault injected at {0:?}")]
 pub struct FaultInjected(pub FaultPoint);
 
+/// How often an idle runner checks its lock and its checkpoint.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Applies the events of one [`Projection`] to its Postgres view.
 #[derive(Debug)]
 pub struct ProjectionRunner<P> {
@@ -108,55 +118,43 @@ impl<P: Projection> ProjectionRunner<P> {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<RunEnd> {
         tokio::pin!(shutdown);
         let name = self.projection.name().to_owned();
-        let leadership = tokio::select! {
-            _ = &mut shutdown => return Ok(RunEnd::Shutdown),
-            lock = self.lead() => lock?,
-        };
-        let Some(_leadership) = leadership else { return Ok(RunEnd::NotLeader) };
-        projection::install(&self.pool, &name).await?;
         loop {
-            match self.consume(shutdown.as_mut()).await {
-                Ok(Step::Stop) => return Ok(RunEnd::Shutdown),
-                Ok(Step::Done) => return Ok(RunEnd::CaughtUp),
-                Ok(_) => {}
-                Err(error) if error.is::<FaultInjected>() => return Err(error),
-                Err(error) => {
-                    tracing::warn!(projection = %name, error = format!("{error:#}"), "projection interrupted; resuming");
-                    tokio::select! {
-                        _ = &mut shutdown => return Ok(RunEnd::Shutdown),
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            let lock = tokio::select! {
+                _ = &mut shutdown => return Ok(RunEnd::Shutdown),
+                lock = LeaderLock::acquire(&self.pool, &name, self.options.wait_for_leadership) => lock?,
+            };
+            let Some(mut lock) = lock else { return Ok(RunEnd::NotLeader) };
+            projection::install(&self.pool, &name).await?;
+            loop {
+                match self.consume(&mut lock, shutdown.as_mut()).await {
+                    Ok(Step::Stop) => return Ok(RunEnd::Shutdown),
+                    Ok(Step::Done) => return Ok(RunEnd::CaughtUp),
+                    Ok(_) => continue,
+                    Err(error) if error.is::<FaultInjected>() => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(projection = %name, error = format!("{error:#}"), "projection interrupted; resuming");
                     }
                 }
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(RunEnd::Shutdown),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                if let Err(error) = lock.check().await {
+                    tracing::warn!(projection = %name, error = format!("{error:#}"), "leadership lost; competing again");
+                    break;
+                }
             }
-        }
-    }
-
-    /// Waits until this runner holds the view's advisory lock; the returned
-    /// connection holds it (it is closed, not pooled, when dropped). `None`
-    /// when another runner leads and the options say not to wait.
-    async fn lead(&self) -> anyhow::Result<Option<LeaderLock>> {
-        let key = format!("gantry.projection.{}", self.projection.name());
-        loop {
-            let mut connection = self.pool.acquire().await.context("acquiring the leader connection")?;
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-                .bind(&key)
-                .fetch_one(&mut *connection)
-                .await?;
-            if locked {
-                return Ok(Some(LeaderLock(Some(connection))));
-            }
-            drop(connection);
-            if !self.options.wait_for_leadership {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
     /// Consumes from checkpoint + 1 until an error, a restart or the end.
     /// Shutdown is honoured between batches only, so a batch being applied
     /// always finishes (commit and ack) before the runner stops.
-    async fn consume<F: Future<Output = ()>>(&self, mut shutdown: std::pin::Pin<&mut F>) -> anyhow::Result<Step> {
+    async fn consume<F: Future<Output = ()>>(
+        &self,
+        lock: &mut LeaderLock,
+        mut shutdown: Pin<&mut F>,
+    ) -> anyhow::Result<Step> {
         let name = self.projection.name();
         let start = projection::checkpoint(&self.pool, name).await?;
         self.checkpoint.send_replace(start);
@@ -167,17 +165,28 @@ impl<P: Projection> ProjectionRunner<P> {
         if self.options.stop_when_caught_up && consumer.cached_info().num_pending == 0 {
             return Ok(Step::Done);
         }
+        let batch_size = self.options.batch_size.max(1);
         let mut batches = consumer
             .stream()
-            .max_messages_per_batch(self.options.batch_size.max(1))
+            .max_messages_per_batch(batch_size)
             .messages()
             .await
             .context("pulling from the consumer")?
-            .ready_chunks(self.options.batch_size.max(1));
+            .ready_chunks(batch_size);
+        let mut idle_check = tokio::time::interval(IDLE_CHECK);
+        idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut committed = start;
         loop {
             let batch = tokio::select! {
                 _ = &mut shutdown => return Ok(Step::Stop),
+                _ = idle_check.tick() => {
+                    lock.check().await?;
+                    if projection::checkpoint(&self.pool, name).await? < committed {
+                        tracing::info!(projection = name, "checkpoint moved back; replaying");
+                        return Ok(Step::Restart);
+                    }
+                    continue;
+                }
                 batch = batches.next() => batch,
             };
             let Some(batch) = batch else { anyhow::bail!("the consumer's message stream ended") };
@@ -206,8 +215,37 @@ impl<P: Projection> ProjectionRunner<P> {
         stream.create_consumer(config).await.with_context(|| format!("creating consumer {durable}"))
     }
 
-    /// Applies one batch in one transaction, then acks it.
+    /// Applies a batch in one transaction; if it fails on a data error,
+    /// applies its events one by one and parks the one that fails.
     async fn apply(&self, messages: &[jetstream::Message], committed: &mut u64) -> anyhow::Result<Step> {
+        let error = match self.apply_in_one_transaction(messages, committed).await {
+            Err(error) if is_data_error(&error) => error,
+            outcome => return outcome,
+        };
+        tracing::warn!(
+            projection = self.projection.name(),
+            error = format!("{error:#}"),
+            "batch failed on a data error; applying its events one by one"
+        );
+        let mut step = Step::Continue;
+        for message in messages {
+            step = match self.apply_in_one_transaction(std::slice::from_ref(message), committed).await {
+                Err(error) if is_data_error(&error) => self.park_failed(message, &error, committed).await?,
+                outcome => outcome?,
+            };
+            if !matches!(step, Step::Continue | Step::Done) {
+                return Ok(step);
+            }
+        }
+        Ok(step)
+    }
+
+    /// Applies messages in one transaction with the checkpoint, then acks.
+    async fn apply_in_one_transaction(
+        &self,
+        messages: &[jetstream::Message],
+        committed: &mut u64,
+    ) -> anyhow::Result<Step> {
         let Some(last) = messages.last() else { return Ok(Step::Continue) };
         let name = self.projection.name();
         let started = Instant::now();
@@ -217,34 +255,61 @@ impl<P: Projection> ProjectionRunner<P> {
             tracing::info!(projection = name, checkpoint, "checkpoint moved back; replaying");
             return Ok(Step::Restart);
         }
-        let batch = Batch::sort(messages, checkpoint)?;
+        let mut batch = Batch::sort(messages, checkpoint)?;
         let refused = self.projection.apply_batch(&mut transaction, &batch.events).await?;
-        let mut parked = batch.malformed;
-        for refusal in refused {
-            let raw = messages.iter().find(|m| sequence_of(m).ok() == Some(refusal.sequence));
-            parked.push(ParkedRow {
-                sequence: refusal.sequence,
-                subject: raw.map(|m| m.subject.to_string()).unwrap_or_default(),
-                reason: refusal.reason,
-                payload: raw.map(|m| m.payload.to_vec()).unwrap_or_default(),
-            });
-        }
-        projection::park(&mut transaction, name, &parked).await?;
-        let last_info = last.info().map_err(|error| anyhow::anyhow!("{error}"))?;
-        let new_checkpoint = last_info.stream_sequence.max(checkpoint);
-        let pending = last_info.pending;
-        projection::store_checkpoint(&mut transaction, name, new_checkpoint).await?;
+        batch.park_refused(messages, refused);
+        projection::park(&mut transaction, name, &batch.malformed).await?;
+        projection::store_checkpoint(&mut transaction, name, batch.highest).await?;
         transaction.commit().await.context("committing a batch")?;
-        *committed = new_checkpoint;
+        *committed = batch.highest;
+        let pending = self.acknowledge(last).await?;
+        drop(batch.spans);
+        self.record(messages.len(), batch.skipped, pending, started);
+        Ok(self.after_commit(batch.highest, pending))
+    }
+
+    /// Parks one event whose apply failed, advancing the checkpoint past it.
+    async fn park_failed(
+        &self,
+        message: &jetstream::Message,
+        error: &anyhow::Error,
+        committed: &mut u64,
+    ) -> anyhow::Result<Step> {
+        let name = self.projection.name();
+        let sequence = sequence_of(message)?;
+        let mut transaction = self.pool.begin().await?;
+        let checkpoint = projection::lock_checkpoint(&mut transaction, name).await?;
+        if checkpoint < *committed {
+            return Ok(Step::Restart);
+        }
+        if sequence > checkpoint {
+            let row = ParkedRow {
+                sequence,
+                subject: message.subject.to_string(),
+                reason: format!("applying failed: {error:#}"),
+                payload: message.payload.to_vec(),
+            };
+            projection::park(&mut transaction, name, std::slice::from_ref(&row)).await?;
+            projection::store_checkpoint(&mut transaction, name, sequence).await?;
+        }
+        transaction.commit().await?;
+        *committed = sequence.max(checkpoint);
+        let pending = self.acknowledge(message).await?;
+        Ok(self.after_commit(*committed, pending))
+    }
+
+    /// Acks everything up to `last` (AckPolicy All) and returns what is pending.
+    async fn acknowledge(&self, last: &jetstream::Message) -> anyhow::Result<u64> {
         if self.options.fault == Some(FaultPoint::AfterCommitBeforeAck) {
             return Err(FaultInjected(FaultPoint::AfterCommitBeforeAck).into());
         }
         last.ack_with(AckKind::Ack).await.map_err(|error| anyhow::anyhow!("acking: {error}"))?;
-        drop(batch.spans);
-        self.record(messages.len(), batch.skipped, pending, started);
-        self.checkpoint.send_replace(new_checkpoint);
-        let caught_up = self.options.stop_when_caught_up && pending == 0;
-        Ok(if caught_up { Step::Done } else { Step::Continue })
+        Ok(last.info().map_err(|error| anyhow::anyhow!("{error}"))?.pending)
+    }
+
+    fn after_commit(&self, checkpoint: u64, pending: u64) -> Step {
+        self.checkpoint.send_replace(checkpoint);
+        if self.options.stop_when_caught_up && pending == 0 { Step::Done } else { Step::Continue }
     }
 
     fn record(&self, received: usize, skipped: usize, pending: u64, started: Instant) {
@@ -257,65 +322,13 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 }
 
-/// The session-level advisory lock of the leader, released by closing.
-struct LeaderLock(Option<PoolConnection<sqlx::Postgres>>);
-
-impl Drop for LeaderLock {
-    fn drop(&mut self) {
-        if let Some(connection) = self.0.take() {
-            // Closing the connection releases the lock; returning it to the
-            // pool would keep the lock held by an idle connection.
-            drop(connection.detach());
+/// True for errors in the data (SQLSTATE classes 22 and 23): applying the
+/// same events again fails the same way, so they must be isolated and parked.
+fn is_data_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(database)) => {
+            database.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
         }
-    }
-}
-
-/// A batch sorted into what to apply, to skip and to park.
-struct Batch {
-    events: Vec<crate::RecordedEvent>,
-    malformed: Vec<ParkedRow>,
-    /// Redelivered (at or below the checkpoint) or of an unknown type.
-    skipped: usize,
-    /// One span per applied event, each a child of the trace that appended
-    /// it; they close when the batch is committed.
-    spans: Vec<tracing::Span>,
-}
-
-impl Batch {
-    fn sort(messages: &[jetstream::Message], checkpoint: u64) -> anyhow::Result<Self> {
-        let mut batch = Batch { events: Vec::new(), malformed: Vec::new(), skipped: 0, spans: Vec::new() };
-        for message in messages {
-            let sequence = sequence_of(message)?;
-            if sequence <= checkpoint {
-                batch.skipped += 1;
-                continue;
-            }
-            match decode(sequence, &message.subject, &message.payload) {
-                Decoded::Known(event) => {
-                    if let Some(headers) = &message.headers {
-                        let span =
-                            tracing::info_span!("eventlog.apply", sequence, event_type = %event.envelope.event_type);
-                        trace::set_parent_from(&span, headers);
-                        batch.spans.push(span);
-                    }
-                    batch.events.push(*event);
-                }
-                Decoded::Unknown { event_type } => {
-                    tracing::debug!(sequence, event_type, "skipping unknown event type");
-                    batch.skipped += 1;
-                }
-                Decoded::Malformed { reason } => batch.malformed.push(ParkedRow {
-                    sequence,
-                    subject: message.subject.to_string(),
-                    reason,
-                    payload: message.payload.to_vec(),
-                }),
-            }
-        }
-        Ok(batch)
-    }
-}
-
-fn sequence_of(message: &jetstream::Message) -> anyhow::Result<u64> {
-    Ok(message.info().map_err(|error| anyhow::anyhow!("{error}"))?.stream_sequence)
+        _ => false,
+    })
 }
