@@ -120,7 +120,7 @@ pub(crate) async fn run(events: usize, batch_size: usize) -> anyhow::Result<()> 
 /// statement shape, into a copy of the view's table.
 async fn bulk_upsert(pool: &sqlx::PgPool, rows: usize, batch_size: usize) -> anyhow::Result<f64> {
     sqlx::query("CREATE TABLE baseline (LIKE requests INCLUDING ALL)").execute(pool).await?;
-    let state: serde_json::Value = sqlx::query_scalar("SELECT state FROM requests LIMIT 1").fetch_one(pool).await?;
+    let state: String = sqlx::query_scalar("SELECT state::text FROM requests LIMIT 1").fetch_one(pool).await?;
     let started = Instant::now();
     for chunk_start in (0..rows).step_by(batch_size.max(1)) {
         let count = batch_size.min(rows - chunk_start);
@@ -132,7 +132,7 @@ async fn bulk_upsert(pool: &sqlx::PgPool, rows: usize, batch_size: usize) -> any
             "INSERT INTO baseline
                  (request_id, kind, name, environment, owner, requester, status, created_sequence, sequence, state)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                  $8::bigint[], $9::bigint[], $10::jsonb[])
+                                  $8::bigint[], $9::bigint[], $10::text[]::json[])
              ON CONFLICT (request_id) DO UPDATE
                  SET status = EXCLUDED.status, sequence = EXCLUDED.sequence, state = EXCLUDED.state",
         )

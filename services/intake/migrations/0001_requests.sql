@@ -1,6 +1,9 @@
 -- The request catalog: one row per request, the intake view of the log.
--- `state` holds the whole folded request; the other columns are what the
--- queries filter and sort on. Rebuilt from the log by `gantry admin rebuild intake`.
+-- `state` holds the whole folded request as JSON (`json`, not `jsonb`: the
+-- service reads it whole and never queries inside it, and `json` is much
+-- cheaper to write when a backlog is replayed); the other columns are what
+-- the queries filter and sort on. Rebuilt from the log by
+-- `gantry admin rebuild intake`.
 CREATE TABLE requests (
     request_id       uuid PRIMARY KEY,
     kind             text   NOT NULL,
@@ -11,7 +14,7 @@ CREATE TABLE requests (
     status           text   NOT NULL,
     created_sequence bigint NOT NULL,
     sequence         bigint NOT NULL,
-    state            jsonb  NOT NULL
+    state            json   NOT NULL
 );
 
 CREATE INDEX requests_by_created ON requests (created_sequence DESC);

@@ -2,14 +2,16 @@
 //! `request` events of the log, and the queries the API and the catalog
 //! export run on it.
 //!
-//! A batch is applied with two statements whatever its size: one read of the
-//! rows it touches, one bulk upsert of the rows it changed. Each event goes
+//! A batch is applied with at most two statements whatever its size: one
+//! read of the existing rows it changes, one bulk upsert of the rows it
+//! changed. Each event goes
 //! through the same `evolve` the command side uses.
 
 use crate::domain::{Environment, RequestState, Status, evolve, is_void};
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use gantry_eventlog::{ParkedEvent, Projection, RecordedEvent};
+use gantry_proto::events::envelope::Payload;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
@@ -34,8 +36,7 @@ impl RequestsView {
     }
 
     async fn apply(&self, connection: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<Vec<ParkedEvent>> {
-        let ids: Vec<Uuid> = events.iter().filter_map(|event| event_request_id(event).ok()).collect();
-        let mut states = load_states(connection, &ids).await?;
+        let mut states = load_states(connection, &ids_to_load(events)).await?;
         let mut changed = HashSet::new();
         let mut parked = Vec::new();
         for event in events {
@@ -87,6 +88,23 @@ impl Projection for RequestsView {
     }
 }
 
+/// Returns the requests a batch changes that it does not create itself
+/// (those must be read; the others are new).
+fn ids_to_load(events: &[RecordedEvent]) -> Vec<Uuid> {
+    let mut created = HashSet::new();
+    let mut to_load = HashSet::new();
+    for event in events {
+        let Ok(id) = event_request_id(event) else { continue };
+        let creates = matches!(event.payload(), Some(Payload::DatabaseRequested(_) | Payload::BucketRequested(_)));
+        if creates {
+            created.insert(id);
+        } else if !created.contains(&id) {
+            to_load.insert(id);
+        }
+    }
+    to_load.into_iter().collect()
+}
+
 fn event_request_id(event: &RecordedEvent) -> Result<Uuid, String> {
     if event.envelope.aggregate_type != "request" {
         return Err(format!("aggregate type {:?} on a request subject", event.envelope.aggregate_type));
@@ -115,7 +133,8 @@ struct Columns<'a> {
     statuses: Vec<&'static str>,
     created_sequences: Vec<i64>,
     sequences: Vec<i64>,
-    states: Vec<Json<&'a RequestState>>,
+    /// Serialized states, sent as text and cast to `json` (no `jsonb` parse).
+    states: Vec<String>,
 }
 
 async fn upsert<'a>(
@@ -133,7 +152,7 @@ async fn upsert<'a>(
         columns.statuses.push(state.status.as_str());
         columns.created_sequences.push(state.created_sequence as i64);
         columns.sequences.push(state.sequence as i64);
-        columns.states.push(Json(state));
+        columns.states.push(serde_json::to_string(state).context("serializing a request")?);
     }
     if columns.ids.is_empty() {
         return Ok(());
@@ -142,7 +161,7 @@ async fn upsert<'a>(
         "INSERT INTO requests
              (request_id, kind, name, environment, owner, requester, status, created_sequence, sequence, state)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::bigint[], $9::bigint[], $10::jsonb[])
+                              $8::bigint[], $9::bigint[], $10::text[]::json[])
          ON CONFLICT (request_id) DO UPDATE
              SET status = EXCLUDED.status, sequence = EXCLUDED.sequence, state = EXCLUDED.state",
     )

@@ -80,6 +80,10 @@ pub struct FaultInjected(pub FaultPoint);
 /// How often an idle runner checks its lock and its checkpoint.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
+/// How long a runner waits for more of a pending backlog before applying
+/// what it has.
+const BACKLOG_WAIT: Duration = Duration::from_millis(20);
+
 /// Applies the events of one [`Projection`] to its Postgres view.
 #[derive(Debug)]
 pub struct ProjectionRunner<P> {
@@ -190,12 +194,36 @@ impl<P: Projection> ProjectionRunner<P> {
                 batch = batches.next() => batch,
             };
             let Some(batch) = batch else { anyhow::bail!("the consumer's message stream ended") };
-            let messages = batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
+            let mut messages = batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
+            self.fill_from_backlog(&mut messages, &mut batches).await?;
             match self.apply(&messages, &mut committed).await? {
                 Step::Continue => {}
                 other => return Ok(other),
             }
         }
+    }
+
+    /// While the server says more events are pending, waits briefly for
+    /// them so a backlog is applied in full batches (the client hands over
+    /// what its buffer holds, far fewer than a batch).
+    async fn fill_from_backlog<S>(&self, messages: &mut Vec<jetstream::Message>, batches: &mut S) -> anyhow::Result<()>
+    where
+        S: futures::Stream<Item = Vec<Result<jetstream::Message, consumer::pull::MessagesError>>> + Unpin,
+    {
+        let pending = |messages: &[jetstream::Message]| {
+            messages.last().and_then(|message| message.info().ok()).map_or(0, |info| info.pending)
+        };
+        while messages.len() < self.options.batch_size && pending(messages) > 0 {
+            match tokio::time::timeout(BACKLOG_WAIT, batches.next()).await {
+                Ok(Some(more)) => {
+                    for message in more {
+                        messages.push(message.context("receiving a batch")?);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// Deletes and creates the durable consumer so it starts at `start`.
