@@ -88,11 +88,13 @@ pub(crate) async fn run(concurrency: usize, connections: usize, duration: Durati
     floor_trigger.trigger();
     floor.await??;
 
-    let publish_report = publish_rate(&env, concurrency, duration).await;
+    let publish_report = publish_rate(&env, concurrency, duration, false).await;
+    let guarded_report = publish_rate(&env, concurrency, duration, true).await;
     println!();
     intake_report.print();
     floor_report.print();
     publish_report.print();
+    guarded_report.print();
     println!(
         "intake / floor throughput: {:.2}x (goal ≥ 0.5x); intake p99 {:.2} ms (goal < 25 ms)",
         intake_report.rate() / floor_report.rate(),
@@ -113,8 +115,10 @@ fn tokio_stream_of(
     })
 }
 
-/// Each worker publishes a small message and waits for JetStream's ack.
-async fn publish_rate(env: &TestEnv, concurrency: usize, duration: Duration) -> LoadReport {
+/// Each worker publishes a small message and waits for JetStream's ack;
+/// `guarded` publishes as intake appends do: each to a new subject with
+/// `Nats-Expected-Last-Subject-Sequence: 0`.
+async fn publish_rate(env: &TestEnv, concurrency: usize, duration: Duration, guarded: bool) -> LoadReport {
     let context = async_nats::jetstream::new(env.nats.clone());
     let stream = async_nats::jetstream::stream::Config {
         name: format!("{}_RAW", env.stream_name),
@@ -123,11 +127,16 @@ async fn publish_rate(env: &TestEnv, concurrency: usize, duration: Duration) -> 
     };
     context.get_or_create_stream(stream).await.expect("raw stream");
     let prefix = env.subject_prefix.clone();
-    let report = drive("raw JetStream acked publish", concurrency, duration, move |worker, index| {
-        let (context, subject) = (context.clone(), format!("{prefix}raw.{worker}"));
+    let label = if guarded { "JetStream publish, new subject, seq 0" } else { "raw JetStream acked publish" };
+    let report = drive(label, concurrency, duration, move |worker, index| {
+        let context = context.clone();
+        let subject = if guarded { format!("{prefix}raw.{worker}.{index}") } else { format!("{prefix}raw.{worker}") };
         async move {
-            let message =
+            let mut message =
                 PublishMessage::build().payload(vec![0u8; 200].into()).message_id(format!("{worker}-{index}"));
+            if guarded {
+                message = message.expected_last_subject_sequence(0);
+            }
             context.send_publish(subject, message).await?.await?;
             Ok(())
         }

@@ -73,28 +73,46 @@ impl Commands {
         caller: &Caller,
     ) -> Result<Outcome, Error> {
         let id = request_id_for(&caller.principal.subject, idempotency_key).to_string();
-        for _ in 0..MAX_ATTEMPTS {
-            // Without a key the id is fresh: there is nothing to load.
-            let (folded, last_sequence) =
-                if idempotency_key.is_empty() { (Folded::Missing, 0) } else { self.load(&id).await? };
-            if folded == Folded::Voided {
+        let Decision::Append(payload) = decide_submit(None, &spec, idempotency_key, &self.policy)? else {
+            unreachable!("a new request is always appended")
+        };
+        // Optimistic: a new request on a free name takes two appends. A retry
+        // (same key) finds its own reservation, then its request.
+        if let Err(error) = self.reserve_name(&spec, &id, caller).await {
+            if idempotency_key.is_empty() || !matches!(error, Error::Domain(DomainError::NameTaken { .. })) {
+                return Err(error);
+            }
+            // A retry of a request made earlier is answered with it, whoever
+            // holds the name now (its request may have been rejected since).
+            return match self.resubmitted(&id, &spec, idempotency_key).await {
+                Err(Error::Contended(_)) => Err(error),
+                other => other,
+            };
+        }
+        match self.append(&id, None, payload, caller, ExpectedSequence::NoEvents).await {
+            Err(Error::Contended(_)) => self.resubmitted(&id, &spec, idempotency_key).await,
+            result => result,
+        }
+    }
+
+    /// Answers a submission whose request id exists already: the same
+    /// request again is answered with it; anything else is refused.
+    async fn resubmitted(&self, id: &str, spec: &ResourceSpec, idempotency_key: &str) -> Result<Outcome, Error> {
+        let (folded, last_sequence) = self.load(id).await?;
+        let existing = match folded {
+            Folded::Request(existing) => existing,
+            Folded::Voided => {
                 return Err(DomainError::FailedPrecondition(
                     "an earlier submission under this idempotency key stalled and was voided; use a new key".into(),
                 )
                 .into());
             }
-            let state = folded.into_request();
-            let payload = match decide_submit(state.as_ref(), &spec, idempotency_key, &self.policy)? {
-                Decision::AlreadyDone => return Ok(Outcome { state: state.expect("exists"), sequence: last_sequence }),
-                Decision::Append(payload) => payload,
-            };
-            self.reserve_name(&spec, &id, caller).await?;
-            match self.append(&id, None, payload, caller, ExpectedSequence::NoEvents).await {
-                Err(Error::Contended(_)) => continue,
-                result => return result,
-            }
+            Folded::Missing => return Err(Error::Contended(id.to_owned())),
+        };
+        match decide_submit(Some(&existing), spec, idempotency_key, &self.policy)? {
+            Decision::AlreadyDone => Ok(Outcome { state: existing, sequence: last_sequence }),
+            Decision::Append(_) => Err(Error::Contended(id.to_owned())),
         }
-        Err(Error::Contended(id))
     }
 
     /// Loads a request, decides with `decide`, appends the event, and
@@ -159,6 +177,10 @@ impl Commands {
     /// Reserves the spec's name for request `id` unless a live request holds it.
     async fn reserve_name(&self, spec: &ResourceSpec, id: &str, caller: &Caller) -> Result<(), Error> {
         let reservation_id = spec.reservation_id();
+        // Most names were never used: try that first, and read only if not.
+        if self.append_reservation(&reservation_id, id, caller, ExpectedSequence::NoEvents).await? {
+            return Ok(());
+        }
         for _ in 0..MAX_ATTEMPTS {
             let last = self.log.last("name", &reservation_id).await.map_err(Error::Unavailable)?;
             let last_sequence = last.as_ref().map_or(0, |(sequence, _)| *sequence);
@@ -184,15 +206,29 @@ impl Commands {
                 }
                 NameHold::Free => {}
             }
-            let payload = Payload::NameReserved(NameReserved { request_id: id.to_owned() });
-            let event = self.new_event("name", reservation_id.clone(), payload, caller);
-            match self.log.append(event, ExpectedSequence::after(last_sequence)).await {
-                Ok(_) => return Ok(()),
-                Err(AppendError::Conflict { .. }) => continue,
-                Err(AppendError::Unavailable(cause)) => return Err(Error::Unavailable(cause)),
+            if self.append_reservation(&reservation_id, id, caller, ExpectedSequence::after(last_sequence)).await? {
+                return Ok(());
             }
         }
         Err(Error::Contended(reservation_id))
+    }
+
+    /// Appends a reservation of `reservation_id` for request `id`; false when
+    /// the name's subject changed meanwhile.
+    async fn append_reservation(
+        &self,
+        reservation_id: &str,
+        id: &str,
+        caller: &Caller,
+        expected: ExpectedSequence,
+    ) -> Result<bool, Error> {
+        let payload = Payload::NameReserved(NameReserved { request_id: id.to_owned() });
+        let event = self.new_event("name", reservation_id.to_owned(), payload, caller);
+        match self.log.append(event, expected).await {
+            Ok(_) => Ok(true),
+            Err(AppendError::Conflict { .. }) => Ok(false),
+            Err(AppendError::Unavailable(cause)) => Err(Error::Unavailable(cause)),
+        }
     }
 
     /// Voids an unused request id so it can never be created; false when

@@ -199,3 +199,22 @@ async fn an_orphaned_reservation_is_taken_over_and_its_request_id_voided() {
     assert_eq!(watch.unwrap_err().code(), Code::NotFound);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_retry_after_the_name_moved_on_still_answers_with_the_first_request() {
+    let app = spawn_app().await;
+    let mut backstage = app.client("backstage").await;
+    let keyed = pb::RequestDatabaseRequest {
+        idempotency_key: "task-7".into(),
+        ..database("orders", Environment::Prod, Size::Small)
+    };
+    let first = backstage.request_database(keyed.clone()).await.unwrap().into_inner().request.unwrap();
+    let reject = pb::RejectRequestRequest { request_id: first.request_id.clone(), reason: "not now".into() };
+    app.client("bob").await.reject_request(reject).await.unwrap();
+    let other = app.client("carol").await.request_database(database("orders", Environment::Prod, Size::Small)).await;
+    assert!(other.is_ok(), "the rejected request freed the name: {other:?}");
+    let retried = backstage.request_database(keyed).await.unwrap().into_inner().request.unwrap();
+    assert_eq!(retried.request_id, first.request_id);
+    assert_eq!(status_of(&retried), pb::RequestStatus::Rejected);
+    app.cleanup().await;
+}
