@@ -45,7 +45,8 @@ impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Json,
-            log_filter: "info".into(),
+            // Postgres notices (e.g. "already exists, skipping") are not news.
+            log_filter: "info,sqlx::postgres::notice=warn".into(),
             otlp_endpoint: None,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             service_name: "gantry".into(),

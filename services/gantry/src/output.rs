@@ -152,11 +152,12 @@ impl Printer {
 
 /// Turns a gRPC status into an error that lists every field violation.
 pub(crate) fn describe_status(status: tonic::Status) -> anyhow::Error {
-    let mut text = format!("{:?}: {}", status.code(), status.message());
-    if let Some(bad_request) = status.get_details_bad_request() {
-        for violation in bad_request.field_violations {
-            text.push_str(&format!("\n  {}: {}", violation.field, violation.description));
-        }
+    let Some(bad_request) = status.get_details_bad_request() else {
+        return anyhow::anyhow!("{:?}: {}", status.code(), status.message());
+    };
+    let mut text = format!("{:?}: {} field(s) rejected", status.code(), bad_request.field_violations.len());
+    for violation in bad_request.field_violations {
+        text.push_str(&format!("\n  {}: {}", violation.field, violation.description));
     }
     anyhow::anyhow!(text)
 }

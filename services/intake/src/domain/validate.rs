@@ -210,8 +210,12 @@ impl DatabaseForm {
         let mut violations = Violations::default();
         let username =
             if self.username.is_empty() { format!("{}_user", self.database_name) } else { self.username.clone() };
-        violations.check("database_name", check_identifier(&self.database_name));
-        violations.check("username", check_identifier(&username));
+        let database_name = check_identifier(&self.database_name);
+        // A default username only repeats a bad database name's violation.
+        if !self.username.is_empty() || database_name.is_ok() {
+            violations.check("username", check_identifier(&username));
+        }
+        violations.check("database_name", database_name);
         violations.check("owner", check_slug(&self.owner));
         violations.check("requester", check_slug(&self.requester));
         violations.check("domain", check_slug(&self.domain));
@@ -356,8 +360,10 @@ mod tests {
         let violations = form.validate().unwrap_err();
         assert_eq!(
             fields(&violations),
-            ["database_name", "username", "owner", "requester", "domain", "environment", "risk", "size"]
+            ["database_name", "owner", "requester", "domain", "environment", "risk", "size"]
         );
+        let long_default = DatabaseForm { database_name: "a".repeat(60), ..database_form() };
+        assert_eq!(fields(&long_default.validate().unwrap_err()), ["username"], "<name>_user exceeds 63 bytes");
     }
 
     fn bucket_form() -> BucketForm {
