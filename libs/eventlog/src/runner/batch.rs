@@ -37,7 +37,9 @@ impl Batch {
             }
             match decode(sequence, &message.subject, &message.payload) {
                 Decoded::Known(event) => {
-                    if let Some(headers) = &message.headers {
+                    if let Some(headers) =
+                        message.headers.as_ref().filter(|headers| headers.get("traceparent").is_some())
+                    {
                         let span =
                             tracing::info_span!("eventlog.apply", sequence, event_type = %event.envelope.event_type);
                         trace::set_parent_from(&span, headers);
