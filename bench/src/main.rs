@@ -25,6 +25,10 @@ mod load;
 mod requests;
 
 use clap::Parser;
+
+/// The same allocator as the `gantry` binary, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Duration;
 
 /// Gantry's benchmark: prints figures, asserts nothing.
