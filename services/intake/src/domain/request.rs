@@ -111,27 +111,23 @@ pub fn evolve(state: Option<RequestState>, event: &RecordedEvent) -> Result<Requ
     let mut state = match (state, payload) {
         (None, Payload::DatabaseRequested(requested)) => {
             let spec = requested.spec.as_ref().ok_or("database_requested without spec")?;
-            let spec = ResourceSpec::Database(database_spec(spec)?);
-            created(
-                event,
-                spec,
-                &actor,
-                &requested.idempotency_key,
-                &requested.required_approvals,
-                &requested.auto_approved_by_rule,
-            )
+            let creation = Creation {
+                spec: ResourceSpec::Database(database_spec(spec)?),
+                idempotency_key: &requested.idempotency_key,
+                required: &requested.required_approvals,
+                auto_rule: &requested.auto_approved_by_rule,
+            };
+            created(event, creation, &actor)
         }
         (None, Payload::BucketRequested(requested)) => {
             let spec = requested.spec.as_ref().ok_or("bucket_requested without spec")?;
-            let spec = ResourceSpec::Bucket(bucket_spec(spec)?);
-            created(
-                event,
-                spec,
-                &actor,
-                &requested.idempotency_key,
-                &requested.required_approvals,
-                &requested.auto_approved_by_rule,
-            )
+            let creation = Creation {
+                spec: ResourceSpec::Bucket(bucket_spec(spec)?),
+                idempotency_key: &requested.idempotency_key,
+                required: &requested.required_approvals,
+                auto_rule: &requested.auto_approved_by_rule,
+            };
+            created(event, creation, &actor)
         }
         (Some(_), Payload::DatabaseRequested(_) | Payload::BucketRequested(_)) => {
             return Err("request created twice".into());
@@ -194,22 +190,23 @@ pub fn fold(events: &[RecordedEvent]) -> Result<Folded, String> {
     }
 }
 
-fn created(
-    event: &RecordedEvent,
+/// What both creation events carry.
+struct Creation<'a> {
     spec: ResourceSpec,
-    actor: &pb::Principal,
-    idempotency_key: &str,
-    required: &[pb::ApprovalClause],
-    auto_rule: &str,
-) -> RequestState {
-    let auto_approved_by = Some(auto_rule.to_owned()).filter(|rule| !rule.is_empty());
+    idempotency_key: &'a str,
+    required: &'a [pb::ApprovalClause],
+    auto_rule: &'a str,
+}
+
+fn created(event: &RecordedEvent, creation: Creation<'_>, actor: &pb::Principal) -> RequestState {
+    let auto_approved_by = Some(creation.auto_rule.to_owned()).filter(|rule| !rule.is_empty());
     RequestState {
         id: event.envelope.aggregate_id.clone(),
-        spec,
+        spec: creation.spec,
         status: if auto_approved_by.is_some() { Status::Approved } else { Status::PendingApproval },
         submitted_by: actor.subject.clone(),
-        idempotency_key: idempotency_key.to_owned(),
-        required: required.iter().map(|clause| clause.any_of_groups.clone()).collect(),
+        idempotency_key: creation.idempotency_key.to_owned(),
+        required: creation.required.iter().map(|clause| clause.any_of_groups.clone()).collect(),
         approvals: Vec::new(),
         auto_approved_by,
         reason: None,
