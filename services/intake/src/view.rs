@@ -113,6 +113,9 @@ fn event_request_id(event: &RecordedEvent) -> Result<Uuid, String> {
 }
 
 async fn load_states(connection: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RequestState>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows: Vec<(Uuid, Json<RequestState>)> =
         sqlx::query_as("SELECT request_id, state FROM requests WHERE request_id = ANY($1)")
             .bind(ids)
