@@ -13,7 +13,7 @@ use gantry_eventlog::{
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{RequestCancelled, RequestRejected};
 use gantry_proto::types::Principal;
-use gantry_testkit::TestEnv;
+use gantry_testkit::{TestEnv, within};
 use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -185,13 +185,13 @@ async fn a_consumer_killed_between_commit_and_ack_applies_nothing_twice() {
         view.clone(),
         caught_up(10, Some(FaultPoint::AfterCommitBeforeAck)),
     );
-    let crash = crashing.run(std::future::pending()).await.unwrap_err();
+    let crash = within("the crashing runner", crashing.run(std::future::pending())).await.unwrap_err();
     assert!(crash.is::<FaultInjected>());
     let after_crash = projection::checkpoint(&pool, "counting").await.unwrap();
     assert!(after_crash > 0, "the first batch was committed before the crash");
 
     let restarted = ProjectionRunner::new(log.clone(), pool.clone(), view.clone(), caught_up(10, None));
-    assert_eq!(restarted.run(std::future::pending()).await.unwrap(), RunEnd::CaughtUp);
+    assert_eq!(within("the restarted runner", restarted.run(std::future::pending())).await.unwrap(), RunEnd::CaughtUp);
     let applied = times_applied(&pool).await;
     assert_eq!(applied.len(), 26);
     assert!(applied.iter().all(|(_, times)| *times == 1), "{applied:?}");
@@ -216,7 +216,7 @@ async fn malformed_events_are_parked_unknown_ones_skipped_and_the_consumer_goes_
     log.append(event("m1", "after"), ExpectedSequence::Any).await.unwrap();
 
     let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, caught_up(100, None));
-    runner.run(std::future::pending()).await.unwrap();
+    within("the runner", runner.run(std::future::pending())).await.unwrap();
     let applied: Vec<i64> = times_applied(&pool).await.into_iter().map(|(sequence, _)| sequence).collect();
     assert_eq!(applied, vec![1, 5]);
     let parked = parked(&pool, "counting").await.unwrap();
@@ -240,7 +240,7 @@ async fn rebuild_replays_from_the_first_event_to_the_same_view() {
         .await
         .unwrap();
     let live = times_applied(&pool).await;
-    let rebuilt = gantry_eventlog::rebuild::rebuild(&log, &pool, view, 7).await.unwrap();
+    let rebuilt = within("the rebuild", gantry_eventlog::rebuild::rebuild(&log, &pool, view, 7)).await.unwrap();
     assert!(rebuilt.replayed_here);
     assert_eq!(rebuilt.checkpoint, 40);
     assert_eq!(times_applied(&pool).await, live);
@@ -261,8 +261,8 @@ async fn a_live_runner_replays_when_its_view_is_reset() {
     for index in 0..10 {
         log.append(event(&format!("l{index}"), "x"), ExpectedSequence::Any).await.unwrap();
     }
-    checkpoints.wait_for(|checkpoint| *checkpoint >= 10).await.unwrap();
-    let rebuilt = gantry_eventlog::rebuild::rebuild(&log, &pool, view, 100).await.unwrap();
+    within("the live runner", checkpoints.wait_for(|checkpoint| *checkpoint >= 10)).await.unwrap();
+    let rebuilt = within("the rebuild", gantry_eventlog::rebuild::rebuild(&log, &pool, view, 100)).await.unwrap();
     assert!(!rebuilt.replayed_here, "the live runner leads the view");
     log.append(event("l10", "x"), ExpectedSequence::Any).await.unwrap();
     gantry_testkit::wait_until(std::time::Duration::from_secs(10), || async {
@@ -272,7 +272,7 @@ async fn a_live_runner_replays_when_its_view_is_reset() {
     .unwrap();
     assert!(times_applied(&pool).await.iter().all(|(_, times)| *times == 1));
     trigger.send(()).unwrap();
-    assert_eq!(task.await.unwrap().unwrap(), RunEnd::Shutdown);
+    assert_eq!(within("the live runner's stop", task).await.unwrap().unwrap(), RunEnd::Shutdown);
     env.cleanup().await.unwrap();
 }
 
@@ -317,7 +317,7 @@ async fn an_event_that_fails_on_a_data_error_is_parked_and_the_rest_applied() {
         log.append(event(aggregate, "x"), ExpectedSequence::Any).await.unwrap();
     }
     let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, caught_up(100, None));
-    assert_eq!(runner.run(std::future::pending()).await.unwrap(), RunEnd::CaughtUp);
+    assert_eq!(within("the runner", runner.run(std::future::pending())).await.unwrap(), RunEnd::CaughtUp);
     let applied: Vec<i64> = times_applied(&pool).await.into_iter().map(|(sequence, _)| sequence).collect();
     assert_eq!(applied, vec![1, 2, 4, 5]);
     let parked = parked(&pool, "counting").await.unwrap();
@@ -344,10 +344,14 @@ async fn views_of_the_same_name_in_two_schemas_lead_independently() {
     let mut options = caught_up(10, None);
     options.wait_for_leadership = false;
     let other = ProjectionRunner::new(log.clone(), second_pool.clone(), second_view, options);
-    assert_eq!(other.run(std::future::pending()).await.unwrap(), RunEnd::CaughtUp, "not blocked by the other schema");
+    assert_eq!(
+        within("the second schema's runner", other.run(std::future::pending())).await.unwrap(),
+        RunEnd::CaughtUp,
+        "not blocked by the other schema"
+    );
     assert_eq!(times_applied(&second_pool).await.len(), 1);
     trigger.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    within("the live runner's stop", task).await.unwrap().unwrap();
     first.cleanup().await.unwrap();
     second.cleanup().await.unwrap();
 }

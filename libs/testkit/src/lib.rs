@@ -161,3 +161,12 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Awaits `future`, failing the test with `what` if it takes over a minute
+/// (a hang becomes a failure that names what hung).
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(60), future).await {
+        Ok(output) => output,
+        Err(_) => panic!("{what} did not finish within a minute"),
+    }
+}

@@ -102,13 +102,13 @@ impl TestApp {
     /// Stops intake gracefully and returns how its run ended, keeping the env.
     pub(crate) async fn stop(self) -> (anyhow::Result<()>, TestEnv, HashMap<String, String>) {
         self.trigger.trigger();
-        let result = self.task.await.expect("intake task");
+        let result = gantry_testkit::within("intake's graceful stop", self.task).await.expect("intake task");
         (result, self.env, self.tokens)
     }
 
     /// Waits for intake to stop on its own (a simulated crash).
     pub(crate) async fn crashed(self) -> (anyhow::Result<()>, TestEnv, HashMap<String, String>) {
-        let result = self.task.await.expect("intake task");
+        let result = gantry_testkit::within("intake's simulated crash", self.task).await.expect("intake task");
         (result, self.env, self.tokens)
     }
 
