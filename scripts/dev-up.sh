@@ -17,11 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$GANTRY_ROOT"
 
-ensure_rust
-ensure_postgres
-ensure_nats
-ensure_venv
-ensure_moto
+ensure_everything
 
 _gantry_log "building gantry (cargo build --release -p gantry)"
 cargo build --release -p gantry

@@ -399,3 +399,9 @@ export_local_aws_env() {
     export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$AWS_REGION}"
     export AWS_EC2_METADATA_DISABLED=true
 }
+
+# Everything the mesh and the tests need on this machine, installed and
+# started when missing, reused when running.
+ensure_everything() {
+    ensure_rust && ensure_postgres && ensure_nats && ensure_venv && ensure_moto
+}

@@ -19,11 +19,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$GANTRY_ROOT"
 
-ensure_rust
-ensure_postgres
-ensure_nats
-ensure_venv
-ensure_moto
+ensure_everything
 
 export GANTRY_TEST_DATABASE_URL="${GANTRY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export GANTRY_TEST_NATS_URL="${GANTRY_TEST_NATS_URL:-nats://127.0.0.1:4222}"
