@@ -1,29 +1,23 @@
 //! The intake gRPC service: thin methods that parse the message, run a
-//! command or a query, and answer; plus [`Intake`], the runnable service
-//! (server, projection, start-up work).
+//! command or a query, and answer.
 
 use crate::catalog;
 use crate::commands::{Caller, Commands, Outcome};
 use crate::convert;
 use crate::domain::validate::check_idempotency_key;
 use crate::domain::{
-    Policy, RequestState, ResourceSpec, TEXT_MAX_BYTES, Violations, check_text, decide_approve, decide_cancel,
-    decide_reject, evolve, is_void,
+    RequestState, ResourceSpec, TEXT_MAX_BYTES, Violations, check_text, decide_approve, decide_cancel, decide_reject,
+    evolve, is_void,
 };
 use crate::error::Error;
-use crate::startup::Parts;
-use crate::view::{self, ListFilter, RequestsView, VIEW_NAME};
-use anyhow::Context as _;
+use crate::view::{self, ListFilter, VIEW_NAME};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use gantry_eventlog::{ProjectionRunner, RecordedEvent, RunnerOptions, projection::wait_for_checkpoint};
-use gantry_proto::intake::{self as pb, intake_service_server::IntakeServiceServer};
-use gantry_runtime::config::AuthSettings;
-use gantry_runtime::{Authenticator, Config, Shutdown, TokenStore, principal_of};
+use gantry_eventlog::{RecordedEvent, projection::wait_for_checkpoint};
+use gantry_proto::intake as pb;
+use gantry_runtime::{Shutdown, principal_of};
 use sqlx::PgPool;
-use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -36,12 +30,12 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// The intake API over the log and the view.
 #[derive(Debug, Clone)]
-struct IntakeApi {
-    commands: Commands,
-    pool: PgPool,
-    read_wait: Duration,
+pub(crate) struct IntakeApi {
+    pub(crate) commands: Commands,
+    pub(crate) pool: PgPool,
+    pub(crate) read_wait: Duration,
     /// Ends open watches, so a graceful stop does not wait on them.
-    shutdown: Shutdown,
+    pub(crate) shutdown: Shutdown,
 }
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -307,84 +301,4 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
         let content = self.inner_export(request.into_inner()).await?;
         Ok(Response::new(pb::ExportCatalogResponse { content }))
     }
-}
-
-/// The intake service, built and ready to run: its listener is bound (so
-/// port 0 works), its schema migrated and its stream open.
-#[derive(Debug)]
-pub struct Intake {
-    listener: TcpListener,
-    commands: Commands,
-    pool: PgPool,
-    read_wait: Duration,
-    runner: ProjectionRunner<RequestsView>,
-    tokens: TokenStore,
-    max_message_bytes: usize,
-}
-
-impl Intake {
-    /// Does the start-up work: schema and migrations, stream, policy, tokens, listener.
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let Parts { settings, pool, log, view } = Parts::connect(config).await?;
-        let policy = match &settings.policy_file {
-            Some(path) => {
-                Policy::parse(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)?
-            }
-            None => Policy::built_in(),
-        };
-        let tokens = TokenStore::load(&config.section::<AuthSettings>("auth")?.tokens_file)?;
-        let options = RunnerOptions {
-            batch_size: settings.projection_batch_size,
-            fault: settings.fault,
-            ..RunnerOptions::default()
-        };
-        let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, options);
-        let listener =
-            TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
-        let commands = Commands::new(log, policy);
-        let (read_wait, max_message_bytes) = (settings.read_wait(), settings.max_message_bytes);
-        Ok(Self { listener, commands, pool, read_wait, runner, tokens, max_message_bytes })
-    }
-
-    /// Returns the address the gRPC server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
-    }
-
-    /// Returns the view's pool (tests and tools).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Serves gRPC and keeps the view until shutdown; if either fails, both stop.
-    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let api = IntakeApi {
-            commands: self.commands,
-            pool: self.pool,
-            read_wait: self.read_wait,
-            shutdown: shutdown.clone(),
-        };
-        let service = IntakeServiceServer::new(api)
-            .max_decoding_message_size(self.max_message_bytes)
-            .max_encoding_message_size(16 * 1024 * 1024);
-        let authenticated =
-            tonic::service::interceptor::InterceptedService::new(service, Authenticator::new(self.tokens));
-        let routes = tonic::service::Routes::new(authenticated);
-        let serving = [gantry_runtime::grpc::service_name::<IntakeServiceServer<IntakeApi>>()];
-        let server = gantry_runtime::grpc::serve(
-            self.listener,
-            routes,
-            &[gantry_proto::FILE_DESCRIPTOR_SET],
-            &serving,
-            shutdown.clone(),
-        );
-        let projection = self.runner.run(shutdown.wait());
-        tokio::try_join!(server, projection)?;
-        Ok(())
-    }
-}
-
-/// Runs intake with `config` until `shutdown`.
-pub async fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
-    Intake::build(config).await?.run(shutdown).await
 }

@@ -13,6 +13,7 @@
 //! - [`view`]: the projection into Postgres and the queries on it.
 //! - `catalog`: `rds-catalog.yaml` and Backstage entities from the view.
 //! - `grpc`: the thin tonic service (parse → command or query → answer).
+//! - `app`: [`Intake`], the runnable service: start-up, server, projection.
 //! - `error`: one error type and its mapping to gRPC status codes.
 //! - `startup`: connecting schema and stream; the view rebuild.
 //! - `convert`: protobuf ↔ domain at the edge.
@@ -20,6 +21,7 @@
 pub mod domain;
 pub mod view;
 
+mod app;
 mod catalog;
 mod commands;
 mod convert;
@@ -28,6 +30,6 @@ mod grpc;
 mod settings;
 mod startup;
 
-pub use grpc::{Intake, run};
+pub use app::{Intake, run};
 pub use settings::IntakeSettings;
 pub use startup::{RebuildReport, rebuild};
