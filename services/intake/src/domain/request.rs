@@ -68,7 +68,8 @@ pub struct Approval {
     pub at_micros: i64,
 }
 
-/// Everything known about one request.
+/// Everything known about one request. Stored as JSON in the view; empty
+/// fields are left out to keep rows small.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestState {
     /// Request id.
@@ -80,16 +81,21 @@ pub struct RequestState {
     /// Who submitted it (for Backstage: its backend's principal).
     pub submitted_by: String,
     /// The client's idempotency key, empty when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub idempotency_key: String,
     /// Approval clauses recorded at submission.
     pub required: Vec<Vec<String>>,
     /// Approvals so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Approval>,
     /// The auto-approve rule that approved it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_approved_by: Option<String>,
     /// Why it was rejected, cancelled or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Where its credentials are, once ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_path: Option<String>,
     /// Creation time, microseconds since the epoch.
     pub created_micros: i64,

@@ -88,8 +88,10 @@ pub struct BucketSpec {
     /// Retention in days (0: never expires).
     pub retention_days: u32,
     /// KMS key for SSE-KMS; SSE-S3 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
     /// Replication destination bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_target: Option<String>,
 }
 
