@@ -8,7 +8,6 @@ use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The merged configuration sources.
@@ -127,11 +126,6 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self { tokens_file: PathBuf::from(".gantry/tokens.yaml") }
     }
-}
-
-/// Parses a listen address, for settings that take `host:port`.
-pub fn listen_address(value: &str) -> anyhow::Result<SocketAddr> {
-    value.parse().with_context(|| format!("invalid listen address {value:?}"))
 }
 
 #[cfg(test)]

@@ -29,15 +29,6 @@ impl ShutdownTrigger {
     pub fn subscribe(&self) -> Shutdown {
         Shutdown(self.0.subscribe())
     }
-
-    /// Triggers the shutdown on SIGTERM or ctrl-c.
-    pub fn trigger_on_signals(self) {
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutdown signal received; draining");
-            self.trigger();
-        });
-    }
 }
 
 impl Shutdown {
