@@ -3,7 +3,7 @@
 //! propagation always, and a Prometheus `/metrics` endpoint.
 
 use anyhow::Context as _;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -107,11 +107,12 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
 }
 
 /// Installs the process-wide Prometheus recorder once, serving `/metrics`
-/// on `address` when given.
-pub fn install_metrics(address: Option<SocketAddr>) -> anyhow::Result<()> {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    if INSTALLED.get().is_some() {
-        return Ok(());
+/// on `address` when given, and returns a handle that renders the same
+/// text (for tests and tools). Later calls return the first handle.
+pub fn install_metrics(address: Option<SocketAddr>) -> anyhow::Result<PrometheusHandle> {
+    static INSTALLED: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = INSTALLED.get() {
+        return Ok(handle.clone());
     }
     let mut builder = PrometheusBuilder::new().set_buckets_for_metric(
         Matcher::Suffix("_seconds".into()),
@@ -120,8 +121,11 @@ pub fn install_metrics(address: Option<SocketAddr>) -> anyhow::Result<()> {
     if let Some(address) = address {
         builder = builder.with_http_listener(address);
     }
-    builder.install().with_context(|| format!("serving metrics on {address:?}"))?;
-    let _ = INSTALLED.set(());
+    let (recorder, exporter) = builder.build().with_context(|| format!("serving metrics on {address:?}"))?;
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).context("a metrics recorder is installed already")?;
+    tokio::spawn(exporter);
+    let _ = INSTALLED.set(handle.clone());
     tracing::info!(?address, "metrics endpoint up");
-    Ok(())
+    Ok(handle)
 }

@@ -72,3 +72,28 @@ async fn a_graceful_stop_ends_open_watches_instead_of_waiting_for_them() {
         "{ended:?}"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_calls_by_code_and_the_projections_progress() {
+    use gantry_proto::types::{Environment, Size};
+    let metrics = gantry_runtime::telemetry::install_metrics(None).unwrap();
+    let app = spawn_app().await;
+    let (_, sequence) = crate::helpers::submitted(&app, "orders", Size::Small).await;
+    let invalid = crate::helpers::database("Bad Name", Environment::Prod, Size::Small);
+    let _ = app.client("backstage").await.request_database(invalid).await.unwrap_err();
+    crate::helpers::wait_for_view(&app, sequence).await;
+    let text = metrics.render();
+    let method = "/gantry.intake.v1.IntakeService/RequestDatabase";
+    for expected in [
+        format!("grpc_server_requests_total{{method=\"{method}\",code=\"0\"}} 1"),
+        format!("grpc_server_requests_total{{method=\"{method}\",code=\"3\"}} 1"),
+        format!("grpc_server_request_duration_seconds_bucket{{method=\"{method}\""),
+        "eventlog_events_applied_total{projection=\"intake\"}".to_owned(),
+        "eventlog_consumer_lag{projection=\"intake\"}".to_owned(),
+        "eventlog_parked_events_total{projection=\"intake\"}".to_owned(),
+        "eventlog_appended_total{stream=".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected} missing from\n{text}");
+    }
+    app.cleanup().await;
+}
