@@ -10,6 +10,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -93,10 +94,13 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
         }
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
     };
+    // The log filter decides what is logged, not what is traced: spans at
+    // info and above always carry the trace context into events, whatever
+    // the log level.
+    let traces = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(LevelFilter::INFO);
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(logs.with_filter(filter))
+        .with(traces)
         .try_init()
         .context("installing the tracing subscriber")?;
 

@@ -97,3 +97,24 @@ async fn metrics_count_calls_by_code_and_the_projections_progress() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_callers_trace_continues_into_the_appended_event() {
+    use gantry_proto::types::{Environment, Size};
+    use gantry_runtime::telemetry::{self, TelemetrySettings};
+    let settings = TelemetrySettings { metrics_listen: None, log_filter: "warn".into(), ..Default::default() };
+    let _telemetry = telemetry::init(&settings).unwrap();
+    let app = spawn_app().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut call = tonic::Request::new(crate::helpers::database("traced", Environment::Prod, Size::Small));
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    call.metadata_mut().insert("traceparent", traceparent.parse().unwrap());
+    let response = app.client("backstage").await.request_database(call).await.unwrap().into_inner();
+
+    let stream = app.log.jetstream().get_stream(&app.env.stream_name).await.unwrap();
+    let stored = stream.get_raw_message(response.sequence).await.unwrap();
+    let header = stored.headers.get("traceparent").expect("the event carries a trace context").to_string();
+    assert!(header.starts_with(&format!("00-{trace_id}-")), "{header} is not in the caller's trace");
+    assert!(!header.contains("00f067aa0ba902b7"), "the event's parent is the server's span, not the caller's");
+    app.cleanup().await;
+}
