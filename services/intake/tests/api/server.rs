@@ -82,9 +82,8 @@ async fn metrics_count_calls_by_code_and_the_projections_progress() {
     let invalid = crate::helpers::database("Bad Name", Environment::Prod, Size::Small);
     let _ = app.client("backstage").await.request_database(invalid).await.unwrap_err();
     crate::helpers::wait_for_view(&app, sequence).await;
-    let text = metrics.render();
     let method = "/gantry.intake.v1.IntakeService/RequestDatabase";
-    for expected in [
+    let expected = [
         format!("grpc_server_requests_total{{method=\"{method}\",code=\"0\"}} 1"),
         format!("grpc_server_requests_total{{method=\"{method}\",code=\"3\"}} 1"),
         format!("grpc_server_request_duration_seconds_bucket{{method=\"{method}\""),
@@ -92,8 +91,13 @@ async fn metrics_count_calls_by_code_and_the_projections_progress() {
         "eventlog_consumer_lag{projection=\"intake\"}".to_owned(),
         "eventlog_parked_events_total{projection=\"intake\"}".to_owned(),
         "eventlog_appended_total{stream=".to_owned(),
-    ] {
-        assert!(text.contains(&expected), "{expected} missing from\n{text}");
+    ];
+    // The runner records a batch's metrics just after committing it.
+    let all_there = || async { Ok(expected.iter().all(|line| metrics.render().contains(line))) };
+    let _ = gantry_testkit::wait_until(std::time::Duration::from_secs(5), all_there).await;
+    let text = metrics.render();
+    for line in &expected {
+        assert!(text.contains(line), "{line} missing from\n{text}");
     }
     app.cleanup().await;
 }
