@@ -25,7 +25,7 @@ pub mod trace;
 
 pub use envelope::{Decoded, NewEvent, RecordedEvent, event_type_of};
 pub use log::{AppendError, Appended, EventLog, ExpectedSequence};
-pub use projection::{ParkedEvent, Projection};
+pub use projection::{ParkedEvent, Prepared, Projection};
 pub use rebuild::Rebuilt;
 pub use runner::{FaultPoint, ProjectionRunner, RunEnd, RunnerOptions};
 pub use stream::StreamSettings;

@@ -16,12 +16,32 @@ pub struct ParkedEvent {
     pub reason: String,
 }
 
-/// A materialised view of the events on some subjects.
+/// What a projection worked out from a batch of events, before writing it.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared<C> {
+    /// The writes to make, in the projection's own shape.
+    pub changes: C,
+    /// The events it refused as malformed; nothing of them is in `changes`.
+    pub refused: Vec<ParkedEvent>,
+}
+
+/// A materialised view of the events on some subjects, applied in two
+/// phases so that the runner can overlap them across batches.
 ///
-/// `apply_batch` runs inside the runner's transaction, which also advances
-/// the checkpoint: either both happen or neither does. It must apply every
-/// event it does not return as parked, and apply nothing of one it parks.
+/// [`prepare`](Self::prepare) works out what a batch changes without
+/// writing anything; [`write`](Self::write) then writes that inside the
+/// runner's transaction, which also advances the checkpoint: either both
+/// happen or neither does. While one batch is written, the runner prepares
+/// the next, so `prepare` reads only committed rows (through the pool) and is
+/// handed the changes of the batch still being written (`ahead`): where
+/// `ahead` has a row, it is newer than what Postgres holds.
+///
+/// A projection with nothing to read can make `prepare` a pure mapping; one
+/// that must read inside the transaction can do all its work in `write`.
 pub trait Projection: Send + Sync + 'static {
+    /// What a prepared batch writes.
+    type Changes: Send + Sync + 'static;
+
     /// Name of the view: the durable consumer's name and the checkpoint key.
     fn name(&self) -> &str;
 
@@ -29,13 +49,21 @@ pub trait Projection: Send + Sync + 'static {
     /// for example `gantry.request.>`.
     fn filter_subject(&self) -> String;
 
-    /// Applies a batch of events (ascending sequence) and returns the ones
-    /// it refused as malformed.
-    fn apply_batch<'a>(
+    /// Works out what a batch of events (ascending sequence) changes; every
+    /// event not returned as refused must be in the changes.
+    fn prepare<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        events: &'a [RecordedEvent],
+        ahead: Option<&'a Self::Changes>,
+    ) -> BoxFuture<'a, anyhow::Result<Prepared<Self::Changes>>>;
+
+    /// Writes prepared changes inside the runner's transaction.
+    fn write<'a>(
         &'a self,
         connection: &'a mut PgConnection,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<Vec<ParkedEvent>>>;
+        changes: &'a Self::Changes,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
 
     /// Empties the view's own tables (for a rebuild from sequence 1).
     fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>>;

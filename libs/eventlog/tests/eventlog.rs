@@ -1,14 +1,15 @@
 //! The event log against a real JetStream and Postgres: concurrency,
 //! de-duplication, aggregate loads, exactly-once projection across a crash,
-//! parking, rebuild and trace propagation.
+//! parking, rebuild, batches prepared while the one before is written, and
+//! trace propagation.
 
 use futures::future::BoxFuture;
 use gantry_eventlog::envelope::NewEvent;
 use gantry_eventlog::projection::{self, parked};
 use gantry_eventlog::runner::FaultInjected;
 use gantry_eventlog::{
-    AppendError, EventLog, ExpectedSequence, FaultPoint, ParkedEvent, Projection, ProjectionRunner, RecordedEvent,
-    RunEnd, RunnerOptions, StreamSettings,
+    AppendError, EventLog, ExpectedSequence, FaultPoint, ParkedEvent, Prepared, Projection, ProjectionRunner,
+    RecordedEvent, RunEnd, RunnerOptions, StreamSettings,
 };
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{RequestCancelled, RequestRejected};
@@ -104,28 +105,10 @@ struct CountingView {
     filter: String,
 }
 
-impl CountingView {
-    async fn apply(&self, connection: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<Vec<ParkedEvent>> {
-        let mut parked = Vec::new();
-        for event in events {
-            if let Some(Payload::RequestCancelled(_)) = event.payload() {
-                parked.push(ParkedEvent { sequence: event.sequence, reason: "cancellations are refused here".into() });
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO applications (sequence, aggregate_id, times) VALUES ($1, $2, 1)
-                 ON CONFLICT (sequence) DO UPDATE SET times = applications.times + 1",
-            )
-            .bind(event.sequence as i64)
-            .bind(&event.envelope.aggregate_id)
-            .execute(&mut *connection)
-            .await?;
-        }
-        Ok(parked)
-    }
-}
-
 impl Projection for CountingView {
+    /// The (sequence, aggregate id) of each event to count.
+    type Changes = Vec<(i64, String)>;
+
     fn name(&self) -> &str {
         "counting"
     }
@@ -134,12 +117,42 @@ impl Projection for CountingView {
         self.filter.clone()
     }
 
-    fn apply_batch<'a>(
+    fn prepare<'a>(
+        &'a self,
+        _pool: &'a PgPool,
+        events: &'a [RecordedEvent],
+        _ahead: Option<&'a Self::Changes>,
+    ) -> BoxFuture<'a, anyhow::Result<Prepared<Self::Changes>>> {
+        let mut prepared = Prepared::<Self::Changes>::default();
+        for event in events {
+            if let Some(Payload::RequestCancelled(_)) = event.payload() {
+                let reason = "cancellations are refused here".into();
+                prepared.refused.push(ParkedEvent { sequence: event.sequence, reason });
+            } else {
+                prepared.changes.push((event.sequence as i64, event.envelope.aggregate_id.clone()));
+            }
+        }
+        Box::pin(std::future::ready(Ok(prepared)))
+    }
+
+    fn write<'a>(
         &'a self,
         connection: &'a mut PgConnection,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<Vec<ParkedEvent>>> {
-        Box::pin(self.apply(connection, events))
+        changes: &'a Self::Changes,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            for (sequence, aggregate_id) in changes {
+                sqlx::query(
+                    "INSERT INTO applications (sequence, aggregate_id, times) VALUES ($1, $2, 1)
+                     ON CONFLICT (sequence) DO UPDATE SET times = applications.times + 1",
+                )
+                .bind(sequence)
+                .bind(aggregate_id)
+                .execute(&mut *connection)
+                .await?;
+            }
+            Ok(())
+        })
     }
 
     fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
@@ -354,4 +367,106 @@ async fn views_of_the_same_name_in_two_schemas_lead_independently() {
     within("the live runner's stop", task).await.unwrap().unwrap();
     first.cleanup().await.unwrap();
     second.cleanup().await.unwrap();
+}
+
+/// Counts events per aggregate, reading the counts so far in `prepare`: it
+/// is right only if the runner hands it the batch still being written.
+#[derive(Debug)]
+struct RunningTotals {
+    filter: String,
+}
+
+impl Projection for RunningTotals {
+    /// Aggregate id → (events so far, last sequence).
+    type Changes = std::collections::HashMap<String, (i32, i64)>;
+
+    fn name(&self) -> &str {
+        "totals"
+    }
+
+    fn filter_subject(&self) -> String {
+        self.filter.clone()
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        events: &'a [RecordedEvent],
+        ahead: Option<&'a Self::Changes>,
+    ) -> BoxFuture<'a, anyhow::Result<Prepared<Self::Changes>>> {
+        Box::pin(async move {
+            let mut totals = Self::Changes::new();
+            for event in events {
+                let id = &event.envelope.aggregate_id;
+                if !totals.contains_key(id) {
+                    let before = match ahead.and_then(|ahead| ahead.get(id)) {
+                        Some(total) => *total,
+                        None => sqlx::query_as("SELECT events, last_sequence FROM totals WHERE aggregate_id = $1")
+                            .bind(id)
+                            .fetch_optional(pool)
+                            .await?
+                            .unwrap_or((0, 0)),
+                    };
+                    totals.insert(id.clone(), before);
+                }
+                let total = totals.get_mut(id).expect("inserted above");
+                *total = (total.0 + 1, event.sequence as i64);
+            }
+            Ok(Prepared { changes: totals, refused: Vec::new() })
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        connection: &'a mut PgConnection,
+        changes: &'a Self::Changes,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            // Slow enough that the next batch is surely prepared meanwhile.
+            sqlx::query("SELECT pg_sleep(0.02)").execute(&mut *connection).await?;
+            for (id, (events, last_sequence)) in changes {
+                sqlx::query(
+                    "INSERT INTO totals (aggregate_id, events, last_sequence) VALUES ($1, $2, $3)
+                     ON CONFLICT (aggregate_id) DO UPDATE SET events = $2, last_sequence = $3",
+                )
+                .bind(id)
+                .bind(events)
+                .bind(last_sequence)
+                .execute(&mut *connection)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("TRUNCATE totals").execute(connection).await?;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_batch_prepared_while_the_one_before_is_written_builds_on_it() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let pool = env.pool().await.unwrap();
+    let table =
+        "CREATE TABLE totals (aggregate_id text PRIMARY KEY, events int NOT NULL, last_sequence bigint NOT NULL)";
+    sqlx::query(table).execute(&pool).await.unwrap();
+    for index in 0..120 {
+        log.append(event(&format!("t{}", index % 3), "x"), ExpectedSequence::Any).await.unwrap();
+    }
+    let view = Arc::new(RunningTotals { filter: log.settings().subjects_of("request") });
+    let runner = ProjectionRunner::new(log.clone(), pool.clone(), view.clone(), caught_up(7, None));
+    assert_eq!(within("the runner", runner.run(std::future::pending())).await.unwrap(), RunEnd::CaughtUp);
+    let totals: Vec<(String, i32, i64)> =
+        sqlx::query_as("SELECT aggregate_id, events, last_sequence FROM totals ORDER BY aggregate_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(totals, vec![("t0".into(), 40, 118), ("t1".into(), 40, 119), ("t2".into(), 40, 120)]);
+    assert_eq!(projection::checkpoint(&pool, "totals").await.unwrap(), 120);
+    env.cleanup().await.unwrap();
 }

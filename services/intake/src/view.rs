@@ -3,14 +3,15 @@
 //! export run on it.
 //!
 //! A batch is applied with at most two statements whatever its size: one
-//! read of the existing rows it changes, one bulk upsert of the rows it
-//! changed. Each event goes
-//! through the same `evolve` the command side uses.
+//! read of the existing rows it changes (while the batch before it is still
+//! being written; that batch's rows are taken from it, not read), and one
+//! bulk upsert of the rows it changed. Each event goes through the same
+//! `evolve` the command side uses.
 
 use crate::domain::{Environment, RequestState, Status, evolve, is_void};
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use gantry_eventlog::{ParkedEvent, Projection, RecordedEvent};
+use gantry_eventlog::{ParkedEvent, Prepared, Projection, RecordedEvent};
 use gantry_proto::events::envelope::Payload;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -35,10 +36,20 @@ impl RequestsView {
         Self { filter_subject }
     }
 
-    async fn apply(&self, connection: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<Vec<ParkedEvent>> {
-        let mut states = load_states(connection, &ids_to_load(events)).await?;
+    async fn prepare(
+        &self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+        ahead: Option<&ChangedRequests>,
+    ) -> anyhow::Result<Prepared<ChangedRequests>> {
+        let (from_ahead, to_load): (Vec<Uuid>, Vec<Uuid>) =
+            ids_to_load(events).into_iter().partition(|id| ahead.is_some_and(|ahead| ahead.states.contains_key(id)));
+        let mut states = load_states(pool, &to_load).await?;
+        if let Some(ahead) = ahead {
+            states.extend(from_ahead.into_iter().map(|id| (id, ahead.states[&id].clone())));
+        }
         let mut changed = HashSet::new();
-        let mut parked = Vec::new();
+        let mut refused = Vec::new();
         for event in events {
             if is_void(event) {
                 continue;
@@ -46,7 +57,7 @@ impl RequestsView {
             let id = match event_request_id(event) {
                 Ok(id) => id,
                 Err(reason) => {
-                    parked.push(ParkedEvent { sequence: event.sequence, reason });
+                    refused.push(ParkedEvent { sequence: event.sequence, reason });
                     continue;
                 }
             };
@@ -55,15 +66,26 @@ impl RequestsView {
                     states.insert(id, state);
                     changed.insert(id);
                 }
-                Err(reason) => parked.push(ParkedEvent { sequence: event.sequence, reason }),
+                Err(reason) => refused.push(ParkedEvent { sequence: event.sequence, reason }),
             }
         }
-        upsert(connection, changed.iter().filter_map(|id| states.get(id).map(|state| (*id, state)))).await?;
-        Ok(parked)
+        states.retain(|id, _| changed.contains(id));
+        let rows = Rows::of(&states)?;
+        Ok(Prepared { changes: ChangedRequests { states, rows }, refused })
     }
 }
 
+/// The requests a batch changes, as they stand after it, and their rows
+/// ready to write.
+#[derive(Debug, Default)]
+pub struct ChangedRequests {
+    states: HashMap<Uuid, RequestState>,
+    rows: Rows,
+}
+
 impl Projection for RequestsView {
+    type Changes = ChangedRequests;
+
     fn name(&self) -> &str {
         VIEW_NAME
     }
@@ -72,12 +94,21 @@ impl Projection for RequestsView {
         self.filter_subject.clone()
     }
 
-    fn apply_batch<'a>(
+    fn prepare<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        events: &'a [RecordedEvent],
+        ahead: Option<&'a ChangedRequests>,
+    ) -> BoxFuture<'a, anyhow::Result<Prepared<ChangedRequests>>> {
+        Box::pin(self.prepare(pool, events, ahead))
+    }
+
+    fn write<'a>(
         &'a self,
         connection: &'a mut PgConnection,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<Vec<ParkedEvent>>> {
-        Box::pin(self.apply(connection, events))
+        changes: &'a ChangedRequests,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(changes.rows.upsert(connection))
     }
 
     fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
@@ -112,27 +143,28 @@ fn event_request_id(event: &RecordedEvent) -> Result<Uuid, String> {
     Uuid::parse_str(&event.envelope.aggregate_id).map_err(|_| "request id is not a uuid".to_owned())
 }
 
-async fn load_states(connection: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RequestState>> {
+async fn load_states(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, RequestState>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let rows: Vec<(Uuid, Json<RequestState>)> =
         sqlx::query_as("SELECT request_id, state FROM requests WHERE request_id = ANY($1)")
             .bind(ids)
-            .fetch_all(connection)
+            .fetch_all(pool)
             .await
             .context("loading requests")?;
     Ok(rows.into_iter().map(|(id, Json(state))| (id, state)).collect())
 }
 
-#[derive(Default)]
-struct Columns<'a> {
+/// Rows of the `requests` table, column by column, for one bulk upsert.
+#[derive(Debug, Default)]
+struct Rows {
     ids: Vec<Uuid>,
     kinds: Vec<&'static str>,
-    names: Vec<&'a str>,
+    names: Vec<String>,
     environments: Vec<&'static str>,
-    owners: Vec<&'a str>,
-    requesters: Vec<&'a str>,
+    owners: Vec<String>,
+    requesters: Vec<String>,
     statuses: Vec<&'static str>,
     created_sequences: Vec<i64>,
     sequences: Vec<i64>,
@@ -140,48 +172,51 @@ struct Columns<'a> {
     states: Vec<String>,
 }
 
-async fn upsert<'a>(
-    connection: &mut PgConnection,
-    rows: impl Iterator<Item = (Uuid, &'a RequestState)>,
-) -> anyhow::Result<()> {
-    let mut columns = Columns::default();
-    for (id, state) in rows {
-        columns.ids.push(id);
-        columns.kinds.push(state.spec.kind());
-        columns.names.push(state.spec.name());
-        columns.environments.push(state.spec.environment().as_str());
-        columns.owners.push(state.spec.owner());
-        columns.requesters.push(state.spec.requester());
-        columns.statuses.push(state.status.as_str());
-        columns.created_sequences.push(state.created_sequence as i64);
-        columns.sequences.push(state.sequence as i64);
-        columns.states.push(serde_json::to_string(state).context("serializing a request")?);
+impl Rows {
+    fn of(states: &HashMap<Uuid, RequestState>) -> anyhow::Result<Self> {
+        let mut rows = Rows::default();
+        for (id, state) in states {
+            rows.ids.push(*id);
+            rows.kinds.push(state.spec.kind());
+            rows.names.push(state.spec.name().to_owned());
+            rows.environments.push(state.spec.environment().as_str());
+            rows.owners.push(state.spec.owner().to_owned());
+            rows.requesters.push(state.spec.requester().to_owned());
+            rows.statuses.push(state.status.as_str());
+            rows.created_sequences.push(state.created_sequence as i64);
+            rows.sequences.push(state.sequence as i64);
+            rows.states.push(serde_json::to_string(state).context("serializing a request")?);
+        }
+        Ok(rows)
     }
-    if columns.ids.is_empty() {
-        return Ok(());
+
+    async fn upsert(&self, connection: &mut PgConnection) -> anyhow::Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO requests
+                 (request_id, kind, name, environment, owner, requester, status, created_sequence, sequence, state)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                  $8::bigint[], $9::bigint[], $10::text[]::json[])
+             ON CONFLICT (request_id) DO UPDATE
+                 SET status = EXCLUDED.status, sequence = EXCLUDED.sequence, state = EXCLUDED.state",
+        )
+        .bind(&self.ids)
+        .bind(&self.kinds)
+        .bind(&self.names)
+        .bind(&self.environments)
+        .bind(&self.owners)
+        .bind(&self.requesters)
+        .bind(&self.statuses)
+        .bind(&self.created_sequences)
+        .bind(&self.sequences)
+        .bind(&self.states)
+        .execute(connection)
+        .await
+        .context("upserting requests")?;
+        Ok(())
     }
-    sqlx::query(
-        "INSERT INTO requests
-             (request_id, kind, name, environment, owner, requester, status, created_sequence, sequence, state)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::bigint[], $9::bigint[], $10::text[]::json[])
-         ON CONFLICT (request_id) DO UPDATE
-             SET status = EXCLUDED.status, sequence = EXCLUDED.sequence, state = EXCLUDED.state",
-    )
-    .bind(&columns.ids)
-    .bind(&columns.kinds)
-    .bind(&columns.names)
-    .bind(&columns.environments)
-    .bind(&columns.owners)
-    .bind(&columns.requesters)
-    .bind(&columns.statuses)
-    .bind(&columns.created_sequences)
-    .bind(&columns.sequences)
-    .bind(&columns.states)
-    .execute(connection)
-    .await
-    .context("upserting requests")?;
-    Ok(())
 }
 
 /// Filters of a listing; `None` matches everything.

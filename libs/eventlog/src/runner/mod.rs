@@ -7,6 +7,13 @@
 //! ack (or any redelivery) applies nothing twice. Unknown event types are
 //! skipped; malformed ones are parked, and the consumer goes on.
 //!
+//! A batch goes through the projection's two phases: prepare (decode, read,
+//! work out the rows) and write (in the transaction). While a backlog is
+//! pending, the next batch is received and prepared while the current one
+//! is written, on top of the current one's changes; it is written only if
+//! the checkpoint still stands where it was prepared, and prepared again if
+//! the current one fails.
+//!
 //! Only one runner per view projects at a time (a Postgres advisory lock);
 //! a standby waits, and a leader that loses its lock's connection steps down
 //! and competes again. The Postgres checkpoint, not the consumer's own
@@ -20,11 +27,11 @@ mod batch;
 mod leader;
 
 use crate::log::EventLog;
-use crate::projection::{self, ParkedRow, Projection};
+use crate::projection::{self, ParkedRow, Prepared, Projection};
 use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind, consumer};
 use batch::{Batch, sequence_of};
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use leader::LeaderLock;
 use sqlx::PgPool;
 use std::future::Future;
@@ -154,6 +161,9 @@ impl<P: Projection> ProjectionRunner<P> {
     /// Consumes from checkpoint + 1 until an error, a restart or the end.
     /// Shutdown is honoured between batches only, so a batch being applied
     /// always finishes (commit and ack) before the runner stops.
+    ///
+    /// While a backlog is pending, the next batch is received and prepared
+    /// while the current one is written, on the current one's changes.
     async fn consume<F: Future<Output = ()>>(
         &self,
         lock: &mut LeaderLock,
@@ -180,25 +190,65 @@ impl<P: Projection> ProjectionRunner<P> {
         let mut idle_check = tokio::time::interval(IDLE_CHECK);
         idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut committed = start;
+        let mut staged: Option<Staged<P::Changes>> = None;
         loop {
-            let batch = tokio::select! {
-                _ = &mut shutdown => return Ok(Step::Stop),
-                _ = idle_check.tick() => {
-                    lock.check().await?;
-                    if projection::checkpoint(&self.pool, name).await? < committed {
-                        tracing::info!(projection = name, "checkpoint moved back; replaying");
-                        return Ok(Step::Restart);
+            let current = match staged.take() {
+                Some(current) => {
+                    if shutdown.as_mut().now_or_never().is_some() {
+                        return Ok(Step::Stop);
                     }
-                    continue;
+                    current
                 }
-                batch = batches.next() => batch,
+                None => {
+                    let batch = tokio::select! {
+                        _ = &mut shutdown => return Ok(Step::Stop),
+                        _ = idle_check.tick() => {
+                            lock.check().await?;
+                            if projection::checkpoint(&self.pool, name).await? < committed {
+                                tracing::info!(projection = name, "checkpoint moved back; replaying");
+                                return Ok(Step::Restart);
+                            }
+                            continue;
+                        }
+                        batch = batches.next() => batch,
+                    };
+                    let Some(batch) = batch else { anyhow::bail!("the consumer's message stream ended") };
+                    let mut messages = batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
+                    self.fill_from_backlog(&mut messages, &mut batches).await?;
+                    self.stage(messages, committed, None).await?
+                }
             };
-            let Some(batch) = batch else { anyhow::bail!("the consumer's message stream ended") };
-            let mut messages = batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
-            self.fill_from_backlog(&mut messages, &mut batches).await?;
-            match self.apply(&messages, &mut committed).await? {
-                Step::Continue => {}
-                other => return Ok(other),
+            let backlog = pending_after(&current.messages) > 0;
+            let (written, next) = tokio::join!(self.write(&current, &mut committed), async {
+                if !backlog {
+                    return Ok(None);
+                }
+                match tokio::time::timeout(BACKLOG_WAIT, batches.next()).await {
+                    Ok(Some(batch)) => {
+                        let mut messages =
+                            batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
+                        self.fill_from_backlog(&mut messages, &mut batches).await?;
+                        Ok(Some(self.stage(messages, current.batch.highest, Some(&current.changes)).await?))
+                    }
+                    Ok(None) | Err(_) => anyhow::Ok(None),
+                }
+            });
+            let next = next?;
+            match written {
+                Ok(Step::Continue) => staged = next,
+                Ok(other) => return Ok(other),
+                Err(error) if is_data_error(&error) => {
+                    // The next batch was prepared on changes that were not
+                    // written: prepare it again after the fallback.
+                    match self.apply_one_by_one(current.messages, error, &mut committed).await? {
+                        Step::Continue => {}
+                        other => return Ok(other),
+                    }
+                    if let Some(next) = next {
+                        staged = Some(self.stage(next.messages, committed, None).await?);
+                    }
+                }
+                Err(error) => return Err(error),
             }
         }
     }
@@ -210,10 +260,7 @@ impl<P: Projection> ProjectionRunner<P> {
     where
         S: futures::Stream<Item = Vec<Result<jetstream::Message, consumer::pull::MessagesError>>> + Unpin,
     {
-        let pending = |messages: &[jetstream::Message]| {
-            messages.last().and_then(|message| message.info().ok()).map_or(0, |info| info.pending)
-        };
-        while messages.len() < self.options.batch_size && pending(messages) > 0 {
+        while messages.len() < self.options.batch_size && pending_after(messages) > 0 {
             match tokio::time::timeout(BACKLOG_WAIT, batches.next()).await {
                 Ok(Some(more)) => {
                     for message in more {
@@ -243,13 +290,28 @@ impl<P: Projection> ProjectionRunner<P> {
         stream.create_consumer(config).await.with_context(|| format!("creating consumer {durable}"))
     }
 
-    /// Applies a batch in one transaction; if it fails on a data error,
-    /// applies its events one by one and parks the one that fails.
-    async fn apply(&self, messages: &[jetstream::Message], committed: &mut u64) -> anyhow::Result<Step> {
-        let error = match self.apply_in_one_transaction(messages, committed).await {
-            Err(error) if is_data_error(&error) => error,
-            outcome => return outcome,
-        };
+    /// Sorts received messages and prepares their events, as if the view
+    /// stood at `basis` with `ahead` written on top.
+    async fn stage(
+        &self,
+        messages: Vec<jetstream::Message>,
+        basis: u64,
+        ahead: Option<&P::Changes>,
+    ) -> anyhow::Result<Staged<P::Changes>> {
+        let mut batch = Batch::sort(&messages, basis)?;
+        let Prepared { changes, refused } = self.projection.prepare(&self.pool, &batch.events, ahead).await?;
+        batch.park_refused(&messages, refused);
+        Ok(Staged { messages, batch, changes, basis })
+    }
+
+    /// Applies a batch that failed on a data error one event at a time,
+    /// parking the event that fails.
+    async fn apply_one_by_one(
+        &self,
+        messages: Vec<jetstream::Message>,
+        error: anyhow::Error,
+        committed: &mut u64,
+    ) -> anyhow::Result<Step> {
         tracing::warn!(
             projection = self.projection.name(),
             error = format!("{error:#}"),
@@ -257,8 +319,9 @@ impl<P: Projection> ProjectionRunner<P> {
         );
         let mut step = Step::Continue;
         for message in messages {
-            step = match self.apply_in_one_transaction(std::slice::from_ref(message), committed).await {
-                Err(error) if is_data_error(&error) => self.park_failed(message, &error, committed).await?,
+            let single = self.stage(vec![message], *committed, None).await?;
+            step = match self.write(&single, committed).await {
+                Err(error) if is_data_error(&error) => self.park_failed(&single.messages[0], &error, committed).await?,
                 outcome => outcome?,
             };
             if !matches!(step, Step::Continue | Step::Done) {
@@ -268,32 +331,25 @@ impl<P: Projection> ProjectionRunner<P> {
         Ok(step)
     }
 
-    /// Applies messages in one transaction with the checkpoint, then acks.
-    async fn apply_in_one_transaction(
-        &self,
-        messages: &[jetstream::Message],
-        committed: &mut u64,
-    ) -> anyhow::Result<Step> {
-        let Some(last) = messages.last() else { return Ok(Step::Continue) };
+    /// Writes a staged batch and its checkpoint in one transaction, then acks.
+    async fn write(&self, staged: &Staged<P::Changes>, committed: &mut u64) -> anyhow::Result<Step> {
+        let Some(last) = staged.messages.last() else { return Ok(Step::Continue) };
         let name = self.projection.name();
         let started = Instant::now();
         let mut transaction = self.pool.begin().await?;
         let checkpoint = projection::lock_checkpoint(&mut transaction, name).await?;
-        if checkpoint < *committed {
-            tracing::info!(projection = name, checkpoint, "checkpoint moved back; replaying");
+        if checkpoint != staged.basis {
+            tracing::info!(projection = name, checkpoint, "checkpoint moved; replaying");
             return Ok(Step::Restart);
         }
-        let mut batch = Batch::sort(messages, checkpoint)?;
-        let refused = self.projection.apply_batch(&mut transaction, &batch.events).await?;
-        batch.park_refused(messages, refused);
-        projection::park(&mut transaction, name, &batch.malformed).await?;
-        projection::store_checkpoint(&mut transaction, name, batch.highest).await?;
+        self.projection.write(&mut transaction, &staged.changes).await?;
+        projection::park(&mut transaction, name, &staged.batch.malformed).await?;
+        projection::store_checkpoint(&mut transaction, name, staged.batch.highest).await?;
         transaction.commit().await.context("committing a batch")?;
-        *committed = batch.highest;
+        *committed = staged.batch.highest;
         let pending = self.acknowledge(last).await?;
-        drop(batch.spans);
-        self.record(messages.len(), batch.skipped, pending, started);
-        Ok(self.after_commit(batch.highest, pending))
+        self.record(staged.messages.len(), staged.batch.skipped, pending, started);
+        Ok(self.after_commit(staged.batch.highest, pending))
     }
 
     /// Parks one event whose apply failed, advancing the checkpoint past it.
@@ -307,7 +363,7 @@ impl<P: Projection> ProjectionRunner<P> {
         let sequence = sequence_of(message)?;
         let mut transaction = self.pool.begin().await?;
         let checkpoint = projection::lock_checkpoint(&mut transaction, name).await?;
-        if checkpoint < *committed {
+        if checkpoint != *committed {
             return Ok(Step::Restart);
         }
         if sequence > checkpoint {
@@ -348,6 +404,21 @@ impl<P: Projection> ProjectionRunner<P> {
         metrics::gauge!("eventlog_consumer_lag", "projection" => name.clone()).set(pending as f64);
         metrics::histogram!("eventlog_batch_seconds", "projection" => name).record(started.elapsed().as_secs_f64());
     }
+}
+
+/// A batch received and prepared, not yet written.
+struct Staged<C> {
+    messages: Vec<jetstream::Message>,
+    batch: Batch,
+    changes: C,
+    /// The checkpoint it was prepared on: it is written only if the view
+    /// still stands there.
+    basis: u64,
+}
+
+/// How many events the server had pending after the last of `messages`.
+fn pending_after(messages: &[jetstream::Message]) -> u64 {
+    messages.last().and_then(|message| message.info().ok()).map_or(0, |info| info.pending)
 }
 
 /// True for errors in the data (SQLSTATE classes 22 and 23): applying the
