@@ -370,15 +370,19 @@ async fn views_of_the_same_name_in_two_schemas_lead_independently() {
 }
 
 /// Counts events per aggregate, reading the counts so far in `prepare`: it
-/// is right only if the runner hands it the batch still being written.
+/// is right only if the runner hands it the batch still being written, and
+/// prepares a batch again when the one it was prepared on failed. A batch
+/// with a reason of `poison` for an aggregate fails to write (a CHECK).
 #[derive(Debug)]
 struct RunningTotals {
     filter: String,
 }
 
+/// Events so far, last sequence and last reason of one aggregate.
+type Total = (i32, i64, String);
+
 impl Projection for RunningTotals {
-    /// Aggregate id → (events so far, last sequence).
-    type Changes = std::collections::HashMap<String, (i32, i64)>;
+    type Changes = std::collections::HashMap<String, Total>;
 
     fn name(&self) -> &str {
         "totals"
@@ -396,21 +400,31 @@ impl Projection for RunningTotals {
     ) -> BoxFuture<'a, anyhow::Result<Prepared<Self::Changes>>> {
         Box::pin(async move {
             let mut totals = Self::Changes::new();
+            let mut poisoned = std::collections::HashSet::new();
             for event in events {
                 let id = &event.envelope.aggregate_id;
                 if !totals.contains_key(id) {
                     let before = match ahead.and_then(|ahead| ahead.get(id)) {
-                        Some(total) => *total,
-                        None => sqlx::query_as("SELECT events, last_sequence FROM totals WHERE aggregate_id = $1")
-                            .bind(id)
-                            .fetch_optional(pool)
-                            .await?
-                            .unwrap_or((0, 0)),
+                        Some(total) => total.clone(),
+                        None => {
+                            sqlx::query_as("SELECT events, last_sequence, reason FROM totals WHERE aggregate_id = $1")
+                                .bind(id)
+                                .fetch_optional(pool)
+                                .await?
+                                .unwrap_or_default()
+                        }
                     };
                     totals.insert(id.clone(), before);
                 }
+                let Some(Payload::RequestRejected(rejected)) = event.payload() else {
+                    anyhow::bail!("not a rejection")
+                };
+                if rejected.reason == "poison" {
+                    poisoned.insert(id.clone());
+                }
+                let reason = if poisoned.contains(id) { "poison".into() } else { rejected.reason.clone() };
                 let total = totals.get_mut(id).expect("inserted above");
-                *total = (total.0 + 1, event.sequence as i64);
+                *total = (total.0 + 1, event.sequence as i64, reason);
             }
             Ok(Prepared { changes: totals, refused: Vec::new() })
         })
@@ -424,14 +438,15 @@ impl Projection for RunningTotals {
         Box::pin(async move {
             // Slow enough that the next batch is surely prepared meanwhile.
             sqlx::query("SELECT pg_sleep(0.02)").execute(&mut *connection).await?;
-            for (id, (events, last_sequence)) in changes {
+            for (id, (events, last_sequence, reason)) in changes {
                 sqlx::query(
-                    "INSERT INTO totals (aggregate_id, events, last_sequence) VALUES ($1, $2, $3)
-                     ON CONFLICT (aggregate_id) DO UPDATE SET events = $2, last_sequence = $3",
+                    "INSERT INTO totals (aggregate_id, events, last_sequence, reason) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (aggregate_id) DO UPDATE SET events = $2, last_sequence = $3, reason = $4",
                 )
                 .bind(id)
                 .bind(events)
                 .bind(last_sequence)
+                .bind(reason)
                 .execute(&mut *connection)
                 .await?;
             }
@@ -452,11 +467,12 @@ async fn a_batch_prepared_while_the_one_before_is_written_builds_on_it() {
     let env = TestEnv::new().await.unwrap();
     let log = open(&env).await;
     let pool = env.pool().await.unwrap();
-    let table =
-        "CREATE TABLE totals (aggregate_id text PRIMARY KEY, events int NOT NULL, last_sequence bigint NOT NULL)";
+    let table = "CREATE TABLE totals (aggregate_id text PRIMARY KEY, events int NOT NULL,
+        last_sequence bigint NOT NULL, reason text NOT NULL CHECK (reason <> 'poison'))";
     sqlx::query(table).execute(&pool).await.unwrap();
     for index in 0..120 {
-        log.append(event(&format!("t{}", index % 3), "x"), ExpectedSequence::Any).await.unwrap();
+        let reason = if index == 50 { "poison" } else { "x" };
+        log.append(event(&format!("t{}", index % 3), reason), ExpectedSequence::Any).await.unwrap();
     }
     let view = Arc::new(RunningTotals { filter: log.settings().subjects_of("request") });
     let runner = ProjectionRunner::new(log.clone(), pool.clone(), view.clone(), caught_up(7, None));
@@ -466,7 +482,10 @@ async fn a_batch_prepared_while_the_one_before_is_written_builds_on_it() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(totals, vec![("t0".into(), 40, 118), ("t1".into(), 40, 119), ("t2".into(), 40, 120)]);
+    // The poisoned event (sequence 51, of t2) is parked, not counted.
+    assert_eq!(totals, vec![("t0".into(), 40, 118), ("t1".into(), 40, 119), ("t2".into(), 39, 120)]);
+    let parked: Vec<u64> = parked(&pool, "totals").await.unwrap().iter().map(|parked| parked.sequence).collect();
+    assert_eq!(parked, vec![51]);
     assert_eq!(projection::checkpoint(&pool, "totals").await.unwrap(), 120);
     env.cleanup().await.unwrap();
 }

@@ -197,6 +197,10 @@ impl<P: Projection> ProjectionRunner<P> {
                     if shutdown.as_mut().now_or_never().is_some() {
                         return Ok(Step::Stop);
                     }
+                    // A long backlog never idles: check the lock on the way.
+                    if idle_check.tick().now_or_never().is_some() {
+                        lock.check().await?;
+                    }
                     current
                 }
                 None => {
