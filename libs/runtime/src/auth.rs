@@ -11,14 +11,22 @@
 //!     groups: [databases-rds]
 //!     sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
 //! ```
+//!
+//! A running service reads the file again when it changes (checked every
+//! `auth.reload_interval_ms`), so tokens are added and revoked without a
+//! restart; a file that no longer parses is logged and the tokens in force
+//! stay.
 
+use crate::Shutdown;
 use anyhow::Context as _;
 use gantry_proto::types::Principal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use tonic::{Request, Status};
 
 /// One entry of the tokens file.
@@ -47,6 +55,8 @@ pub struct TokensFile {
 #[derive(Debug, Clone, Default)]
 pub struct TokenStore {
     principals: HashMap<[u8; 32], Principal>,
+    /// SHA-256 of the file text it was loaded from, to notice a change.
+    source: Option<[u8; 32]>,
 }
 
 /// Returns the lowercase hex SHA-256 of a token, as the tokens file stores it.
@@ -57,10 +67,24 @@ pub fn hash_token(token: &str) -> String {
 impl TokenStore {
     /// Loads the tokens file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading tokens file {}", path.display()))?;
+        let text = std::fs::read(path).with_context(|| format!("reading tokens file {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    fn parse(path: &Path, text: &[u8]) -> anyhow::Result<Self> {
         let file: TokensFile =
-            serde_yaml_ng::from_str(&text).with_context(|| format!("parsing tokens file {}", path.display()))?;
-        Self::from_file(file)
+            serde_yaml_ng::from_slice(text).with_context(|| format!("parsing tokens file {}", path.display()))?;
+        Ok(Self { source: Some(Sha256::digest(text).into()), ..Self::from_file(file)? })
+    }
+
+    /// Returns how many tokens it knows.
+    pub fn len(&self) -> usize {
+        self.principals.len()
+    }
+
+    /// Returns true when it knows no token.
+    pub fn is_empty(&self) -> bool {
+        self.principals.is_empty()
     }
 
     /// Builds the store from parsed entries, checking every hash.
@@ -72,7 +96,7 @@ impl TokenStore {
                 .with_context(|| format!("token of {} is not a hex SHA-256", entry.subject))?;
             principals.insert(digest, Principal { subject: entry.subject, groups: entry.groups });
         }
-        Ok(Self { principals })
+        Ok(Self { principals, source: None })
     }
 
     /// Returns the principal of a clear token, if known.
@@ -86,13 +110,81 @@ impl TokenStore {
 /// request's extensions, or refuses the call.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
-    store: Arc<TokenStore>,
+    current: watch::Receiver<Arc<TokenStore>>,
 }
 
 impl Authenticator {
-    /// Creates an authenticator over a token store.
+    /// Creates an authenticator over fixed tokens.
     pub fn new(store: TokenStore) -> Self {
-        Self { store: Arc::new(store) }
+        Self { current: watch::channel(Arc::new(store)).1 }
+    }
+
+    /// Creates an authenticator that starts with `store`, loaded from
+    /// `path`, and reads `path` again whenever its text changes, checked
+    /// every `every` (never when zero) until `shutdown`. A file that cannot
+    /// be read or parsed is logged, and the tokens in force stay.
+    pub fn watching(store: TokenStore, path: PathBuf, every: Duration, shutdown: Shutdown) -> Self {
+        let source = store.source;
+        let (sender, current) = watch::channel(Arc::new(store));
+        if !every.is_zero() {
+            tokio::spawn(reload_on_change(sender, source, path, every, shutdown));
+        }
+        Self { current }
+    }
+}
+
+/// Polls the tokens file and publishes a new store when its text changed.
+async fn reload_on_change(
+    sender: watch::Sender<Arc<TokenStore>>,
+    mut in_force: Option<[u8; 32]>,
+    path: PathBuf,
+    every: Duration,
+    shutdown: Shutdown,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    // The digest of the last text seen that could not be used, so a broken
+    // file is reported once, not at every check.
+    let mut refused: Option<[u8; 32]> = None;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = sender.closed() => return,
+            _ = ticks.tick() => {}
+        }
+        let text = match tokio::fs::read(&path).await {
+            Ok(text) => text,
+            Err(error) => {
+                if refused.is_none() {
+                    tracing::warn!(path = %path.display(), %error, "cannot read the tokens file; the tokens in force stay");
+                    refused = Some([0; 32]);
+                }
+                continue;
+            }
+        };
+        let digest: [u8; 32] = Sha256::digest(&text).into();
+        if Some(digest) == in_force || Some(digest) == refused {
+            continue;
+        }
+        match TokenStore::parse(&path, &text) {
+            Ok(store) => {
+                tracing::info!(path = %path.display(), tokens = store.len(), "tokens file changed; reloaded");
+                in_force = Some(digest);
+                refused = None;
+                sender.send_replace(Arc::new(store));
+            }
+            Err(error) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    error = format!("{error:#}"),
+                    "tokens file changed but cannot be used; the tokens in force stay"
+                );
+                refused = Some(digest);
+            }
+        }
     }
 }
 
@@ -105,8 +197,12 @@ impl tonic::service::Interceptor for Authenticator {
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
-        let principal =
-            self.store.principal(token.trim()).cloned().ok_or_else(|| Status::unauthenticated("unknown token"))?;
+        let principal = self
+            .current
+            .borrow()
+            .principal(token.trim())
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("unknown token"))?;
         request.extensions_mut().insert(principal);
         Ok(request)
     }

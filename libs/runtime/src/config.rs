@@ -120,11 +120,21 @@ impl NatsSettings {
 pub struct AuthSettings {
     /// YAML file of token hashes and their principals.
     pub tokens_file: PathBuf,
+    /// How often a running service checks the tokens file for changes, in
+    /// milliseconds; 0 reads it at start-up only.
+    pub reload_interval_ms: u64,
+}
+
+impl AuthSettings {
+    /// Returns the reload interval.
+    pub fn reload_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.reload_interval_ms)
+    }
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        Self { tokens_file: PathBuf::from(".gantry/tokens.yaml") }
+        Self { tokens_file: PathBuf::from(".gantry/tokens.yaml"), reload_interval_ms: 5000 }
     }
 }
 

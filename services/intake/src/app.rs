@@ -27,6 +27,7 @@ pub struct Intake {
     read_wait: Duration,
     runner: ProjectionRunner<RequestsView>,
     tokens: TokenStore,
+    auth: AuthSettings,
     max_message_bytes: usize,
 }
 
@@ -40,7 +41,8 @@ impl Intake {
             }
             None => Policy::built_in(),
         };
-        let tokens = TokenStore::load(&config.section::<AuthSettings>("auth")?.tokens_file)?;
+        let auth = config.section::<AuthSettings>("auth")?;
+        let tokens = TokenStore::load(&auth.tokens_file)?;
         let options = RunnerOptions {
             batch_size: settings.projection_batch_size,
             fault: settings.fault,
@@ -51,7 +53,7 @@ impl Intake {
             TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         let commands = Commands::new(log, policy);
         let (read_wait, max_message_bytes) = (settings.read_wait(), settings.max_message_bytes);
-        Ok(Self { listener, commands, pool, read_wait, runner, tokens, max_message_bytes })
+        Ok(Self { listener, commands, pool, read_wait, runner, tokens, auth, max_message_bytes })
     }
 
     /// Returns the address the gRPC server listens on.
@@ -75,8 +77,9 @@ impl Intake {
         let service = IntakeServiceServer::new(api)
             .max_decoding_message_size(self.max_message_bytes)
             .max_encoding_message_size(16 * 1024 * 1024);
-        let authenticated =
-            tonic::service::interceptor::InterceptedService::new(service, Authenticator::new(self.tokens));
+        let (tokens_file, every) = (self.auth.tokens_file.clone(), self.auth.reload_interval());
+        let authenticator = Authenticator::watching(self.tokens, tokens_file, every, shutdown.clone());
+        let authenticated = tonic::service::interceptor::InterceptedService::new(service, authenticator);
         let routes = tonic::service::Routes::new(authenticated);
         let serving = [gantry_runtime::grpc::service_name::<IntakeServiceServer<IntakeApi>>()];
         let server = gantry_runtime::grpc::serve(

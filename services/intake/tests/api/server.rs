@@ -1,7 +1,8 @@
-//! The server around the API: health, reflection in both versions, and a
-//! graceful stop.
+//! The server around the API: health, reflection in both versions, a
+//! graceful stop, metrics, traces and tokens reloaded from their file.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{self, spawn_app};
+use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
@@ -120,5 +121,39 @@ async fn the_callers_trace_continues_into_the_appended_event() {
     let header = stored.headers.get("traceparent").expect("the event carries a trace context").to_string();
     assert!(header.starts_with(&format!("00-{trace_id}-")), "{header} is not in the caller's trace");
     assert!(!header.contains("00f067aa0ba902b7"), "the event's parent is the server's span, not the caller's");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn tokens_added_to_or_removed_from_the_file_count_without_a_restart() {
+    use gantry_proto::intake as pb;
+    use gantry_testkit::{TestEnv, wait_until};
+    use std::time::Duration;
+    let env = TestEnv::new().await.unwrap();
+    let first = env.write_tokens(&[("alice", &["developers"])]).unwrap();
+    let app = helpers::start(env, first.clone(), |config| config.with("auth.reload_interval_ms", 50)).await;
+    let get = |token: String| {
+        let app = &app;
+        async move {
+            let mut client = app.client_with_token(Some(&token)).await;
+            let request = pb::GetRequestRequest { request_id: uuid::Uuid::now_v7().to_string(), min_sequence: 0 };
+            client.get_request(request).await.map_err(|status| status.code())
+        }
+    };
+    assert_eq!(get(first["alice"].clone()).await.unwrap_err(), Code::NotFound);
+
+    // A new file: alice's token is gone, frank's is new.
+    let second = app.env.write_tokens(&[("frank", &["developers"])]).unwrap();
+    wait_until(Duration::from_secs(10), || async {
+        Ok(get(second["frank"].clone()).await.is_err_and(|code| code == Code::NotFound))
+    })
+    .await
+    .expect("frank's new token is accepted");
+    assert_eq!(get(first["alice"].clone()).await.unwrap_err(), Code::Unauthenticated);
+
+    // A broken file keeps the tokens in force.
+    std::fs::write(app.env.directory.join("tokens.yaml"), "tokens: [not: a: token").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get(second["frank"].clone()).await.unwrap_err(), Code::NotFound);
     app.cleanup().await;
 }
