@@ -227,14 +227,16 @@ impl<P: Projection> ProjectionRunner<P> {
                 if !backlog {
                     return Ok(None);
                 }
-                match tokio::time::timeout(BACKLOG_WAIT, batches.next()).await {
-                    Ok(Some(batch)) => {
+                // Only what the client holds already: waiting here for a
+                // message still on its way stalled small batches.
+                match batches.next().now_or_never() {
+                    Some(Some(batch)) => {
                         let mut messages =
                             batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
                         self.fill_from_backlog(&mut messages, &mut batches).await?;
                         Ok(Some(self.stage(messages, current.batch.highest, Some(&current.changes)).await?))
                     }
-                    Ok(None) | Err(_) => anyhow::Ok(None),
+                    Some(None) | None => anyhow::Ok(None),
                 }
             });
             let next = next?;
