@@ -146,9 +146,9 @@ async fn reload_on_change(
     ticks.tick().await;
     let stop = shutdown.wait();
     tokio::pin!(stop);
-    // The digest of the last text seen that could not be used, so a broken
-    // file is reported once, not at every check.
+    // A broken or unreadable file is reported once, not at every check.
     let mut refused: Option<[u8; 32]> = None;
+    let mut unreadable = false;
     loop {
         tokio::select! {
             _ = &mut stop => return,
@@ -158,13 +158,14 @@ async fn reload_on_change(
         let text = match tokio::fs::read(&path).await {
             Ok(text) => text,
             Err(error) => {
-                if refused.is_none() {
+                if !unreadable {
                     tracing::warn!(path = %path.display(), %error, "cannot read the tokens file; the tokens in force stay");
-                    refused = Some([0; 32]);
+                    unreadable = true;
                 }
                 continue;
             }
         };
+        unreadable = false;
         let digest: [u8; 32] = Sha256::digest(&text).into();
         if Some(digest) == in_force || Some(digest) == refused {
             continue;

@@ -217,8 +217,7 @@ impl<P: Projection> ProjectionRunner<P> {
                         batch = batches.next() => batch,
                     };
                     let Some(batch) = batch else { anyhow::bail!("the consumer's message stream ended") };
-                    let mut messages = batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
-                    self.fill_from_backlog(&mut messages, &mut batches).await?;
+                    let messages = self.fill_from_backlog(batch, &mut batches).await?;
                     self.stage(messages, committed, None).await?
                 }
             };
@@ -231,9 +230,7 @@ impl<P: Projection> ProjectionRunner<P> {
                 // message still on its way stalled small batches.
                 match batches.next().now_or_never() {
                     Some(Some(batch)) => {
-                        let mut messages =
-                            batch.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
-                        self.fill_from_backlog(&mut messages, &mut batches).await?;
+                        let messages = self.fill_from_backlog(batch, &mut batches).await?;
                         Ok(Some(self.stage(messages, current.batch.highest, Some(&current.changes)).await?))
                     }
                     Some(None) | None => anyhow::Ok(None),
@@ -259,14 +256,20 @@ impl<P: Projection> ProjectionRunner<P> {
         }
     }
 
-    /// While the server says more events are pending, waits briefly for
-    /// them so a backlog is applied in full batches (the client hands over
-    /// what its buffer holds, far fewer than a batch).
-    async fn fill_from_backlog<S>(&self, messages: &mut Vec<jetstream::Message>, batches: &mut S) -> anyhow::Result<()>
+    /// Takes a received chunk and, while the server says more events are
+    /// pending, waits briefly for them so a backlog is applied in full
+    /// batches (the client hands over what its buffer holds, far fewer than
+    /// a batch).
+    async fn fill_from_backlog<S>(
+        &self,
+        chunk: Vec<Result<jetstream::Message, consumer::pull::MessagesError>>,
+        batches: &mut S,
+    ) -> anyhow::Result<Vec<jetstream::Message>>
     where
         S: futures::Stream<Item = Vec<Result<jetstream::Message, consumer::pull::MessagesError>>> + Unpin,
     {
-        while messages.len() < self.options.batch_size && pending_after(messages) > 0 {
+        let mut messages = chunk.into_iter().collect::<Result<Vec<_>, _>>().context("receiving a batch")?;
+        while messages.len() < self.options.batch_size && pending_after(&messages) > 0 {
             match tokio::time::timeout(BACKLOG_WAIT, batches.next()).await {
                 Ok(Some(more)) => {
                     for message in more {
@@ -276,7 +279,7 @@ impl<P: Projection> ProjectionRunner<P> {
                 Ok(None) | Err(_) => break,
             }
         }
-        Ok(())
+        Ok(messages)
     }
 
     /// Deletes and creates the durable consumer so it starts at `start`.
