@@ -2,11 +2,11 @@
 //! `request` events of the log, and the queries the API and the catalog
 //! export run on it.
 //!
-//! A batch is applied with at most two statements whatever its size: one
+//! A batch is applied with at most three statements whatever its size: one
 //! read of the existing rows it changes (while the batch before it is still
-//! being written; that batch's rows are taken from it, not read), and one
-//! bulk upsert of the rows it changed. Each event goes through the same
-//! `evolve` the command side uses.
+//! being written; that batch's rows are taken from it, not read), one `COPY`
+//! of the rows it creates and one bulk `UPDATE` of the rows it changes. Each
+//! event goes through the same `evolve` the command side uses.
 
 use crate::domain::{Environment, RequestState, Status, evolve, is_void};
 use anyhow::Context as _;
@@ -48,6 +48,8 @@ impl RequestsView {
         if let Some(ahead) = ahead {
             states.extend(from_ahead.into_iter().map(|id| (id, ahead.states[&id].clone())));
         }
+        // Rows there before this batch are updated; the others are new.
+        let existing: HashSet<Uuid> = states.keys().copied().collect();
         let mut changed = HashSet::new();
         let mut refused = Vec::new();
         for event in events {
@@ -70,7 +72,7 @@ impl RequestsView {
             }
         }
         states.retain(|id, _| changed.contains(id));
-        let rows = Rows::of(&states)?;
+        let rows = Rows::of(&states, &existing)?;
         Ok(Prepared { changes: ChangedRequests { states, rows }, refused })
     }
 }
@@ -108,7 +110,7 @@ impl Projection for RequestsView {
         connection: &'a mut PgConnection,
         changes: &'a ChangedRequests,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(changes.rows.upsert(connection))
+        Box::pin(changes.rows.write(connection))
     }
 
     fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
@@ -156,66 +158,121 @@ async fn load_states(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid
     Ok(rows.into_iter().map(|(id, Json(state))| (id, state)).collect())
 }
 
-/// Rows of the `requests` table, column by column, for one bulk upsert.
+/// The rows a batch writes: those it creates, in `COPY` text format, and
+/// those it changes, column by column for one bulk `UPDATE`.
 #[derive(Debug, Default)]
 struct Rows {
+    created: String,
+    created_count: usize,
+    updated: UpdatedRows,
+}
+
+/// What a change after creation can touch: the status, the sequence and
+/// the state (kind, name, environment, owner, requester and the creation
+/// sequence never change).
+#[derive(Debug, Default)]
+struct UpdatedRows {
     ids: Vec<Uuid>,
-    kinds: Vec<&'static str>,
-    names: Vec<String>,
-    environments: Vec<&'static str>,
-    owners: Vec<String>,
-    requesters: Vec<String>,
     statuses: Vec<&'static str>,
-    created_sequences: Vec<i64>,
     sequences: Vec<i64>,
     /// Serialized states, sent as text and cast to `json` (no `jsonb` parse).
     states: Vec<String>,
 }
 
+/// The columns of `requests` in the order of [`Rows::created`].
+const COPY_NEW_ROWS: &str = "COPY requests (request_id, kind, name, environment, owner, requester, status, \
+                             created_sequence, sequence, state) FROM STDIN";
+
 impl Rows {
-    fn of(states: &HashMap<Uuid, RequestState>) -> anyhow::Result<Self> {
+    /// Sorts `states` into new rows and updates of the `existing` ones.
+    fn of(states: &HashMap<Uuid, RequestState>, existing: &HashSet<Uuid>) -> anyhow::Result<Self> {
         let mut rows = Rows::default();
         for (id, state) in states {
-            rows.ids.push(*id);
-            rows.kinds.push(state.spec.kind());
-            rows.names.push(state.spec.name().to_owned());
-            rows.environments.push(state.spec.environment().as_str());
-            rows.owners.push(state.spec.owner().to_owned());
-            rows.requesters.push(state.spec.requester().to_owned());
-            rows.statuses.push(state.status.as_str());
-            rows.created_sequences.push(state.created_sequence as i64);
-            rows.sequences.push(state.sequence as i64);
-            rows.states.push(serde_json::to_string(state).context("serializing a request")?);
+            let json = serde_json::to_string(state).context("serializing a request")?;
+            if existing.contains(id) {
+                rows.updated.ids.push(*id);
+                rows.updated.statuses.push(state.status.as_str());
+                rows.updated.sequences.push(state.sequence as i64);
+                rows.updated.states.push(json);
+                continue;
+            }
+            let (id, created_sequence, sequence) =
+                (id.to_string(), state.created_sequence.to_string(), state.sequence.to_string());
+            let fields = [
+                id.as_str(),
+                state.spec.kind(),
+                state.spec.name(),
+                state.spec.environment().as_str(),
+                state.spec.owner(),
+                state.spec.requester(),
+                state.status.as_str(),
+                &created_sequence,
+                &sequence,
+                &json,
+            ];
+            let created = &mut rows.created;
+            for (index, field) in fields.into_iter().enumerate() {
+                if index > 0 {
+                    created.push('\t');
+                }
+                push_copy_text(created, field);
+            }
+            created.push('\n');
+            rows.created_count += 1;
         }
         Ok(rows)
     }
 
-    async fn upsert(&self, connection: &mut PgConnection) -> anyhow::Result<()> {
-        if self.ids.is_empty() {
+    /// Inserts the new rows and updates the changed ones. A new row that
+    /// exists already fails as a unique violation (a data error: the runner
+    /// isolates and parks the event), never overwriting it.
+    async fn write(&self, connection: &mut PgConnection) -> anyhow::Result<()> {
+        if self.created_count > 0 {
+            let mut copy = connection.copy_in_raw(COPY_NEW_ROWS).await.context("copying new requests")?;
+            copy.send(self.created.as_bytes()).await.context("copying new requests")?;
+            copy.finish().await.context("copying new requests")?;
+        }
+        let updated = &self.updated;
+        if updated.ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO requests
-                 (request_id, kind, name, environment, owner, requester, status, created_sequence, sequence, state)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                  $8::bigint[], $9::bigint[], $10::text[]::json[])
-             ON CONFLICT (request_id) DO UPDATE
-                 SET status = EXCLUDED.status, sequence = EXCLUDED.sequence, state = EXCLUDED.state",
+        let result = sqlx::query(
+            "UPDATE requests AS r SET status = u.status, sequence = u.sequence, state = u.state
+             FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[]::json[]) AS u(request_id, status, sequence, state)
+             WHERE r.request_id = u.request_id",
         )
-        .bind(&self.ids)
-        .bind(&self.kinds)
-        .bind(&self.names)
-        .bind(&self.environments)
-        .bind(&self.owners)
-        .bind(&self.requesters)
-        .bind(&self.statuses)
-        .bind(&self.created_sequences)
-        .bind(&self.sequences)
-        .bind(&self.states)
+        .bind(&updated.ids)
+        .bind(&updated.statuses)
+        .bind(&updated.sequences)
+        .bind(&updated.states)
         .execute(connection)
         .await
-        .context("upserting requests")?;
+        .context("updating requests")?;
+        anyhow::ensure!(
+            result.rows_affected() == updated.ids.len() as u64,
+            "updated {} of {} requests read before the batch",
+            result.rows_affected(),
+            updated.ids.len()
+        );
         Ok(())
+    }
+}
+
+/// Appends `value` as a field of `COPY`'s text format: backslash, tab,
+/// newline and carriage return are escaped, everything else is literal.
+fn push_copy_text(buffer: &mut String, value: &str) {
+    if !value.contains(['\\', '\t', '\n', '\r']) {
+        buffer.push_str(value);
+        return;
+    }
+    for character in value.chars() {
+        match character {
+            '\\' => buffer.push_str("\\\\"),
+            '\t' => buffer.push_str("\\t"),
+            '\n' => buffer.push_str("\\n"),
+            '\r' => buffer.push_str("\\r"),
+            other => buffer.push(other),
+        }
     }
 }
 
