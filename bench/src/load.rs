@@ -1,6 +1,7 @@
 //! A closed-loop load generator: `concurrency` workers each send one call,
 //! wait for its answer, and send the next, for a fixed time after a warm-up.
 
+use crate::cpu::CpuSample;
 use hdrhistogram::Histogram;
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub(crate) struct LoadReport {
     pub(crate) errors: u64,
     pub(crate) elapsed: Duration,
     pub(crate) latency_micros: Histogram<u64>,
+    /// CPU used during the measured time, where `/proc` could be read.
+    pub(crate) cpu: Option<CpuSample>,
 }
 
 impl LoadReport {
@@ -34,6 +37,9 @@ impl LoadReport {
             self.calls,
             self.errors
         );
+        if let Some(cpu) = &self.cpu {
+            println!("{:<34} {}", "", cpu.per_call(self.calls));
+        }
     }
 }
 
@@ -47,6 +53,12 @@ where
     let call = Arc::new(call);
     let warm_up_end = Instant::now() + Duration::from_secs(1);
     let end = warm_up_end + duration;
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(warm_up_end.into()).await;
+        let start = CpuSample::now();
+        tokio::time::sleep_until(end.into()).await;
+        Some(CpuSample::now()?.since(&start?))
+    });
     let workers: Vec<_> = (0..concurrency)
         .map(|worker| {
             let call = call.clone();
@@ -87,7 +99,9 @@ where
         errors: 0,
         elapsed: duration,
         latency_micros: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+        cpu: None,
     };
+    report.cpu = cpu.await.expect("cpu sampler");
     for worker in workers {
         let (histogram, calls, errors) = worker.await.expect("worker");
         report.latency_micros.add(histogram).expect("same bounds");

@@ -15,11 +15,13 @@
 //! # Layout
 //!
 //! - `load`: the closed-loop load generator and its latency histogram.
+//! - `cpu`: the CPU each party (this process, NATS, Postgres) spent per call.
 //! - `floor`: the bare tonic service.
 //! - `requests`: intake vs floor, and raw JetStream publishing.
 //! - `catchup`: the projection replay and the bulk-upsert baseline.
 
 mod catchup;
+mod cpu;
 mod floor;
 mod load;
 mod requests;

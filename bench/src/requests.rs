@@ -100,7 +100,24 @@ pub(crate) async fn run(concurrency: usize, connections: usize, duration: Durati
         intake_report.rate() / floor_report.rate(),
         intake_report.latency_micros.value_at_quantile(0.99) as f64 / 1000.0
     );
+    print_ceiling(&floor_report, &guarded_report);
     env.cleanup().await
+}
+
+/// Prints the best intake / floor ratio the machine allows when every
+/// party shares its CPU: a new request costs at least a floor call plus two
+/// guarded appends (the name reservation and the request).
+fn print_ceiling(floor: &LoadReport, guarded: &LoadReport) {
+    let per_call = |report: &LoadReport| report.cpu.map(|cpu| cpu.total().as_secs_f64() / report.calls.max(1) as f64);
+    if let (Some(floor_cpu), Some(append_cpu)) = (per_call(floor), per_call(guarded)) {
+        println!(
+            "CPU ceiling of intake / floor with two appends and no other work: {:.2}x \
+             ({:.0} µs a floor call + 2 × {:.0} µs a guarded append)",
+            floor_cpu / (floor_cpu + 2.0 * append_cpu),
+            floor_cpu * 1e6,
+            append_cpu * 1e6
+        );
+    }
 }
 
 fn tokio_stream_of(
