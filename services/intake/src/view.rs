@@ -52,7 +52,8 @@ impl RequestsView {
         let existing: HashSet<Uuid> = states.keys().copied().collect();
         let mut changed = HashSet::new();
         let mut refused = Vec::new();
-        for event in events {
+        for (index, event) in events.iter().enumerate() {
+            yield_now_and_then(index).await;
             if is_void(event) {
                 continue;
             }
@@ -72,7 +73,7 @@ impl RequestsView {
             }
         }
         states.retain(|id, _| changed.contains(id));
-        let rows = Rows::of(&states, &existing)?;
+        let rows = Rows::of(&states, &existing).await?;
         Ok(Prepared { changes: ChangedRequests { states, rows }, refused })
     }
 }
@@ -118,6 +119,16 @@ impl Projection for RequestsView {
             sqlx::query("TRUNCATE requests").execute(connection).await.context("emptying requests")?;
             Ok(())
         })
+    }
+}
+
+/// Yields to the runner's task every so many events of a batch: the batch
+/// before it is being written by the same task, and its next statement must
+/// not wait for this one's CPU work.
+async fn yield_now_and_then(index: usize) {
+    const EVERY: usize = 128;
+    if index % EVERY == EVERY - 1 {
+        tokio::task::yield_now().await;
     }
 }
 
@@ -185,9 +196,10 @@ const COPY_NEW_ROWS: &str = "COPY requests (request_id, kind, name, environment,
 
 impl Rows {
     /// Sorts `states` into new rows and updates of the `existing` ones.
-    fn of(states: &HashMap<Uuid, RequestState>, existing: &HashSet<Uuid>) -> anyhow::Result<Self> {
+    async fn of(states: &HashMap<Uuid, RequestState>, existing: &HashSet<Uuid>) -> anyhow::Result<Self> {
         let mut rows = Rows::default();
-        for (id, state) in states {
+        for (index, (id, state)) in states.iter().enumerate() {
+            yield_now_and_then(index).await;
             let json = serde_json::to_string(state).context("serializing a request")?;
             if existing.contains(id) {
                 rows.updated.ids.push(*id);

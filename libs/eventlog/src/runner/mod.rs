@@ -308,6 +308,8 @@ impl<P: Projection> ProjectionRunner<P> {
         ahead: Option<&P::Changes>,
     ) -> anyhow::Result<Staged<P::Changes>> {
         let mut batch = Batch::sort(&messages, basis)?;
+        // A batch being written beside this one shares the task: let it on.
+        tokio::task::yield_now().await;
         let Prepared { changes, refused } = self.projection.prepare(&self.pool, &batch.events, ahead).await?;
         batch.park_refused(&messages, refused);
         Ok(Staged { messages, batch, changes, basis })
