@@ -347,7 +347,14 @@ impl<P: Projection> ProjectionRunner<P> {
         let Some(last) = staged.messages.last() else { return Ok(Step::Continue) };
         let name = self.projection.name();
         let started = Instant::now();
-        let mut transaction = self.pool.begin().await?;
+        // Catching up, a commit does not wait for the WAL flush: a Postgres
+        // crash can undo the last moments of catch-up, view and checkpoint
+        // together, and the runner then replays them from the log.
+        let mut transaction = if pending_after(&staged.messages) > 0 {
+            self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?
+        } else {
+            self.pool.begin().await?
+        };
         let checkpoint = projection::lock_checkpoint(&mut transaction, name).await?;
         if checkpoint != staged.basis {
             tracing::info!(projection = name, checkpoint, "checkpoint moved; replaying");
