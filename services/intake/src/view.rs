@@ -53,7 +53,7 @@ impl RequestsView {
         let mut changed = HashSet::new();
         let mut refused = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            yield_now_and_then(index).await;
+            yield_every_so_often(index).await;
             if is_void(event) {
                 continue;
             }
@@ -125,7 +125,7 @@ impl Projection for RequestsView {
 /// Yields to the runner's task every so many events of a batch: the batch
 /// before it is being written by the same task, and its next statement must
 /// not wait for this one's CPU work.
-async fn yield_now_and_then(index: usize) {
+async fn yield_every_so_often(index: usize) {
     const EVERY: usize = 128;
     if index % EVERY == EVERY - 1 {
         tokio::task::yield_now().await;
@@ -199,7 +199,7 @@ impl Rows {
     async fn of(states: &HashMap<Uuid, RequestState>, existing: &HashSet<Uuid>) -> anyhow::Result<Self> {
         let mut rows = Rows::default();
         for (index, (id, state)) in states.iter().enumerate() {
-            yield_now_and_then(index).await;
+            yield_every_so_often(index).await;
             let json = serde_json::to_string(state).context("serializing a request")?;
             if existing.contains(id) {
                 rows.updated.ids.push(*id);
