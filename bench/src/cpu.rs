@@ -50,11 +50,19 @@ impl CpuSample {
         self.this + self.nats + self.postgres
     }
 
-    /// "cpu per call: …" for `calls` calls made in this interval.
-    pub(crate) fn per_call(&self, calls: u64) -> String {
-        let micros = |time: Duration| time.as_secs_f64() * 1e6 / calls.max(1) as f64;
-        format!(
-            "cpu per call: this process {:>4.0} µs, nats-server {:>4.0} µs, postgres {:>4.0} µs",
+    /// What each party spent on one of `calls` calls made in this interval.
+    pub(crate) fn per_call(&self, calls: u64) -> Self {
+        let calls = calls.max(1) as u32;
+        Self { this: self.this / calls, nats: self.nats / calls, postgres: self.postgres / calls }
+    }
+}
+
+impl std::fmt::Display for CpuSample {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = |time: Duration| time.as_secs_f64() * 1e6;
+        write!(
+            formatter,
+            "this process {:>4.0} µs, nats-server {:>4.0} µs, postgres {:>4.0} µs",
             micros(self.this),
             micros(self.nats),
             micros(self.postgres)

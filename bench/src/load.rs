@@ -38,7 +38,7 @@ impl LoadReport {
             self.errors
         );
         if let Some(cpu) = &self.cpu {
-            println!("{:<34} {}", "", cpu.per_call(self.calls));
+            println!("{:<34} cpu per call: {}", "", cpu.per_call(self.calls));
         }
     }
 }
@@ -99,9 +99,8 @@ where
         errors: 0,
         elapsed: duration,
         latency_micros: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
-        cpu: None,
+        cpu: cpu.await.expect("cpu sampler"),
     };
-    report.cpu = cpu.await.expect("cpu sampler");
     for worker in workers {
         let (histogram, calls, errors) = worker.await.expect("worker");
         report.latency_micros.add(histogram).expect("same bounds");

@@ -108,7 +108,7 @@ pub(crate) async fn run(concurrency: usize, connections: usize, duration: Durati
 /// party shares its CPU: a new request costs at least a floor call plus two
 /// guarded appends (the name reservation and the request).
 fn print_ceiling(floor: &LoadReport, guarded: &LoadReport) {
-    let per_call = |report: &LoadReport| report.cpu.map(|cpu| cpu.total().as_secs_f64() / report.calls.max(1) as f64);
+    let per_call = |report: &LoadReport| report.cpu.map(|cpu| cpu.per_call(report.calls).total().as_secs_f64());
     if let (Some(floor_cpu), Some(append_cpu)) = (per_call(floor), per_call(guarded)) {
         println!(
             "CPU ceiling of intake / floor with two appends and no other work: {:.2}x \

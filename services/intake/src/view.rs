@@ -52,8 +52,7 @@ impl RequestsView {
         let existing: HashSet<Uuid> = states.keys().copied().collect();
         let mut changed = HashSet::new();
         let mut refused = Vec::new();
-        for (index, event) in events.iter().enumerate() {
-            yield_every_so_often(index).await;
+        for event in events {
             if is_void(event) {
                 continue;
             }
@@ -73,7 +72,7 @@ impl RequestsView {
             }
         }
         states.retain(|id, _| changed.contains(id));
-        let rows = Rows::of(&states, &existing).await?;
+        let rows = Rows::of(&states, &existing)?;
         Ok(Prepared { changes: ChangedRequests { states, rows }, refused })
     }
 }
@@ -122,16 +121,6 @@ impl Projection for RequestsView {
     }
 }
 
-/// Yields to the runner's task every so many events of a batch: the batch
-/// before it is being written by the same task, and its next statement must
-/// not wait for this one's CPU work.
-async fn yield_every_so_often(index: usize) {
-    const EVERY: usize = 128;
-    if index % EVERY == EVERY - 1 {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Returns the requests a batch changes that it does not create itself
 /// (those must be read; the others are new).
 fn ids_to_load(events: &[RecordedEvent]) -> Vec<Uuid> {
@@ -174,7 +163,6 @@ async fn load_states(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid
 #[derive(Debug, Default)]
 struct Rows {
     created: String,
-    created_count: usize,
     updated: UpdatedRows,
 }
 
@@ -196,10 +184,9 @@ const COPY_NEW_ROWS: &str = "COPY requests (request_id, kind, name, environment,
 
 impl Rows {
     /// Sorts `states` into new rows and updates of the `existing` ones.
-    async fn of(states: &HashMap<Uuid, RequestState>, existing: &HashSet<Uuid>) -> anyhow::Result<Self> {
+    fn of(states: &HashMap<Uuid, RequestState>, existing: &HashSet<Uuid>) -> anyhow::Result<Self> {
         let mut rows = Rows::default();
-        for (index, (id, state)) in states.iter().enumerate() {
-            yield_every_so_often(index).await;
+        for (id, state) in states {
             let json = serde_json::to_string(state).context("serializing a request")?;
             if existing.contains(id) {
                 rows.updated.ids.push(*id);
@@ -230,7 +217,6 @@ impl Rows {
                 push_copy_text(created, field);
             }
             created.push('\n');
-            rows.created_count += 1;
         }
         Ok(rows)
     }
@@ -239,7 +225,7 @@ impl Rows {
     /// exists already fails as a unique violation (a data error: the runner
     /// isolates and parks the event), never overwriting it.
     async fn write(&self, connection: &mut PgConnection) -> anyhow::Result<()> {
-        if self.created_count > 0 {
+        if !self.created.is_empty() {
             let mut copy = connection.copy_in_raw(COPY_NEW_ROWS).await.context("copying new requests")?;
             copy.send(self.created.as_bytes()).await.context("copying new requests")?;
             copy.finish().await.context("copying new requests")?;

@@ -231,7 +231,12 @@ impl<P: Projection> ProjectionRunner<P> {
                 match batches.next().now_or_never() {
                     Some(Some(batch)) => {
                         let messages = self.fill_from_backlog(batch, &mut batches).await?;
-                        Ok(Some(self.stage(messages, current.batch.highest, Some(&current.changes)).await?))
+                        // On a task of its own: preparing is CPU work, which
+                        // must not hold back the write sharing this task.
+                        let (projection, pool) = (self.projection.clone(), self.pool.clone());
+                        let ahead = Some(current.changes.clone());
+                        let staging = stage(projection, pool, messages, current.batch.highest, ahead);
+                        Ok(Some(tokio::spawn(staging).await.context("preparing a batch")??))
                     }
                     Some(None) | None => anyhow::Ok(None),
                 }
@@ -299,20 +304,14 @@ impl<P: Projection> ProjectionRunner<P> {
         stream.create_consumer(config).await.with_context(|| format!("creating consumer {durable}"))
     }
 
-    /// Sorts received messages and prepares their events, as if the view
-    /// stood at `basis` with `ahead` written on top.
+    /// Prepares a batch in this task (see [`stage`]).
     async fn stage(
         &self,
         messages: Vec<jetstream::Message>,
         basis: u64,
-        ahead: Option<&P::Changes>,
+        ahead: Option<Arc<P::Changes>>,
     ) -> anyhow::Result<Staged<P::Changes>> {
-        let mut batch = Batch::sort(&messages, basis)?;
-        // A batch being written beside this one shares the task: let it on.
-        tokio::task::yield_now().await;
-        let Prepared { changes, refused } = self.projection.prepare(&self.pool, &batch.events, ahead).await?;
-        batch.park_refused(&messages, refused);
-        Ok(Staged { messages, batch, changes, basis })
+        stage(self.projection.clone(), self.pool.clone(), messages, basis, ahead).await
     }
 
     /// Applies a batch that failed on a data error one event at a time,
@@ -424,11 +423,28 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 }
 
+/// Sorts received messages and prepares their events, as if the view stood
+/// at `basis` with `ahead` written on top. Owns what it uses, so it can run
+/// on a task of its own.
+async fn stage<P: Projection>(
+    projection: Arc<P>,
+    pool: PgPool,
+    messages: Vec<jetstream::Message>,
+    basis: u64,
+    ahead: Option<Arc<P::Changes>>,
+) -> anyhow::Result<Staged<P::Changes>> {
+    let mut batch = Batch::sort(&messages, basis)?;
+    let Prepared { changes, refused } = projection.prepare(&pool, &batch.events, ahead.as_deref()).await?;
+    batch.park_refused(&messages, refused);
+    Ok(Staged { messages, batch, changes: Arc::new(changes), basis })
+}
+
 /// A batch received and prepared, not yet written.
 struct Staged<C> {
     messages: Vec<jetstream::Message>,
     batch: Batch,
-    changes: C,
+    /// Shared with the preparation of the next batch while this one is written.
+    changes: Arc<C>,
     /// The checkpoint it was prepared on: it is written only if the view
     /// still stands there.
     basis: u64,
