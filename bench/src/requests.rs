@@ -66,7 +66,7 @@ async fn drive_clients(label: &str, clients: Vec<Client>, concurrency: usize, du
 pub(crate) async fn run(concurrency: usize, connections: usize, duration: Duration) -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let tokens = env.write_tokens(&[("backstage", &["backstage"])])?;
-    let intake = Intake::build(&env.config()).await?;
+    let intake = gantry_service::build::<Intake>(&env.config()).await?;
     let address = intake.local_addr();
     let (trigger, shutdown) = ShutdownTrigger::new();
     let served = tokio::spawn(intake.run(shutdown));

@@ -8,6 +8,8 @@
 //! - [`stream`]: the stream's settings and its idempotent creation.
 //! - [`log`]: [`EventLog`] — append with optimistic concurrency and
 //!   de-duplication, load one aggregate, follow one aggregate live.
+//! - [`tail`]: [`Tail`], one live reader of a subject filter shared by
+//!   every watch of an aggregate.
 //! - [`trace`]: W3C trace context carried in NATS headers.
 //! - [`projection`]: the [`Projection`] trait a service's view implements,
 //!   and the checkpoint and parked-event tables.
@@ -21,6 +23,7 @@ pub mod projection;
 pub mod rebuild;
 pub mod runner;
 pub mod stream;
+pub mod tail;
 pub mod trace;
 
 pub use envelope::{Decoded, NewEvent, RecordedEvent, event_type_of};
@@ -29,3 +32,4 @@ pub use projection::{ParkedEvent, Prepared, Projection};
 pub use rebuild::Rebuilt;
 pub use runner::{FaultPoint, ProjectionRunner, RunEnd, RunnerOptions};
 pub use stream::StreamSettings;
+pub use tail::{FollowError, Tail};

@@ -3,6 +3,7 @@
 //! parking, rebuild, batches prepared while the one before is written, and
 //! trace propagation.
 
+use futures::TryStreamExt as _;
 use futures::future::BoxFuture;
 use gantry_eventlog::envelope::NewEvent;
 use gantry_eventlog::projection::{self, parked};
@@ -18,7 +19,7 @@ use gantry_testkit::{TestEnv, within};
 use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 async fn open(env: &TestEnv) -> EventLog {
     let settings = StreamSettings {
@@ -363,6 +364,16 @@ async fn views_of_the_same_name_in_two_schemas_lead_independently() {
         "not blocked by the other schema"
     );
     assert_eq!(times_applied(&second_pool).await.len(), 1);
+    // The live runner kept its own consumer: it applies what comes next.
+    log.append(event("y", "y"), ExpectedSequence::Any).await.unwrap();
+    gantry_testkit::wait_until(Duration::from_secs(10), || async { Ok(times_applied(&first_pool).await.len() == 2) })
+        .await
+        .expect("the first schema's live view goes on");
+    let stream = log.jetstream().get_stream(&first.stream_name).await.unwrap();
+    let names: Vec<String> = stream.consumer_names().try_collect().await.unwrap();
+    for env in [&first, &second] {
+        assert!(names.iter().any(|name| name.contains(&env.schema)), "no consumer of {} in {names:?}", env.schema);
+    }
     trigger.send(()).unwrap();
     within("the live runner's stop", task).await.unwrap().unwrap();
     first.cleanup().await.unwrap();

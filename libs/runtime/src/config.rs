@@ -6,9 +6,11 @@
 use anyhow::Context as _;
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The merged configuration sources.
 #[derive(Debug, Clone)]
@@ -47,29 +49,56 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Returns the keys set in a section (none when it is missing).
+    pub fn keys(&self, key: &str) -> Vec<String> {
+        self.figment
+            .find_value(key)
+            .ok()
+            .and_then(|value| value.into_dict())
+            .map(|dict| dict.into_keys().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Where Postgres is (section `database`).
-#[derive(Clone, Deserialize)]
+///
+/// TLS is asked for in the URL, as libpq does: `sslmode=require`,
+/// `verify-ca` or `verify-full` with `sslrootcert=/path/ca.pem` (managed
+/// Postgres such as RDS requires it); plaintext is for loopback only.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// Connection URL; may hold a password, so it is never logged.
-    pub url: String,
+    /// Connection URL; may hold a password, so it is a secret that no log,
+    /// trace or error ever shows.
+    pub url: SecretString,
     /// Most connections per service pool.
     pub max_connections: u32,
+    /// How long a call waits for a pooled connection before it gives up, in
+    /// milliseconds: with Postgres down, reads answer `UNAVAILABLE` after
+    /// about this long.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: "postgres://postgres@127.0.0.1:5432/postgres".into(), max_connections: 16 }
+        Self {
+            url: SecretString::from("postgres://postgres@127.0.0.1:5432/postgres"),
+            max_connections: 16,
+            acquire_timeout_ms: 1000,
+        }
     }
 }
 
-impl std::fmt::Debug for DatabaseSettings {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("DatabaseSettings")
-            .field("url", &"<redacted>")
-            .field("max_connections", &self.max_connections)
-            .finish()
+impl DatabaseSettings {
+    /// Settings for `url` with every other value at its default.
+    pub fn for_url(url: &str) -> Self {
+        Self { url: SecretString::from(url), ..Self::default() }
+    }
+
+    /// Returns the acquire timeout.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms.max(1))
     }
 }
 
@@ -77,18 +106,46 @@ impl std::fmt::Debug for DatabaseSettings {
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsSettings {
-    /// Server URL; may hold credentials, so only its host is ever shown.
+    /// One server URL, or several separated by commas (a cluster: the
+    /// client connects to any of them and fails over). May hold
+    /// credentials, so only hosts are ever shown.
     pub url: String,
+    /// A NATS credentials file (JWT and NKey seed), for servers with
+    /// decentralised auth.
+    pub credentials_file: Option<PathBuf>,
+    /// Requires TLS to the servers (`tls://` URLs require it as well).
+    pub require_tls: bool,
+    /// PEM file of the CA that signed the servers' certificates.
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM certificate and key of this client, for servers that verify clients.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// How long a JetStream request (an append's acknowledgement) may take,
+    /// in milliseconds; with NATS down, writes answer `UNAVAILABLE` after it.
+    pub request_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for NatsSettings {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("NatsSettings").field("url", &redact_userinfo(&self.url)).finish()
+        formatter
+            .debug_struct("NatsSettings")
+            .field("url", &redact_userinfo(&self.url))
+            .field("credentials_file", &self.credentials_file)
+            .field("require_tls", &self.require_tls)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
     }
 }
 
-/// Returns a URL without its `user:password@` part.
+/// Returns a URL (or a comma-separated list of them) without `user:password@` parts.
 pub fn redact_userinfo(url: &str) -> String {
+    url.split(',').map(|one| redact_one(one.trim())).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}<redacted>@{}", &url[..scheme_end + 3], &url[at + 1..])
@@ -99,18 +156,75 @@ pub fn redact_userinfo(url: &str) -> String {
 
 impl Default for NatsSettings {
     fn default() -> Self {
-        Self { url: "nats://127.0.0.1:4222".into() }
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            credentials_file: None,
+            require_tls: false,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            request_timeout_ms: 5000,
+        }
     }
 }
 
 impl NatsSettings {
-    /// Connects to NATS.
+    /// Returns the servers of `url`, each parsed.
+    pub fn servers(&self) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+        let servers = self
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| {
+                url.parse::<async_nats::ServerAddr>()
+                    .map_err(|error| anyhow::anyhow!("invalid NATS url {}: {error}", redact_userinfo(url)))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!servers.is_empty(), "nats.url names no server");
+        Ok(servers)
+    }
+
+    /// Returns the JetStream request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.max(1))
+    }
+
+    /// Connects to NATS. The client keeps reconnecting on its own (to any
+    /// server of the list) for as long as it lives, and the first connection
+    /// is made in the background too: a service starts while NATS is down
+    /// and its writes answer `UNAVAILABLE` until NATS is back.
     pub async fn connect(&self) -> anyhow::Result<async_nats::Client> {
-        async_nats::ConnectOptions::new()
+        let servers = self.servers()?;
+        let mut options = async_nats::ConnectOptions::new()
             .name("gantry")
-            .connect(&self.url)
-            .await
-            .with_context(|| format!("connecting to NATS at {}", redact_userinfo(&self.url)))
+            .retry_on_initial_connect()
+            .request_timeout(Some(self.request_timeout()))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+                    other => tracing::info!(event = %other, "NATS client event"),
+                }
+            });
+        if let Some(file) = &self.credentials_file {
+            options = options
+                .credentials_file(file)
+                .await
+                .with_context(|| format!("reading NATS credentials file {}", file.display()))?;
+        }
+        if self.require_tls {
+            options = options.require_tls(true);
+        }
+        if let Some(file) = &self.tls_ca_file {
+            options = options.add_root_certificates(file.clone());
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => options = options.add_client_certificate(cert.clone(), key.clone()),
+            (None, None) => {}
+            _ => anyhow::bail!("nats.tls_cert_file and nats.tls_key_file go together"),
+        }
+        options.connect(servers).await.with_context(|| format!("connecting to NATS at {}", redact_userinfo(&self.url)))
     }
 }
 
@@ -127,8 +241,8 @@ pub struct AuthSettings {
 
 impl AuthSettings {
     /// Returns the reload interval.
-    pub fn reload_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.reload_interval_ms)
+    pub fn reload_interval(&self) -> Duration {
+        Duration::from_millis(self.reload_interval_ms)
     }
 }
 
@@ -173,13 +287,23 @@ mod tests {
     fn nats_credentials_are_redacted() {
         assert_eq!(redact_userinfo("nats://user:pw@host:4222"), "nats://<redacted>@host:4222");
         assert_eq!(redact_userinfo("nats://host:4222"), "nats://host:4222");
-        let settings = NatsSettings { url: "nats://u:secret@h:4222".into() };
+        let settings = NatsSettings { url: "nats://u:secret@h:4222".into(), ..Default::default() };
         assert!(!format!("{settings:?}").contains("secret"));
+        assert_eq!(redact_userinfo("nats://a:pw@h1:4222, nats://h2:4222"), "nats://<redacted>@h1:4222,nats://h2:4222");
+    }
+
+    #[test]
+    fn a_comma_separated_url_is_a_list_of_servers() {
+        let settings =
+            NatsSettings { url: "nats://127.0.0.1:4222, nats://127.0.0.1:4223,".into(), ..Default::default() };
+        assert_eq!(settings.servers().unwrap().len(), 2);
+        let empty = NatsSettings { url: " , ".into(), ..Default::default() };
+        assert!(empty.servers().is_err());
     }
 
     #[test]
     fn database_url_is_redacted_in_debug() {
-        let settings = DatabaseSettings { url: "postgres://u:secret@h/d".into(), max_connections: 1 };
+        let settings = DatabaseSettings::for_url("postgres://u:secret@h/d");
         assert!(!format!("{settings:?}").contains("secret"));
     }
 

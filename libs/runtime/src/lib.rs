@@ -8,10 +8,13 @@
 //! - [`telemetry`]: JSON logs, OpenTelemetry traces over OTLP when
 //!   configured, the Prometheus `/metrics` endpoint.
 //! - [`grpc`]: the server bootstrap — health, reflection (v1 and v1alpha),
-//!   per-RPC metrics and trace context, graceful shutdown.
+//!   per-RPC metrics and trace context, TLS from reloaded certificate files,
+//!   connection limits and idle timeout, bad bytes as the caller's error,
+//!   graceful shutdown; and the client endpoint (TLS with a CA).
 //! - [`auth`]: bearer tokens (stored only as SHA-256 hashes) to principals.
 //! - [`shutdown`]: one signal that every task of the process waits on.
-//! - [`postgres`]: a pool bound to one service's own schema.
+//! - [`postgres`]: a lazy pool bound to one service's own schema, and
+//!   which errors mean "Postgres is unavailable".
 
 pub mod auth;
 pub mod config;

@@ -59,7 +59,7 @@ impl TestEnv {
 
     /// Returns the database settings of the servers.
     pub fn database(&self) -> DatabaseSettings {
-        DatabaseSettings { url: self.database_url.clone(), max_connections: 8 }
+        DatabaseSettings { max_connections: 8, ..DatabaseSettings::for_url(&self.database_url) }
     }
 
     /// Returns a pool on this test's schema (created if missing).

@@ -17,12 +17,19 @@ pub(crate) async fn run(config_path: Option<&Path>, command: AdminCommand) -> an
             Ok(())
         }
         AdminCommand::Rebuild { service } => {
-            anyhow::ensure!(service == "intake", "only intake has a view in this build");
             let config = Config::load(config_path)?;
-            let started = Instant::now();
-            let report = gantry_intake::rebuild(&config).await?;
-            let seconds = started.elapsed().as_secs_f64();
-            println!("rebuilt {service}: checkpoint {} ({:.1}s){}", report.checkpoint, seconds, report.note());
+            for service in crate::serve::resolve(&[service])? {
+                let started = Instant::now();
+                for view in (service.rebuild)(config.clone()).await? {
+                    let seconds = started.elapsed().as_secs_f64();
+                    let note =
+                        if view.replayed_here { "" } else { "; a running service leads the view and replays it" };
+                    println!(
+                        "rebuilt {}/{}: checkpoint {} ({seconds:.1}s){note}",
+                        service.name, view.view, view.checkpoint
+                    );
+                }
+            }
             Ok(())
         }
     }

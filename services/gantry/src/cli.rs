@@ -25,6 +25,13 @@ pub(crate) struct ClientArgs {
     /// Bearer token.
     #[arg(long, global = true, env = "GANTRY_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// CA certificate (PEM) to trust for an `https://` server.
+    #[arg(long, global = true, env = "GANTRY_CA_FILE")]
+    pub(crate) ca_file: Option<std::path::PathBuf>,
+    /// Name to verify the server's certificate against, when it differs
+    /// from the host in --server (for example an IP address).
+    #[arg(long, global = true, env = "GANTRY_TLS_DOMAIN")]
+    pub(crate) tls_domain: Option<String>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub(crate) output: Output,

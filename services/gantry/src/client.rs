@@ -26,11 +26,12 @@ impl tonic::service::Interceptor for Bearer {
 }
 
 async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
-    let channel = Channel::from_shared(args.server.clone())
-        .context("invalid --server")?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", args.server))?;
+    let channel =
+        gantry_runtime::grpc::client_endpoint(&args.server, args.ca_file.as_deref(), args.tls_domain.as_deref())
+            .context("invalid --server or --ca-file")?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {}", args.server))?;
     let bearer = match &args.token {
         Some(token) => Some(format!("Bearer {token}").parse().context("the token is not valid header text")?),
         None => None,

@@ -2,32 +2,63 @@
 //! or ctrl-c, then drains them; if one fails, the others are stopped too.
 
 use crate::cli::ServeArgs;
+use futures::future::BoxFuture;
 use gantry_runtime::shutdown::wait_for_signal;
 use gantry_runtime::telemetry::{self, TelemetrySettings};
-use gantry_runtime::{Config, ShutdownTrigger};
+use gantry_runtime::{Config, Shutdown, ShutdownTrigger};
+use gantry_service::Service;
+use gantry_service::run::Rebuilt;
 use std::path::Path;
 use tokio::task::JoinSet;
 
+/// A service this build can run, from its declaration on the skeleton.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Runnable {
+    /// Its name (`gantry serve <name>`, its config section).
+    pub(crate) name: &'static str,
+    run: fn(Config, Shutdown) -> BoxFuture<'static, anyhow::Result<()>>,
+    /// Drops its views and replays them from the log.
+    pub(crate) rebuild: fn(Config) -> BoxFuture<'static, anyhow::Result<Vec<Rebuilt>>>,
+}
+
+fn runnable<S: Service>() -> Runnable {
+    Runnable {
+        name: S::NAME,
+        run: |config, shutdown| Box::pin(async move { gantry_service::run::<S>(&config, shutdown).await }),
+        rebuild: |config| Box::pin(async move { gantry_service::rebuild::<S>(&config).await }),
+    }
+}
+
 /// The services this build can run.
-const AVAILABLE: &[&str] = &["intake"];
+pub(crate) fn available() -> Vec<Runnable> {
+    vec![runnable::<gantry_intake::Intake>()]
+}
+
 /// The services of the design that later builds add.
 const PLANNED: &[&str] = &["provisioner", "ingest", "lineage", "rotation"];
 
-fn resolve(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    let mut services = Vec::new();
+/// Returns the services named (`all`: every one), each once.
+pub(crate) fn resolve(requested: &[String]) -> anyhow::Result<Vec<Runnable>> {
+    let available = available();
+    let mut services: Vec<Runnable> = Vec::new();
     for name in requested {
-        if name == "all" {
-            services.extend_from_slice(AVAILABLE);
-        } else if let Some(service) = AVAILABLE.iter().find(|service| *service == name) {
-            services.push(*service);
+        let found: Vec<Runnable> = if name == "all" {
+            available.clone()
+        } else if let Some(service) = available.iter().find(|service| service.name == name) {
+            vec![*service]
         } else if PLANNED.contains(&name.as_str()) {
             anyhow::bail!("service {name} is not part of this build yet");
         } else {
-            anyhow::bail!("unknown service {name}; one of {} or all", AVAILABLE.join(", "));
+            let names: Vec<&str> = available.iter().map(|service| service.name).collect();
+            anyhow::bail!("unknown service {name}; one of {} or all", names.join(", "));
+        };
+        for service in found {
+            if !services.iter().any(|known| known.name == service.name) {
+                services.push(service);
+            }
         }
     }
-    services.sort_unstable();
-    services.dedup();
+    services.sort_unstable_by_key(|service| service.name);
     Ok(services)
 }
 
@@ -38,14 +69,8 @@ pub(crate) async fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::
     let (trigger, shutdown) = ShutdownTrigger::new();
     let mut tasks = JoinSet::new();
     for service in services {
-        let (config, shutdown) = (config.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let result = match service {
-                "intake" => gantry_intake::run(&config, shutdown).await,
-                other => Err(anyhow::anyhow!("no runner for {other}")),
-            };
-            (service, result)
-        });
+        let running = (service.run)(config.clone(), shutdown.clone());
+        tasks.spawn(async move { (service.name, running.await) });
     }
     let mut failure = None;
     let signal = wait_for_signal();
@@ -80,7 +105,8 @@ mod tests {
 
     #[test]
     fn all_expands_and_unknown_names_are_refused() {
-        assert_eq!(resolve(&["all".into(), "intake".into()]).unwrap(), vec!["intake"]);
+        let names = |services: Vec<Runnable>| services.into_iter().map(|service| service.name).collect::<Vec<_>>();
+        assert_eq!(names(resolve(&["all".into(), "intake".into()]).unwrap()), vec!["intake"]);
         assert!(resolve(&["rotation".into()]).unwrap_err().to_string().contains("not part of this build"));
         assert!(resolve(&["bogus".into()]).is_err());
     }

@@ -1,101 +1,52 @@
-//! [`Intake`], the runnable service: start-up work (schema, stream,
-//! policy, tokens, listener), then the gRPC server and the view's
-//! projection side by side until shutdown.
+//! [`Intake`] declared on the service skeleton: its settings, schema, the
+//! request catalog view and the gRPC API.
 
 use crate::commands::Commands;
-use crate::domain::Policy;
 use crate::grpc::IntakeApi;
-use crate::startup::Parts;
-use crate::view::RequestsView;
-use anyhow::Context as _;
-use gantry_eventlog::{ProjectionRunner, RunnerOptions};
+use crate::settings::IntakeSettings;
+use crate::view::{MIGRATOR, RequestsView};
+use gantry_eventlog::Tail;
 use gantry_proto::intake::intake_service_server::IntakeServiceServer;
-use gantry_runtime::config::AuthSettings;
-use gantry_runtime::{Authenticator, Config, Shutdown, TokenStore};
-use sqlx::PgPool;
-use std::net::SocketAddr;
-use std::time::Duration;
-use tokio::net::TcpListener;
+use gantry_runtime::{Config, Shutdown};
+use gantry_service::{Declaration, Parts, Service};
+use std::sync::Arc;
 
-/// The intake service, built and ready to run: its listener is bound (so
-/// port 0 works), its schema migrated and its stream open.
+/// Events a watch may lag behind the log before it is cut off.
+const WATCH_BUFFER: usize = 4096;
+
+/// The intake service.
 #[derive(Debug)]
-pub struct Intake {
-    listener: TcpListener,
-    commands: Commands,
-    pool: PgPool,
-    read_wait: Duration,
-    runner: ProjectionRunner<RequestsView>,
-    tokens: TokenStore,
-    auth: AuthSettings,
-    max_message_bytes: usize,
-}
+pub struct Intake;
 
-impl Intake {
-    /// Does the start-up work: schema and migrations, stream, policy, tokens, listener.
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let Parts { settings, pool, log, view } = Parts::connect(config).await?;
-        let policy = match &settings.policy_file {
-            Some(path) => {
-                Policy::parse(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)?
-            }
-            None => Policy::built_in(),
-        };
-        let auth = config.section::<AuthSettings>("auth")?;
-        let tokens = TokenStore::load(&auth.tokens_file)?;
-        let options = RunnerOptions {
-            batch_size: settings.projection_batch_size,
-            fault: settings.fault,
-            ..RunnerOptions::default()
-        };
-        let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, options);
-        let listener =
-            TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
-        let commands = Commands::new(log, policy);
-        let (read_wait, max_message_bytes) = (settings.read_wait(), settings.max_message_bytes);
-        Ok(Self { listener, commands, pool, read_wait, runner, tokens, auth, max_message_bytes })
+impl Service for Intake {
+    const NAME: &'static str = "intake";
+    const DEFAULT_PORT: u16 = 50051;
+    type Settings = IntakeSettings;
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
     }
 
-    /// Returns the address the gRPC server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
-    }
-
-    /// Returns the view's pool (tests and tools).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Serves gRPC and keeps the view until shutdown; if either fails, both stop.
-    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+    fn declare(parts: &Parts<IntakeSettings>) -> anyhow::Result<Declaration> {
+        let requests = parts.log.settings().subjects_of("request");
+        let tail = Tail::spawn(parts.log.clone(), requests.clone(), WATCH_BUFFER, parts.shutdown.clone().wait());
+        let view = Arc::new(RequestsView::new(requests));
         let api = IntakeApi {
-            commands: self.commands,
-            pool: self.pool,
-            read_wait: self.read_wait,
-            shutdown: shutdown.clone(),
+            commands: Commands::new(parts.log.clone(), parts.settings.policy()?),
+            pool: parts.pool.clone(),
+            readiness: parts.readiness.clone(),
+            read_wait: parts.read_wait(),
+            tail,
+            shutdown: parts.shutdown.clone(),
         };
-        let service = IntakeServiceServer::new(api)
-            .max_decoding_message_size(self.max_message_bytes)
+        let server = IntakeServiceServer::new(api)
+            .max_decoding_message_size(parts.service.max_message_bytes)
             .max_encoding_message_size(16 * 1024 * 1024);
-        let (tokens_file, every) = (self.auth.tokens_file.clone(), self.auth.reload_interval());
-        let authenticator = Authenticator::watching(self.tokens, tokens_file, every, shutdown.clone());
-        let authenticated = tonic::service::interceptor::InterceptedService::new(service, authenticator);
-        let routes = tonic::service::Routes::new(authenticated);
-        let serving = [gantry_runtime::grpc::service_name::<IntakeServiceServer<IntakeApi>>()];
-        let server = gantry_runtime::grpc::serve(
-            self.listener,
-            routes,
-            &[gantry_proto::FILE_DESCRIPTOR_SET],
-            &serving,
-            shutdown.clone(),
-        );
-        let projection = self.runner.run(shutdown.wait());
-        tokio::try_join!(server, projection)?;
-        Ok(())
+        Ok(Declaration::new().view(parts, view).api(server))
     }
 }
 
 /// Runs intake with `config` until `shutdown`.
 pub async fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
-    Intake::build(config).await?.run(shutdown).await
+    gantry_service::run::<Intake>(config, shutdown).await
 }

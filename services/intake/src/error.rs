@@ -18,6 +18,9 @@ pub(crate) enum Error {
     /// The view has not applied the asked-for sequence in time.
     #[error("the view has not reached sequence {0} yet; retry")]
     NotCaughtUp(u64),
+    /// The view cannot be read now (Postgres down, schema not migrated yet).
+    #[error("the request view is unavailable; retry")]
+    ViewUnavailable,
     /// The event log did not answer.
     #[error("event log unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -60,10 +63,14 @@ impl From<Error> for Status {
             Error::Domain(DomainError::FailedPrecondition(_)) => Status::failed_precondition(message),
             Error::Domain(DomainError::PermissionDenied(_)) => Status::permission_denied(message),
             Error::Contended(_) => Status::aborted(message),
-            Error::NotCaughtUp(_) => Status::unavailable(message),
+            Error::NotCaughtUp(_) | Error::ViewUnavailable => Status::unavailable(message),
             Error::Unavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "event log unavailable");
                 Status::unavailable(message)
+            }
+            Error::Unexpected(cause) if gantry_runtime::postgres::is_unavailable(&cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "view unavailable");
+                Status::unavailable(Error::ViewUnavailable.to_string())
             }
             Error::Unexpected(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "unexpected error");

@@ -13,9 +13,10 @@ use crate::error::Error;
 use crate::view::{self, ListFilter, VIEW_NAME};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use gantry_eventlog::{RecordedEvent, projection::wait_for_checkpoint};
+use gantry_eventlog::{FollowError, RecordedEvent, Tail, projection::wait_for_checkpoint};
 use gantry_proto::intake as pb;
 use gantry_runtime::{Shutdown, principal_of};
+use gantry_service::Readiness;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -33,7 +34,11 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 pub(crate) struct IntakeApi {
     pub(crate) commands: Commands,
     pub(crate) pool: PgPool,
+    /// Whether the schema is migrated (reads answer UNAVAILABLE before).
+    pub(crate) readiness: Readiness,
     pub(crate) read_wait: Duration,
+    /// The live end of the request subjects, shared by every watch.
+    pub(crate) tail: Tail,
     /// Ends open watches, so a graceful stop does not wait on them.
     pub(crate) shutdown: Shutdown,
 }
@@ -71,7 +76,12 @@ fn id_and_text(id: &str, field: &str, text: &str, required: bool) -> Result<Uuid
 }
 
 impl IntakeApi {
+    /// Waits until the view has applied `min_sequence` (none: at once);
+    /// fails UNAVAILABLE while the view cannot be read.
     async fn wait_for(&self, min_sequence: u64) -> Result<(), Error> {
+        if !self.readiness.is_ready() {
+            return Err(Error::ViewUnavailable);
+        }
         if min_sequence == 0 {
             return Ok(());
         }
@@ -124,7 +134,8 @@ impl IntakeApi {
     }
 
     /// Streams the request's state on every status change, ending at a
-    /// terminal status, by following its subject on the log.
+    /// terminal status: its history from the log, then its new events
+    /// from the shared tail.
     async fn inner_watch(&self, id: Uuid) -> Result<ReceiverStream<Result<pb::WatchRequestResponse, Status>>, Error> {
         let id = id.to_string();
         let log = self.commands.log();
@@ -133,7 +144,7 @@ impl IntakeApi {
         if last.is_none() || voided {
             return Err(crate::domain::DomainError::NotFound(id).into());
         }
-        let events = log.follow("request", &id).await.map_err(Error::Unavailable)?;
+        let events = self.tail.follow("request", &id).await.map_err(|error| Error::Unavailable(error.into()))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
         tokio::spawn(forward_status_changes(id, events, sender, self.shutdown.clone()));
         Ok(ReceiverStream::new(receiver))
@@ -144,7 +155,7 @@ impl IntakeApi {
 /// status, the client leaving, or shutdown (which ends it with UNAVAILABLE).
 async fn forward_status_changes(
     id: String,
-    mut events: BoxStream<'static, anyhow::Result<RecordedEvent>>,
+    mut events: BoxStream<'static, Result<RecordedEvent, FollowError>>,
     sender: mpsc::Sender<Result<pb::WatchRequestResponse, Status>>,
     shutdown: Shutdown,
 ) {
@@ -163,7 +174,22 @@ async fn forward_status_changes(
                 None => return,
             },
         };
-        let next = match event.map_err(|error| format!("{error:#}")).and_then(|event| evolve(state.clone(), &event)) {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                // A watch that cannot keep up is cut off, not buffered.
+                let status = match error {
+                    FollowError::FellBehind(_) => Status::resource_exhausted(error.to_string()),
+                    FollowError::Stopped | FollowError::Unavailable(_) => {
+                        Status::unavailable("watch interrupted; watch again")
+                    }
+                };
+                tracing::info!(request_id = %id, error = %error, "watch ended");
+                let _ = sender.send(Err(status)).await;
+                return;
+            }
+        };
+        let next = match evolve(state.clone(), &event) {
             Ok(next) => next,
             Err(reason) => {
                 tracing::warn!(request_id = %id, reason, "watch stopped");

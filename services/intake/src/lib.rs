@@ -13,9 +13,9 @@
 //! - [`view`]: the projection into Postgres and the queries on it.
 //! - `catalog`: `rds-catalog.yaml` and Backstage entities from the view.
 //! - `grpc`: the thin tonic service (parse → command or query → answer).
-//! - `app`: [`Intake`], the runnable service: start-up, server, projection.
+//! - `app`: [`Intake`] declared on the service skeleton (`gantry-service`).
 //! - `error`: one error type and its mapping to gRPC status codes.
-//! - `startup`: connecting schema and stream; the view rebuild.
+//! - `settings`: intake's own settings (the policy file).
 //! - `convert`: protobuf ↔ domain at the edge.
 
 pub mod domain;
@@ -28,8 +28,6 @@ mod convert;
 mod error;
 mod grpc;
 mod settings;
-mod startup;
 
 pub use app::{Intake, run};
 pub use settings::IntakeSettings;
-pub use startup::{RebuildReport, rebuild};

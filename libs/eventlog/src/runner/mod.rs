@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// A point where a test can make the runner stop as if it crashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultPoint {
     /// After the transaction committed, before the batch was acked.
@@ -129,26 +129,44 @@ impl<P: Projection> ProjectionRunner<P> {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<RunEnd> {
         tokio::pin!(shutdown);
         let name = self.projection.name().to_owned();
+        // A long-running runner outlives its dependencies: Postgres or NATS
+        // down only pauses it (capped, jittered backoff, each attempt
+        // logged). A one-shot run (a rebuild, a benchmark) reports the error.
+        let outlive = !self.options.stop_when_caught_up;
+        let mut retry = Retry::new(&name);
         loop {
-            let lock = tokio::select! {
+            let acquired = tokio::select! {
                 _ = &mut shutdown => return Ok(RunEnd::Shutdown),
-                lock = LeaderLock::acquire(&self.pool, &name, self.options.wait_for_leadership) => lock?,
+                acquired = self.lead(&name) => acquired,
             };
-            let Some(mut lock) = lock else { return Ok(RunEnd::NotLeader) };
-            projection::install(&self.pool, &name).await?;
+            let mut lock = match acquired {
+                Ok(Some(lock)) => lock,
+                Ok(None) => return Ok(RunEnd::NotLeader),
+                Err(error) if outlive => {
+                    if retry.pause(&error, "projection cannot start", shutdown.as_mut()).await {
+                        return Ok(RunEnd::Shutdown);
+                    }
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             loop {
-                match self.consume(&mut lock, shutdown.as_mut()).await {
+                let before = *self.checkpoint.borrow();
+                let error = match self.consume(&mut lock, shutdown.as_mut()).await {
                     Ok(Step::Stop) => return Ok(RunEnd::Shutdown),
                     Ok(Step::Done) => return Ok(RunEnd::CaughtUp),
-                    Ok(_) => continue,
-                    Err(error) if error.is::<FaultInjected>() => return Err(error),
-                    Err(error) => {
-                        tracing::warn!(projection = %name, error = format!("{error:#}"), "projection interrupted; resuming");
+                    Ok(_) => {
+                        retry.reset();
+                        continue;
                     }
+                    Err(error) if error.is::<FaultInjected>() || !outlive => return Err(error),
+                    Err(error) => error,
+                };
+                if *self.checkpoint.borrow() > before {
+                    retry.reset();
                 }
-                tokio::select! {
-                    _ = &mut shutdown => return Ok(RunEnd::Shutdown),
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                if retry.pause(&error, "projection interrupted", shutdown.as_mut()).await {
+                    return Ok(RunEnd::Shutdown);
                 }
                 if let Err(error) = lock.check().await {
                     tracing::warn!(projection = %name, error = format!("{error:#}"), "leadership lost; competing again");
@@ -156,6 +174,15 @@ impl<P: Projection> ProjectionRunner<P> {
                 }
             }
         }
+    }
+
+    /// Takes the view's leadership and makes sure its tables exist.
+    async fn lead(&self, name: &str) -> anyhow::Result<Option<LeaderLock>> {
+        let Some(lock) = LeaderLock::acquire(&self.pool, name, self.options.wait_for_leadership).await? else {
+            return Ok(None);
+        };
+        projection::install(&self.pool, name).await?;
+        Ok(Some(lock))
     }
 
     /// Consumes from checkpoint + 1 until an error, a restart or the end.
@@ -290,7 +317,11 @@ impl<P: Projection> ProjectionRunner<P> {
     /// Deletes and creates the durable consumer so it starts at `start`.
     async fn recreate_consumer(&self, start: u64) -> anyhow::Result<consumer::PullConsumer> {
         let stream = self.log.jetstream().get_stream(&self.log.settings().name).await?;
-        let durable = format!("{}-{}", self.log.settings().name, self.projection.name()).replace('.', "_");
+        // Named after the schema too, as the leader lock is: two deployments
+        // of one view on one stream (two schemas) each keep their own.
+        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&self.pool).await?;
+        let stream_name = &self.log.settings().name;
+        let durable = durable_name(stream_name, &schema, self.projection.name());
         let _ = stream.delete_consumer(&durable).await;
         let config = consumer::pull::Config {
             durable_name: Some(durable.clone()),
@@ -448,6 +479,68 @@ struct Staged<C> {
     /// The checkpoint it was prepared on: it is written only if the view
     /// still stands there.
     basis: u64,
+}
+
+/// Returns the durable consumer's name of a view: stream, schema and view,
+/// with the characters NATS refuses in names replaced.
+fn durable_name(stream: &str, schema: &str, view: &str) -> String {
+    format!("{stream}-{schema}-{view}").replace(['.', '*', '>', ' '], "_")
+}
+
+/// Capped, jittered exponential pauses between attempts of a runner that
+/// outlives its dependencies, with the attempt count in every log line.
+struct Retry<'a> {
+    name: &'a str,
+    attempt: u32,
+    pauses: backon::ExponentialBackoff,
+}
+
+impl<'a> Retry<'a> {
+    fn new(name: &'a str) -> Self {
+        Self { name, attempt: 0, pauses: Self::pauses() }
+    }
+
+    fn pauses() -> backon::ExponentialBackoff {
+        use backon::BackoffBuilder as _;
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    fn reset(&mut self) {
+        if self.attempt > 0 {
+            tracing::info!(projection = self.name, attempts = self.attempt, "projection resumed");
+        }
+        self.attempt = 0;
+        self.pauses = Self::pauses();
+    }
+
+    /// Logs the failure and waits before the next attempt; true when
+    /// shutdown came first.
+    async fn pause<F: Future<Output = ()>>(
+        &mut self,
+        error: &anyhow::Error,
+        what: &str,
+        shutdown: Pin<&mut F>,
+    ) -> bool {
+        self.attempt += 1;
+        let pause = self.pauses.next().unwrap_or(Duration::from_secs(10));
+        tracing::warn!(
+            projection = self.name,
+            attempt = self.attempt,
+            retry_in_ms = pause.as_millis() as u64,
+            error = format!("{error:#}"),
+            "{what}; retrying"
+        );
+        metrics::counter!("eventlog_projection_retries_total", "projection" => self.name.to_owned()).increment(1);
+        tokio::select! {
+            _ = shutdown => true,
+            _ = tokio::time::sleep(pause) => false,
+        }
+    }
 }
 
 /// How many events the server had pending after the last of `messages`.

@@ -6,6 +6,13 @@ use gantry_intake::view;
 use gantry_proto::intake as pb;
 use gantry_proto::types::{Environment, Size};
 
+/// Rebuilds intake's one view from the log and returns what it did.
+async fn rebuild(env: &gantry_testkit::TestEnv) -> gantry_service::run::Rebuilt {
+    let mut rebuilt = gantry_service::rebuild::<gantry_intake::Intake>(&env.config()).await.unwrap();
+    assert_eq!(rebuilt.len(), 1, "intake has one view");
+    rebuilt.remove(0)
+}
+
 #[tokio::test]
 async fn a_projection_killed_between_commit_and_ack_applies_nothing_twice() {
     let app = spawn_app().await;
@@ -31,7 +38,7 @@ async fn a_projection_killed_between_commit_and_ack_applies_nothing_twice() {
     let live = view::checksum(&restarted.pool).await.unwrap();
     let (stopped, env, tokens) = restarted.stop().await;
     stopped.unwrap();
-    let report = gantry_intake::rebuild(&env.config()).await.unwrap();
+    let report = rebuild(&env).await;
     assert!(report.replayed_here);
     let pool = env.pool().await.unwrap();
     assert_eq!(view::checksum(&pool).await.unwrap(), live, "replay from 1 equals the view after the crash");
@@ -57,7 +64,7 @@ async fn a_rebuilt_view_equals_the_live_view() {
 
     let (stopped, env, _) = app.stop().await;
     stopped.unwrap();
-    let report = gantry_intake::rebuild(&env.config()).await.unwrap();
+    let report = rebuild(&env).await;
     assert!(report.replayed_here);
     assert_eq!(report.checkpoint, last);
     let pool = env.pool().await.unwrap();
@@ -85,7 +92,7 @@ async fn text_with_copy_escapes_survives_the_live_view_and_a_rebuild() {
 
     let (stopped, env, _) = app.stop().await;
     stopped.unwrap();
-    gantry_intake::rebuild(&env.config()).await.unwrap();
+    rebuild(&env).await;
     let pool = env.pool().await.unwrap();
     // Rebuilt: created in its final state by one batch's COPY.
     let rebuilt = view::get(&pool, id).await.unwrap().unwrap();

@@ -50,7 +50,7 @@ pub(crate) async fn start(
     tweak: impl FnOnce(Config) -> Config,
 ) -> TestApp {
     let config = tweak(env.config());
-    let intake = Intake::build(&config).await.expect("intake builds");
+    let intake = gantry_service::build::<Intake>(&config).await.expect("intake builds");
     let address = intake.local_addr();
     let pool = intake.pool().clone();
     let (trigger, shutdown) = ShutdownTrigger::new();
@@ -65,7 +65,7 @@ pub(crate) type Client = IntakeServiceClient<InterceptedService<Channel, Bearer>
 
 /// Adds the bearer token, if any.
 #[derive(Clone)]
-pub(crate) struct Bearer(Option<String>);
+pub(crate) struct Bearer(pub(crate) Option<String>);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {

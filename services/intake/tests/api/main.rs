@@ -5,5 +5,6 @@ mod approval;
 mod durability;
 mod helpers;
 mod reads;
+mod resilience;
 mod server;
 mod submit;

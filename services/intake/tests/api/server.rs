@@ -85,8 +85,8 @@ async fn metrics_count_calls_by_code_and_the_projections_progress() {
     crate::helpers::wait_for_view(&app, sequence).await;
     let method = "/gantry.intake.v1.IntakeService/RequestDatabase";
     let expected = [
-        format!("grpc_server_requests_total{{method=\"{method}\",code=\"0\"}} 1"),
-        format!("grpc_server_requests_total{{method=\"{method}\",code=\"3\"}} 1"),
+        format!("grpc_server_requests_total{{method=\"{method}\",code=\"OK\"}} 1"),
+        format!("grpc_server_requests_total{{method=\"{method}\",code=\"INVALID_ARGUMENT\"}} 1"),
         format!("grpc_server_request_duration_seconds_bucket{{method=\"{method}\""),
         "eventlog_events_applied_total{projection=\"intake\"}".to_owned(),
         "eventlog_consumer_lag{projection=\"intake\"}".to_owned(),

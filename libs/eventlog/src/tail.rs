@@ -1,0 +1,142 @@
+//! [`Tail`]: one live reader of a subject filter per process, shared by
+//! every watch on it. A watch reads its aggregate's history with direct
+//! gets, then takes the aggregate's new events from the shared tail — so a
+//! thousand watches cost one consumer, not a thousand, and a watch that
+//! cannot keep up is cut off instead of buffering without bound.
+
+use crate::envelope::{Decoded, RecordedEvent, decode};
+use crate::log::EventLog;
+use async_nats::jetstream::consumer;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Why a follow ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The follower fell more than the tail's buffer behind: it must start again.
+    #[error("fell behind the log by more than {0} events; watch again")]
+    FellBehind(usize),
+    /// The tail stopped (the process is stopping).
+    #[error("the log's tail stopped")]
+    Stopped,
+    /// Reading the history failed.
+    #[error("reading the history failed")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// The live end of one subject filter, shared by every follower.
+#[derive(Debug, Clone)]
+pub struct Tail {
+    log: EventLog,
+    events: broadcast::Sender<Arc<RecordedEvent>>,
+    capacity: usize,
+}
+
+impl Tail {
+    /// Starts reading `filter_subject` from the next event on, until
+    /// `stop` resolves; `capacity` events are kept for followers that lag.
+    /// NATS down only pauses it: it resumes after the last event it saw.
+    pub fn spawn(
+        log: EventLog,
+        filter_subject: String,
+        capacity: usize,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let (events, _) = broadcast::channel(capacity.max(1));
+        let tail = Self { log: log.clone(), events: events.clone(), capacity };
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = read(log, filter_subject, events) => {}
+            }
+        });
+        tail
+    }
+
+    /// Follows one aggregate: its history, then each new event as it is
+    /// appended, in order, never twice. Ends with [`FollowError::FellBehind`]
+    /// when the follower lags more than the tail's capacity.
+    pub async fn follow(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<BoxStream<'static, Result<RecordedEvent, FollowError>>, FollowError> {
+        // Subscribe first, then read the history: an event appended in
+        // between is in both, and the sequence tells the copy apart.
+        let live = self.events.subscribe();
+        let history = self.log.load(aggregate_type, aggregate_id).await.map_err(FollowError::Unavailable)?;
+        let subject = self.log.subject(aggregate_type, aggregate_id);
+        let capacity = self.capacity;
+        let seen = history.last_sequence;
+        let history = futures::stream::iter(history.events.into_iter().map(Ok));
+        // After an error the state is gone and the stream ends.
+        let new = futures::stream::unfold(Some((live, seen)), move |state| {
+            let subject = subject.clone();
+            async move {
+                let (mut live, mut seen) = state?;
+                loop {
+                    match live.recv().await {
+                        Ok(event) if event.subject == subject && event.sequence > seen => {
+                            seen = event.sequence;
+                            return Some((Ok(RecordedEvent::clone(&event)), Some((live, seen))));
+                        }
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            return Some((Err(FollowError::FellBehind(capacity)), None));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Some((Err(FollowError::Stopped), None)),
+                    }
+                }
+            }
+        });
+        Ok(history.chain(new).boxed())
+    }
+}
+
+/// Reads the filter from the next event on and broadcasts each event;
+/// after an interruption it resumes after the last event it sent.
+async fn read(log: EventLog, filter_subject: String, events: broadcast::Sender<Arc<RecordedEvent>>) {
+    let mut last: Option<u64> = None;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let deliver_policy = match last {
+            None => consumer::DeliverPolicy::New,
+            Some(sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence + 1 },
+        };
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: filter_subject.clone(),
+            deliver_policy,
+            ..Default::default()
+        };
+        let messages = async {
+            let stream = log.jetstream().get_stream(&log.settings().name).await?;
+            let consumer = stream.create_consumer(config).await?;
+            anyhow::Ok(consumer.messages().await?)
+        };
+        let mut messages = match messages.await {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(filter_subject, error = format!("{error:#}"), "tail cannot read the log; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        while let Some(message) = messages.next().await {
+            let Ok(message) = message else { break };
+            let Ok(info) = message.info() else { continue };
+            let sequence = info.stream_sequence;
+            last = Some(sequence);
+            pause = Duration::from_millis(100);
+            if let Decoded::Known(event) = decode(sequence, &message.subject, &message.payload) {
+                // No follower is not an error: the tail runs ahead of them.
+                let _ = events.send(Arc::new(*event));
+            }
+        }
+        tracing::debug!(filter_subject, "tail interrupted; resuming");
+    }
+}

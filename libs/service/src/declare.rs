@@ -1,0 +1,175 @@
+//! [`Service`]: what a service supplies — its name, settings, migrations
+//! and a [`Declaration`] of its views, reactors and API, made from the
+//! [`Parts`] the skeleton connected for it.
+
+use crate::settings::ServiceSettings;
+use futures::future::BoxFuture;
+use gantry_eventlog::{EventLog, Projection, ProjectionRunner, Rebuilt, RunEnd};
+use gantry_runtime::{Authenticator, Config, Shutdown};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+
+/// A Gantry service, declared on the skeleton.
+pub trait Service: Send + Sync + 'static {
+    /// Its name: the config section, the default schema and the name
+    /// `gantry serve` knows it by.
+    const NAME: &'static str;
+    /// Its gRPC port when `<name>.listen` is unset.
+    const DEFAULT_PORT: u16;
+    /// Its own settings, read from its section beside [`ServiceSettings`].
+    type Settings: DeserializeOwned + Serialize + Default + Clone + Send + Sync + 'static;
+
+    /// The migrations of its schema.
+    fn migrator() -> &'static Migrator;
+
+    /// Declares its views, reactors and API on the connected parts.
+    fn declare(parts: &Parts<Self::Settings>) -> anyhow::Result<Declaration>;
+}
+
+/// Whether a service's schema is migrated and its reads can be answered.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// True once the schema is migrated.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_ready(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// What the skeleton connected for a service before it declares itself.
+#[derive(Debug, Clone)]
+pub struct Parts<S> {
+    /// The service's own settings.
+    pub settings: S,
+    /// The settings every service has.
+    pub service: ServiceSettings,
+    /// The whole configuration, for any other section it reads.
+    pub config: Config,
+    /// The event log (appends need only NATS).
+    pub log: EventLog,
+    /// A pool on the service's own schema; it connects lazily, so using it
+    /// while Postgres is down fails after the acquire timeout.
+    pub pool: PgPool,
+    /// Whether the schema is migrated yet (reads answer `UNAVAILABLE` before).
+    pub readiness: Readiness,
+    /// Resolves when the process stops; long calls (watches) end on it.
+    pub shutdown: Shutdown,
+}
+
+impl<S> Parts<S> {
+    /// Returns how long a read waits for its view to reach `min_sequence`.
+    pub fn read_wait(&self) -> Duration {
+        self.service.read_wait()
+    }
+}
+
+/// A long-running part of a service (a view's runner, a reactor).
+type Task = Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
+
+/// A view as the skeleton keeps it: run it, or rebuild it from the log.
+pub(crate) trait View: Send + Sync {
+    fn name(&self) -> &str;
+    fn rebuild(&self, log: EventLog, pool: PgPool, batch_size: usize) -> BoxFuture<'static, anyhow::Result<Rebuilt>>;
+}
+
+impl<P: Projection> View for Arc<P> {
+    fn name(&self) -> &str {
+        Projection::name(self.as_ref())
+    }
+
+    fn rebuild(&self, log: EventLog, pool: PgPool, batch_size: usize) -> BoxFuture<'static, anyhow::Result<Rebuilt>> {
+        let view = self.clone();
+        Box::pin(async move { gantry_eventlog::rebuild::rebuild(&log, &pool, view, batch_size).await })
+    }
+}
+
+type AddApi = Box<dyn FnOnce(Routes, Authenticator) -> Routes + Send>;
+
+/// A service's views, reactors and API, as its `app.rs` declares them.
+#[derive(Default)]
+pub struct Declaration {
+    pub(crate) tasks: Vec<(String, Task)>,
+    pub(crate) views: Vec<Box<dyn View>>,
+    pub(crate) apis: Vec<AddApi>,
+    pub(crate) names: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Declaration {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tasks: Vec<&str> = self.tasks.iter().map(|(name, _)| name.as_str()).collect();
+        formatter.debug_struct("Declaration").field("tasks", &tasks).field("apis", &self.names).finish()
+    }
+}
+
+impl Declaration {
+    /// Returns the names of the declared views.
+    pub(crate) fn view_names(&self) -> Vec<String> {
+        self.views.iter().map(|view| view.name().to_owned()).collect()
+    }
+
+    /// An empty declaration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps a view: its projection runs once the schema is migrated, and
+    /// `gantry admin rebuild` replays it.
+    pub fn view<P: Projection, S>(mut self, parts: &Parts<S>, view: Arc<P>) -> Self {
+        let (log, pool, options) = (parts.log.clone(), parts.pool.clone(), parts.service.runner_options());
+        let runner = ProjectionRunner::new(log, pool, view.clone(), options);
+        let task: Task = Box::new(move |shutdown| {
+            Box::pin(async move {
+                match runner.run(shutdown.wait()).await? {
+                    RunEnd::Shutdown | RunEnd::CaughtUp | RunEnd::NotLeader => Ok(()),
+                }
+            })
+        });
+        self.tasks.push((format!("view {}", Projection::name(view.as_ref())), task));
+        self.views.push(Box::new(view));
+        self
+    }
+
+    /// Runs a task of the service's own beside its server until shutdown
+    /// (it must outlive its dependencies itself; an error stops the service).
+    pub fn task<F>(mut self, name: &str, task: impl FnOnce(Shutdown) -> F + Send + 'static) -> Self
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.tasks.push((name.to_owned(), Box::new(move |shutdown| Box::pin(task(shutdown)))));
+        self
+    }
+
+    /// Serves a gRPC API (a generated `…Server`), behind bearer-token auth;
+    /// its name is reported by health.
+    pub fn api<A>(mut self, api: A) -> Self
+    where
+        A: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        A::Future: Send + 'static,
+    {
+        self.names.push(A::NAME);
+        self.apis.push(Box::new(move |routes: Routes, authenticator: Authenticator| {
+            routes.add_service(InterceptedService::new(api, authenticator))
+        }));
+        self
+    }
+}

@@ -1,0 +1,288 @@
+//! Start-up and the running service: [`build`] connects what the service
+//! needs (waiting for NATS, trying Postgres) and binds its listener;
+//! [`Built::run`] serves gRPC and runs the declared views and tasks until
+//! shutdown, migrating the schema first whenever Postgres allows.
+
+use crate::declare::{Declaration, Parts, Readiness, Service};
+use crate::health::HealthMonitor;
+use crate::settings::{self, ServiceSettings};
+use anyhow::Context as _;
+use gantry_eventlog::{EventLog, StreamSettings};
+use gantry_runtime::config::{AuthSettings, DatabaseSettings, NatsSettings};
+use gantry_runtime::grpc::GrpcSettings;
+use gantry_runtime::{Authenticator, Config, Shutdown, ShutdownTrigger, TokenStore};
+use sqlx::PgPool;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// A service built and ready to run: listener bound (so port 0 works), log
+/// open, views declared; its schema is migrated already if Postgres was up.
+pub struct Built<S: Service> {
+    listener: TcpListener,
+    assembled: Assembled<S>,
+    tokens: TokenStore,
+    auth: AuthSettings,
+    grpc: GrpcSettings,
+}
+
+impl<S: Service> std::fmt::Debug for Built<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Built").field("service", &S::NAME).field("listener", &self.listener).finish()
+    }
+}
+
+impl<S: Service> std::fmt::Debug for Assembled<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Assembled").field("service", &S::NAME).field("schema", &self.schema).finish()
+    }
+}
+
+/// Capped, jittered pauses for start-up retries.
+fn pauses() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// Runs `attempt` until it succeeds, logging each failure and pausing.
+async fn until_ok<T, F, Fut>(service: &str, what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut pauses = pauses();
+    let mut attempts = 0u32;
+    loop {
+        match attempt().await {
+            Ok(value) => {
+                if attempts > 0 {
+                    tracing::info!(service, attempts, "{what}: done");
+                }
+                return value;
+            }
+            Err(error) => {
+                attempts += 1;
+                let pause = pauses.next().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(
+                    service,
+                    attempt = attempts,
+                    retry_in_ms = pause.as_millis() as u64,
+                    error = format!("{error:#}"),
+                    "{what} failed; retrying"
+                );
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// Creates and migrates the service's schema, and the checkpoint tables
+/// of its views (so reads can wait on a checkpoint from the start).
+async fn migrate<S: Service>(
+    database: &DatabaseSettings,
+    schema: &str,
+    pool: &PgPool,
+    views: &[String],
+) -> anyhow::Result<()> {
+    gantry_runtime::postgres::create_schema(database, schema).await?;
+    S::migrator().run(pool).await.with_context(|| format!("migrating the {} schema", S::NAME))?;
+    for view in views {
+        gantry_eventlog::projection::install(pool, view).await?;
+    }
+    Ok(())
+}
+
+/// What a service is made of before it serves: settings, log, pool,
+/// declaration (shared by the running service and the admin tools).
+struct Assembled<S: Service> {
+    parts: Parts<S::Settings>,
+    declaration: Declaration,
+    nats: async_nats::Client,
+    schema: String,
+    database: DatabaseSettings,
+    trigger: ShutdownTrigger,
+}
+
+/// Reads the settings, opens the log (waiting for NATS), tries the schema
+/// once and lets the service declare itself.
+async fn assemble<S: Service>(
+    config: &Config,
+    service: ServiceSettings,
+    settings: S::Settings,
+) -> anyhow::Result<Assembled<S>> {
+    let database: DatabaseSettings = config.section("database")?;
+    let stream: StreamSettings = config.section("stream")?;
+    let schema = service.schema.clone().unwrap_or_else(|| S::NAME.to_owned());
+    let nats = config.section::<NatsSettings>("nats")?.connect().await?;
+    let log = until_ok(S::NAME, "opening the event log", || EventLog::open(nats.clone(), stream.clone())).await;
+    let pool = gantry_runtime::postgres::lazy_pool(&database, &schema)?;
+    let readiness = Readiness::default();
+    // The service's own shutdown follows the process's once it runs.
+    let (trigger, shutdown) = ShutdownTrigger::new();
+    let parts = Parts { settings, service, config: config.clone(), log, pool, readiness, shutdown };
+    let declaration = S::declare(&parts)?;
+    match migrate::<S>(&database, &schema, &parts.pool, &declaration.view_names()).await {
+        Ok(()) => parts.readiness.set_ready(),
+        Err(error) => tracing::warn!(
+            service = S::NAME,
+            error = format!("{error:#}"),
+            "schema not ready (Postgres down?); serving writes and retrying"
+        ),
+    }
+    Ok(Assembled { parts, declaration, nats, schema, database, trigger })
+}
+
+/// Reads the settings and tokens, binds the listener (so port 0 works),
+/// opens the log (waiting for NATS), tries the schema once and lets the
+/// service declare itself.
+pub async fn build<S: Service>(config: &Config) -> anyhow::Result<Built<S>> {
+    let (service, settings) = settings::read::<S::Settings>(config, S::NAME)?;
+    let auth: AuthSettings = config.section("auth")?;
+    let grpc: GrpcSettings = config.section("grpc")?;
+    let tokens = TokenStore::load(&auth.tokens_file)?;
+    let listen = service.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], S::DEFAULT_PORT)));
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let assembled = assemble::<S>(config, service, settings).await?;
+    Ok(Built { listener, assembled, tokens, auth, grpc })
+}
+
+impl<S: Service> Built<S> {
+    /// Returns the address the gRPC server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Returns the pool on the service's schema (tests and tools).
+    pub fn pool(&self) -> &PgPool {
+        &self.assembled.parts.pool
+    }
+
+    /// Returns the event log (tests and tools).
+    pub fn log(&self) -> &EventLog {
+        &self.assembled.parts.log
+    }
+
+    /// Serves gRPC and runs the declared views and tasks until `shutdown`;
+    /// a failing task (only a simulated crash fails one) stops them all.
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let Built { listener, assembled, tokens, auth, grpc } = self;
+        let Assembled { parts, declaration, nats, schema, database, trigger } = assembled;
+        let views = declaration.view_names();
+        let Declaration { tasks, apis, names, .. } = declaration;
+        let health = gantry_runtime::grpc::health();
+        let monitor = HealthMonitor {
+            reporter: health.0.clone(),
+            names: names.clone(),
+            pool: parts.pool.clone(),
+            nats,
+            readiness: parts.readiness.clone(),
+            every: Duration::from_millis(parts.service.health_interval_ms.max(10)),
+        };
+        let authenticator =
+            Authenticator::watching(tokens, auth.tokens_file.clone(), auth.reload_interval(), shutdown.clone());
+        let routes =
+            apis.into_iter().fold(tonic::service::Routes::default(), |routes, add| add(routes, authenticator.clone()));
+
+        let mut running = JoinSet::new();
+        let outer = shutdown.clone();
+        running.spawn(async move {
+            outer.wait().await;
+            trigger.trigger();
+            Ok(())
+        });
+        let shutdown = parts.shutdown.clone();
+        monitor.check().await;
+        running.spawn(monitor.run(shutdown.clone()));
+        let (readiness, pool, stopping) = (parts.readiness.clone(), parts.pool.clone(), shutdown.clone());
+        running.spawn(async move {
+            if readiness.is_ready() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = stopping.wait() => {}
+                _ = until_ok(S::NAME, "migrating the schema", || migrate::<S>(&database, &schema, &pool, &views)) => {
+                    readiness.set_ready();
+                }
+            }
+            Ok(())
+        });
+        for (name, task) in tasks {
+            let (readiness, shutdown) = (parts.readiness.clone(), shutdown.clone());
+            running.spawn(async move {
+                // Views and reactors keep their position in the schema.
+                while !readiness.is_ready() {
+                    if shutdown.is_triggered() {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                task(shutdown).await.with_context(|| format!("{name} stopped"))
+            });
+        }
+        let server = gantry_runtime::grpc::serve(
+            listener,
+            routes,
+            &[gantry_proto::FILE_DESCRIPTOR_SET],
+            health,
+            &names,
+            &grpc,
+            shutdown.clone(),
+        );
+        let tasks = async {
+            while let Some(joined) = running.join_next().await {
+                joined.context("a service task panicked")??;
+            }
+            anyhow::Ok(())
+        };
+        tokio::try_join!(server, tasks)?;
+        Ok(())
+    }
+}
+
+/// Builds and runs `S` until `shutdown` (also while still waiting for NATS).
+pub async fn run<S: Service>(config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    let built = tokio::select! {
+        built = build::<S>(config) => built?,
+        _ = shutdown.clone().wait() => return Ok(()),
+    };
+    built.run(shutdown).await
+}
+
+/// What `gantry admin rebuild` did to one view.
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    /// The view's name.
+    pub view: String,
+    /// Its checkpoint afterwards.
+    pub checkpoint: u64,
+    /// False when a running service leads the view and replays it instead.
+    pub replayed_here: bool,
+}
+
+/// Drops each view of `S` and replays it from the first event (a running
+/// service that leads a view notices and replays it itself). Postgres must
+/// be up.
+pub async fn rebuild<S: Service>(config: &Config) -> anyhow::Result<Vec<Rebuilt>> {
+    let (service, settings) = settings::read::<S::Settings>(config, S::NAME)?;
+    let assembled = assemble::<S>(config, service, settings).await?;
+    let Assembled { parts, declaration, schema, database, .. } = assembled;
+    migrate::<S>(&database, &schema, &parts.pool, &declaration.view_names()).await?;
+    let batch_size = parts.service.projection_batch_size;
+    let mut rebuilt = Vec::new();
+    for view in &declaration.views {
+        let done = view.rebuild(parts.log.clone(), parts.pool.clone(), batch_size).await?;
+        rebuilt.push(Rebuilt {
+            view: view.name().to_owned(),
+            checkpoint: done.checkpoint,
+            replayed_here: done.replayed_here,
+        });
+    }
+    Ok(rebuilt)
+}
