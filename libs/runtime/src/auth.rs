@@ -111,12 +111,20 @@ impl TokenStore {
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     current: watch::Receiver<Arc<TokenStore>>,
+    checks: watch::Receiver<u64>,
 }
 
 impl Authenticator {
     /// Creates an authenticator over fixed tokens.
     pub fn new(store: TokenStore) -> Self {
-        Self { current: watch::channel(Arc::new(store)).1 }
+        Self { current: watch::channel(Arc::new(store)).1, checks: watch::channel(0).1 }
+    }
+
+    /// Returns how many times the tokens file has been checked so far
+    /// (changes when a check is done, whatever it found): a check counted
+    /// after a write to the file has seen that write.
+    pub fn checks(&self) -> watch::Receiver<u64> {
+        self.checks.clone()
     }
 
     /// Creates an authenticator that starts with `store`, loaded from
@@ -126,17 +134,20 @@ impl Authenticator {
     pub fn watching(store: TokenStore, path: PathBuf, every: Duration, shutdown: Shutdown) -> Self {
         let source = store.source;
         let (sender, current) = watch::channel(Arc::new(store));
+        let (checked, checks) = watch::channel(0);
         if !every.is_zero() {
-            tokio::spawn(reload_on_change(sender, source, path, every, shutdown));
+            tokio::spawn(reload_on_change(sender, checked, source, path, every, shutdown));
         }
-        Self { current }
+        Self { current, checks }
     }
 }
 
-/// Polls the tokens file and publishes a new store when its text changed.
+/// Polls the tokens file and publishes a new store when its text changed,
+/// counting each check.
 async fn reload_on_change(
     sender: watch::Sender<Arc<TokenStore>>,
-    mut in_force: Option<[u8; 32]>,
+    checked: watch::Sender<u64>,
+    in_force: Option<[u8; 32]>,
     path: PathBuf,
     every: Duration,
     shutdown: Shutdown,
@@ -146,36 +157,56 @@ async fn reload_on_change(
     ticks.tick().await;
     let stop = shutdown.wait();
     tokio::pin!(stop);
-    // A broken or unreadable file is reported once, not at every check.
-    let mut refused: Option<[u8; 32]> = None;
-    let mut unreadable = false;
+    let mut file = WatchedFile { path, in_force, refused: None, unreadable: false };
     loop {
         tokio::select! {
             _ = &mut stop => return,
             _ = sender.closed() => return,
             _ = ticks.tick() => {}
         }
-        let text = match tokio::fs::read(&path).await {
+        if let Some(store) = file.check().await {
+            sender.send_replace(Arc::new(store));
+        }
+        checked.send_modify(|checks| *checks += 1);
+    }
+}
+
+/// What the reload loop knows of the tokens file.
+struct WatchedFile {
+    path: PathBuf,
+    /// Digest of the text in force.
+    in_force: Option<[u8; 32]>,
+    /// Digest of a text refused already: a broken file is reported once,
+    /// not at every check.
+    refused: Option<[u8; 32]>,
+    unreadable: bool,
+}
+
+impl WatchedFile {
+    /// Reads the file once; returns its tokens if its text changed and parses.
+    async fn check(&mut self) -> Option<TokenStore> {
+        let path = &self.path;
+        let text = match tokio::fs::read(path).await {
             Ok(text) => text,
             Err(error) => {
-                if !unreadable {
+                if !self.unreadable {
                     tracing::warn!(path = %path.display(), %error, "cannot read the tokens file; the tokens in force stay");
-                    unreadable = true;
+                    self.unreadable = true;
                 }
-                continue;
+                return None;
             }
         };
-        unreadable = false;
+        self.unreadable = false;
         let digest: [u8; 32] = Sha256::digest(&text).into();
-        if Some(digest) == in_force || Some(digest) == refused {
-            continue;
+        if Some(digest) == self.in_force || Some(digest) == self.refused {
+            return None;
         }
-        match TokenStore::parse(&path, &text) {
+        match TokenStore::parse(path, &text) {
             Ok(store) => {
                 tracing::info!(path = %path.display(), tokens = store.len(), "tokens file changed; reloaded");
-                in_force = Some(digest);
-                refused = None;
-                sender.send_replace(Arc::new(store));
+                self.in_force = Some(digest);
+                self.refused = None;
+                Some(store)
             }
             Err(error) => {
                 tracing::warn!(
@@ -183,7 +214,8 @@ async fn reload_on_change(
                     error = format!("{error:#}"),
                     "tokens file changed but cannot be used; the tokens in force stay"
                 );
-                refused = Some(digest);
+                self.refused = Some(digest);
+                None
             }
         }
     }

@@ -23,8 +23,7 @@ use tokio::task::JoinSet;
 pub struct Built<S: Service> {
     listener: TcpListener,
     assembled: Assembled<S>,
-    tokens: TokenStore,
-    auth: AuthSettings,
+    authenticator: Authenticator,
     grpc: GrpcSettings,
 }
 
@@ -150,7 +149,9 @@ pub async fn build<S: Service>(config: &Config) -> anyhow::Result<Built<S>> {
     let listen = service.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], S::DEFAULT_PORT)));
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let assembled = assemble::<S>(config, service, settings).await?;
-    Ok(Built { listener, assembled, tokens, auth, grpc })
+    let shutdown = assembled.parts.shutdown.clone();
+    let authenticator = Authenticator::watching(tokens, auth.tokens_file.clone(), auth.reload_interval(), shutdown);
+    Ok(Built { listener, assembled, authenticator, grpc })
 }
 
 impl<S: Service> Built<S> {
@@ -164,6 +165,11 @@ impl<S: Service> Built<S> {
         &self.assembled.parts.pool
     }
 
+    /// Returns the bearer-token check of every API (tests: its file checks).
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
     /// Returns the event log (tests and tools).
     pub fn log(&self) -> &EventLog {
         &self.assembled.parts.log
@@ -172,7 +178,7 @@ impl<S: Service> Built<S> {
     /// Serves gRPC and runs the declared views and tasks until `shutdown`;
     /// a failing task (only a simulated crash fails one) stops them all.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let Built { listener, assembled, tokens, auth, grpc } = self;
+        let Built { listener, assembled, authenticator, grpc } = self;
         let Assembled { parts, declaration, nats, schema, database, trigger } = assembled;
         let views = declaration.view_names();
         let Declaration { tasks, apis, names, .. } = declaration;
@@ -185,8 +191,6 @@ impl<S: Service> Built<S> {
             readiness: parts.readiness.clone(),
             every: Duration::from_millis(parts.service.health_interval_ms.max(10)),
         };
-        let authenticator =
-            Authenticator::watching(tokens, auth.tokens_file.clone(), auth.reload_interval(), shutdown.clone());
         let routes =
             apis.into_iter().fold(tonic::service::Routes::default(), |routes, add| add(routes, authenticator.clone()));
 

@@ -32,6 +32,8 @@ pub(crate) struct TestApp {
     pub(crate) tokens: HashMap<String, String>,
     pub(crate) log: EventLog,
     pub(crate) pool: PgPool,
+    /// How many times the tokens file has been checked.
+    pub(crate) token_checks: tokio::sync::watch::Receiver<u64>,
     trigger: ShutdownTrigger,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -53,11 +55,12 @@ pub(crate) async fn start(
     let intake = gantry_service::build::<Intake>(&config).await.expect("intake builds");
     let address = intake.local_addr();
     let pool = intake.pool().clone();
+    let token_checks = intake.authenticator().checks();
     let (trigger, shutdown) = ShutdownTrigger::new();
     let task = tokio::spawn(intake.run(shutdown));
     let settings: StreamSettings = config.section("stream").unwrap();
     let log = EventLog::open(env.nats.clone(), settings).await.expect("log");
-    TestApp { env, address, tokens, log, pool, trigger, task }
+    TestApp { env, address, tokens, log, pool, token_checks, trigger, task }
 }
 
 /// A client that sends a bearer token.

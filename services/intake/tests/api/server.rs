@@ -78,29 +78,39 @@ async fn a_graceful_stop_ends_open_watches_instead_of_waiting_for_them() {
 async fn metrics_count_calls_by_code_and_the_projections_progress() {
     use gantry_proto::types::{Environment, Size};
     let metrics = gantry_runtime::telemetry::install_metrics(None).unwrap();
+    let method = "/gantry.intake.v1.IntakeService/RequestDatabase";
+    let ok = format!("grpc_server_requests_total{{method=\"{method}\",code=\"OK\"}}");
+    let invalid = format!("grpc_server_requests_total{{method=\"{method}\",code=\"INVALID_ARGUMENT\"}}");
+    let applied = "eventlog_events_applied_total{projection=\"intake\"}";
+    // The recorder is the process's: compare with what it held before.
+    let before = metrics.render();
     let app = spawn_app().await;
     let (_, sequence) = crate::helpers::submitted(&app, "orders", Size::Small).await;
-    let invalid = crate::helpers::database("Bad Name", Environment::Prod, Size::Small);
-    let _ = app.client("backstage").await.request_database(invalid).await.unwrap_err();
+    let bad = crate::helpers::database("Bad Name", Environment::Prod, Size::Small);
+    let _ = app.client("backstage").await.request_database(bad).await.unwrap_err();
     crate::helpers::wait_for_view(&app, sequence).await;
-    let method = "/gantry.intake.v1.IntakeService/RequestDatabase";
-    let expected = [
-        format!("grpc_server_requests_total{{method=\"{method}\",code=\"OK\"}} 1"),
-        format!("grpc_server_requests_total{{method=\"{method}\",code=\"INVALID_ARGUMENT\"}} 1"),
-        format!("grpc_server_request_duration_seconds_bucket{{method=\"{method}\""),
-        "eventlog_events_applied_total{projection=\"intake\"}".to_owned(),
-        "eventlog_consumer_lag{projection=\"intake\"}".to_owned(),
-        "eventlog_parked_events_total{projection=\"intake\"}".to_owned(),
-        "eventlog_appended_total{stream=".to_owned(),
-    ];
     // The runner records a batch's metrics just after committing it.
-    let all_there = || async { Ok(expected.iter().all(|line| metrics.render().contains(line))) };
-    let _ = gantry_testkit::wait_until(std::time::Duration::from_secs(5), all_there).await;
+    let grown = |series: &str, by: f64| {
+        let (before, after) = (sample(&before, series), sample(&metrics.render(), series));
+        after - before >= by
+    };
+    let counted = || async { Ok(grown(&ok, 1.0) && grown(&invalid, 1.0) && grown(applied, 1.0)) };
+    let waited = gantry_testkit::wait_until(std::time::Duration::from_secs(5), counted).await;
     let text = metrics.render();
-    for line in &expected {
-        assert!(text.contains(line), "{line} missing from\n{text}");
+    assert!(waited.is_ok(), "calls by code and applied events not counted:\n{text}");
+    for present in [
+        format!("grpc_server_request_duration_seconds_bucket{{method=\"{method}\""),
+        "eventlog_consumer_lag{projection=\"intake\"}".to_owned(),
+        "eventlog_appended_total{stream=".to_owned(),
+    ] {
+        assert!(text.contains(&present), "{present} missing from\n{text}");
     }
     app.cleanup().await;
+}
+
+/// Returns the value of one series in Prometheus text (0 when absent).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -151,9 +161,14 @@ async fn tokens_added_to_or_removed_from_the_file_count_without_a_restart() {
     .expect("frank's new token is accepted");
     assert_eq!(get(first["alice"].clone()).await.unwrap_err(), Code::Unauthenticated);
 
-    // A broken file keeps the tokens in force.
+    // A broken file keeps the tokens in force: asserted once a check that
+    // started after the write has finished (two more checks).
     std::fs::write(app.env.directory.join("tokens.yaml"), "tokens: [not: a: token").unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut checks = app.token_checks.clone();
+    let written_at = *checks.borrow_and_update();
+    gantry_testkit::within("two checks of the broken file", checks.wait_for(|count| *count >= written_at + 2))
+        .await
+        .unwrap();
     assert_eq!(get(second["frank"].clone()).await.unwrap_err(), Code::NotFound);
     app.cleanup().await;
 }
