@@ -35,13 +35,7 @@ pub struct ReactContext {
 }
 
 impl ReactContext {
-    pub(super) fn new(
-        log: EventLog,
-        pool: PgPool,
-        reactor: &str,
-        work: &Work,
-        fault: Option<ReactorFault>,
-    ) -> Self {
+    pub(super) fn new(log: EventLog, pool: PgPool, reactor: &str, work: &Work, fault: Option<ReactorFault>) -> Self {
         Self {
             log,
             pool,
@@ -78,11 +72,10 @@ impl ReactContext {
         aggregate_id: &str,
     ) -> Result<Option<RecordedEvent>, ReactError> {
         let id = self.event_id(step).to_string();
-        let aggregate = self
-            .log
-            .load(aggregate_type, aggregate_id)
-            .await
-            .map_err(|error| ReactError::retryable(format!("reading {aggregate_type} {aggregate_id}: {error:#}")))?;
+        let aggregate =
+            self.log.load(aggregate_type, aggregate_id).await.map_err(|error| {
+                ReactError::retryable(format!("reading {aggregate_type} {aggregate_id}: {error:#}"))
+            })?;
         Ok(aggregate.events.into_iter().find(|event| event.envelope.event_id == id))
     }
 
@@ -98,7 +91,9 @@ impl ReactContext {
         event.correlation_id = self.correlation_id.clone();
         event.causation_id = self.causation_id.clone();
         self.log.append_once(event, self.event_id(step)).await.map_err(|error| match error {
-            AppendError::Conflict { subject } => ReactError::retryable(format!("recording {step}: busy subject {subject}")),
+            AppendError::Conflict { subject } => {
+                ReactError::retryable(format!("recording {step}: busy subject {subject}"))
+            }
             AppendError::Unavailable(error) => ReactError::retryable(format!("recording {step}: {error:#}")),
         })
     }

@@ -87,7 +87,12 @@ impl<R: Reactor> ReactorRunner<R> {
                 Err(error) => error,
             };
             let (count, pause) = failures.next();
-            tracing::warn!(reactor = self.reactor.name(), failures = count, error = format!("{error:#}"), "installing the work table failed; retrying");
+            tracing::warn!(
+                reactor = self.reactor.name(),
+                failures = count,
+                error = format!("{error:#}"),
+                "installing the work table failed; retrying"
+            );
             let _ = tokio::time::timeout(pause, stopped.changed()).await;
         }
     }
@@ -133,7 +138,12 @@ impl<R: Reactor> ReactorRunner<R> {
                 Err(error) => error,
             };
             let (count, pause) = failures.next();
-            tracing::warn!(reactor = name, failures = count, error = format!("{error:#}"), "reactor queue stopped; restarting");
+            tracing::warn!(
+                reactor = name,
+                failures = count,
+                error = format!("{error:#}"),
+                "reactor queue stopped; restarting"
+            );
             let _ = tokio::time::timeout(pause, stopped.changed()).await;
         }
     }
@@ -171,7 +181,12 @@ impl<R: Reactor> ReactorRunner<R> {
                     }
                     Err(error) => {
                         let (count, pause) = failures.next();
-                        tracing::warn!(reactor = name, failures = count, error = format!("{error:#}"), "claiming work failed; retrying");
+                        tracing::warn!(
+                            reactor = name,
+                            failures = count,
+                            error = format!("{error:#}"),
+                            "claiming work failed; retrying"
+                        );
                         next_claim = tokio::time::Instant::now() + pause;
                     }
                 }
