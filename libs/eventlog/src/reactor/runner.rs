@@ -42,7 +42,11 @@ type Running<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = (i64, anyhow::Re
 
 impl<R: Reactor> ReactorRunner<R> {
     /// Creates a runner; nothing happens until [`run`](Self::run).
-    pub fn new(log: EventLog, pool: PgPool, reactor: Arc<R>, options: ReactorOptions) -> Self {
+    pub fn new(log: EventLog, pool: PgPool, reactor: Arc<R>, mut options: ReactorOptions) -> Self {
+        // A zero lease would be lost at once, a zero poll would spin.
+        options.lease = options.lease.max(Duration::from_millis(100));
+        options.poll_interval = options.poll_interval.max(Duration::from_millis(10));
+        options.max_attempts = options.max_attempts.max(1);
         Self { log, pool, reactor, options, owner: Uuid::new_v4(), wake: Arc::new(Notify::new()) }
     }
 
