@@ -44,8 +44,15 @@ pub struct NewEvent {
 impl NewEvent {
     /// Seals the event into an envelope with a fresh UUIDv7 and `occurred_at`.
     pub fn into_envelope(self, occurred_at: SystemTime) -> Envelope {
+        self.into_envelope_with_id(Uuid::now_v7(), occurred_at)
+    }
+
+    /// Seals the event into an envelope with the given id: for an event whose
+    /// id is derived from what caused it, so that a retry carries the same id
+    /// (see [`EventLog::append_once`](crate::EventLog::append_once)).
+    pub fn into_envelope_with_id(self, event_id: Uuid, occurred_at: SystemTime) -> Envelope {
         Envelope {
-            event_id: Uuid::now_v7().to_string(),
+            event_id: event_id.to_string(),
             event_type: event_type_of(&self.payload).to_owned(),
             aggregate_type: self.aggregate_type.to_owned(),
             aggregate_id: self.aggregate_id,

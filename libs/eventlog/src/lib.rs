@@ -16,10 +16,14 @@
 //! - [`runner`]: [`ProjectionRunner`], the durable consumer that applies
 //!   events to a view in batches, exactly once per event.
 //! - [`rebuild`]: drop a view and replay it from the first event.
+//! - [`reactor`]: [`Reactor`] and [`ReactorRunner`] — effects outside
+//!   Postgres, triggered by events and recorded as events, with a durable
+//!   work queue, leases, retries with backoff and a recorded give-up.
 
 pub mod envelope;
 pub mod log;
 pub mod projection;
+pub mod reactor;
 pub mod rebuild;
 pub mod runner;
 pub mod stream;
@@ -29,6 +33,7 @@ pub mod trace;
 pub use envelope::{Decoded, NewEvent, RecordedEvent, event_type_of};
 pub use log::{AppendError, Appended, EventLog, ExpectedSequence};
 pub use projection::{ParkedEvent, Prepared, Projection};
+pub use reactor::{ReactContext, ReactError, Reactor, ReactorFault, ReactorOptions, ReactorRunner, Work};
 pub use rebuild::Rebuilt;
 pub use runner::{FaultPoint, ProjectionRunner, RunEnd, RunnerOptions};
 pub use stream::StreamSettings;

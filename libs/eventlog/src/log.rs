@@ -14,6 +14,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use gantry_proto::events::Envelope;
 use prost::Message as _;
 use std::time::SystemTime;
+use uuid::Uuid;
 
 /// What the writer believes the aggregate's last sequence is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +153,35 @@ impl EventLog {
                 Err(AppendError::Unavailable(anyhow::Error::new(error).context(format!("appending to {subject}"))))
             }
         }
+    }
+
+    /// Appends an event with a given id exactly once, however late a retry
+    /// comes: unlike the server's de-duplication, which forgets an id after
+    /// the duplicate window, this looks for the id on the aggregate's subject
+    /// first and returns the stored event if it is there (`duplicate`).
+    /// Otherwise it appends with the subject's last sequence expected, so a
+    /// concurrent writer is noticed; after a conflict it looks again. Meant
+    /// for ids derived from what caused the event (a reactor's recordings);
+    /// it reads the whole aggregate, so it suits subjects of a few events.
+    #[tracing::instrument(skip_all, fields(event_type, subject, event_id = %event_id))]
+    pub async fn append_once(&self, event: NewEvent, event_id: Uuid) -> Result<Appended, AppendError> {
+        const MAX_CONFLICTS: usize = 10;
+        let subject = self.subject(event.aggregate_type, &event.aggregate_id);
+        let (aggregate_type, aggregate_id) = (event.aggregate_type, event.aggregate_id.clone());
+        let envelope = event.into_envelope_with_id(event_id, SystemTime::now());
+        tracing::Span::current().record("event_type", envelope.event_type.as_str()).record("subject", subject.as_str());
+        for _ in 0..MAX_CONFLICTS {
+            let aggregate = self.load(aggregate_type, &aggregate_id).await.map_err(AppendError::Unavailable)?;
+            if let Some(stored) = aggregate.events.iter().find(|stored| stored.envelope.event_id == envelope.event_id) {
+                return Ok(Appended { sequence: stored.sequence, duplicate: true, envelope: stored.envelope.clone() });
+            }
+            let expected = ExpectedSequence::after(aggregate.last_sequence);
+            match self.append_envelope(subject.clone(), envelope.clone(), expected).await {
+                Err(AppendError::Conflict { .. }) => continue,
+                outcome => return outcome,
+            }
+        }
+        Err(AppendError::Conflict { subject })
     }
 
     /// Loads every event of one aggregate, reading only its own subject.
