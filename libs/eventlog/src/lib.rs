@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //!
+//! - [`backoff`]: capped, jittered exponential pauses between retries.
 //! - [`envelope`]: the event envelope, its type names, encoding and decoding.
 //! - [`stream`]: the stream's settings and its idempotent creation.
 //! - [`log`]: [`EventLog`] — append with optimistic concurrency and
@@ -20,6 +21,7 @@
 //!   Postgres, triggered by events and recorded as events, with a durable
 //!   work queue, leases, retries with backoff and a recorded give-up.
 
+pub mod backoff;
 pub mod envelope;
 pub mod log;
 pub mod projection;

@@ -4,7 +4,9 @@
 
 use crate::settings::ServiceSettings;
 use futures::future::BoxFuture;
-use gantry_eventlog::{EventLog, Projection, ProjectionRunner, Rebuilt, RunEnd};
+use gantry_eventlog::{
+    EventLog, Projection, ProjectionRunner, Reactor, ReactorOptions, ReactorRunner, Rebuilt, RunEnd,
+};
 use gantry_runtime::{Authenticator, Config, Shutdown};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -141,6 +143,17 @@ impl Declaration {
         });
         self.tasks.push((format!("view {}", Projection::name(view.as_ref())), task));
         self.views.push(Box::new(view));
+        self
+    }
+
+    /// Runs a reactor (effects outside Postgres, each recorded as an event)
+    /// once the schema is migrated: its intake from the log and its work
+    /// under leases, retried with backoff, on every replica. Its name must
+    /// differ from every view's (it names a consumer and a checkpoint too).
+    pub fn reactor<R: Reactor, S>(mut self, parts: &Parts<S>, reactor: Arc<R>, options: ReactorOptions) -> Self {
+        let name = format!("reactor {}", reactor.name());
+        let runner = ReactorRunner::new(parts.log.clone(), parts.pool.clone(), reactor, options);
+        self.tasks.push((name, Box::new(move |shutdown: Shutdown| Box::pin(runner.run(shutdown.wait())))));
         self
     }
 

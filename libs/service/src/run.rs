@@ -7,6 +7,7 @@ use crate::declare::{Declaration, Parts, Readiness, Service};
 use crate::health::HealthMonitor;
 use crate::settings::{self, ServiceSettings};
 use anyhow::Context as _;
+use gantry_eventlog::backoff::Failures;
 use gantry_eventlog::{EventLog, StreamSettings};
 use gantry_runtime::config::{AuthSettings, DatabaseSettings, NatsSettings};
 use gantry_runtime::grpc::GrpcSettings;
@@ -39,36 +40,23 @@ impl<S: Service> std::fmt::Debug for Assembled<S> {
     }
 }
 
-/// Capped, jittered pauses for start-up retries.
-fn pauses() -> impl Iterator<Item = Duration> {
-    use backon::BackoffBuilder as _;
-    backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .with_jitter()
-        .without_max_times()
-        .build()
-}
-
 /// Runs `attempt` until it succeeds, logging each failure and pausing.
 async fn until_ok<T, F, Fut>(service: &str, what: &str, mut attempt: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    let mut pauses = pauses();
-    let mut attempts = 0u32;
+    let mut failures = Failures::default();
     loop {
         match attempt().await {
             Ok(value) => {
-                if attempts > 0 {
-                    tracing::info!(service, attempts, "{what}: done");
+                if !failures.is_clear() {
+                    tracing::info!(service, "{what}: done");
                 }
                 return value;
             }
             Err(error) => {
-                attempts += 1;
-                let pause = pauses.next().unwrap_or(Duration::from_secs(10));
+                let (attempts, pause) = failures.next();
                 tracing::warn!(
                     service,
                     attempt = attempts,

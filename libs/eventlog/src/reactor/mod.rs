@@ -25,7 +25,6 @@
 //! Work due later (a rotation deadline) is put in the same table with
 //! [`schedule`]; its `due_at` is the durable schedule.
 
-mod backoff;
 mod context;
 mod queue;
 mod runner;

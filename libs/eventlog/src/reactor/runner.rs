@@ -2,8 +2,8 @@
 //! table) and the workers (claiming due work under a lease, running the
 //! effect, retrying with backoff, giving up), together until shutdown.
 
+use crate::backoff::{self, Failures};
 use crate::log::EventLog;
-use crate::reactor::backoff::{self, Failures};
 use crate::reactor::context::ReactContext;
 use crate::reactor::queue::Queue;
 use crate::reactor::store::{self, Claimed, Finish};

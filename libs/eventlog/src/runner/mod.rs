@@ -26,6 +26,7 @@
 mod batch;
 mod leader;
 
+use crate::backoff::Failures;
 use crate::log::EventLog;
 use crate::projection::{self, ParkedRow, Prepared, Projection};
 use anyhow::Context as _;
@@ -487,35 +488,23 @@ fn durable_name(stream: &str, schema: &str, view: &str) -> String {
     format!("{stream}-{schema}-{view}").replace(['.', '*', '>', ' '], "_")
 }
 
-/// Capped, jittered exponential pauses between attempts of a runner that
-/// outlives its dependencies, with the attempt count in every log line.
+/// Pauses between attempts of a runner that outlives its dependencies,
+/// with the attempt count in every log line.
 struct Retry<'a> {
     name: &'a str,
-    attempt: u32,
-    pauses: backon::ExponentialBackoff,
+    failures: Failures,
 }
 
 impl<'a> Retry<'a> {
     fn new(name: &'a str) -> Self {
-        Self { name, attempt: 0, pauses: Self::pauses() }
-    }
-
-    fn pauses() -> backon::ExponentialBackoff {
-        use backon::BackoffBuilder as _;
-        backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(10))
-            .with_jitter()
-            .without_max_times()
-            .build()
+        Self { name, failures: Failures::default() }
     }
 
     fn reset(&mut self) {
-        if self.attempt > 0 {
-            tracing::info!(projection = self.name, attempts = self.attempt, "projection resumed");
+        if !self.failures.is_clear() {
+            tracing::info!(projection = self.name, "projection resumed");
         }
-        self.attempt = 0;
-        self.pauses = Self::pauses();
+        self.failures.reset();
     }
 
     /// Logs the failure and waits before the next attempt; true when
@@ -526,11 +515,10 @@ impl<'a> Retry<'a> {
         what: &str,
         shutdown: Pin<&mut F>,
     ) -> bool {
-        self.attempt += 1;
-        let pause = self.pauses.next().unwrap_or(Duration::from_secs(10));
+        let (attempt, pause) = self.failures.next();
         tracing::warn!(
             projection = self.name,
-            attempt = self.attempt,
+            attempt,
             retry_in_ms = pause.as_millis() as u64,
             error = format!("{error:#}"),
             "{what}; retrying"

@@ -1,5 +1,6 @@
-//! Capped exponential backoff with jitter, for work retries and for the
-//! runner's own reconnects.
+//! Capped exponential backoff with jitter, one shape for every retry in
+//! Gantry: reactor work, a runner that lost Postgres or NATS, a service
+//! waiting for its dependencies at start-up.
 
 use rand::Rng as _;
 use std::time::Duration;
@@ -7,35 +8,36 @@ use std::time::Duration;
 /// The delay before the attempt after `failures` failures (from 1):
 /// `base * 2^(failures-1)`, capped, then "equal jitter" (half of it fixed,
 /// half random) so that replicas and items failing together spread out.
-pub(super) fn delay(base: Duration, cap: Duration, failures: u32) -> Duration {
+pub fn delay(base: Duration, cap: Duration, failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(31);
     let ceiling = base.saturating_mul(1u32 << exponent).min(cap);
     let half = ceiling / 2;
     half + rand::rng().random_range(Duration::ZERO..=half)
 }
 
-/// Consecutive failures of one loop (claiming work, running the queue), for
-/// warnings with a count and a growing pause.
+/// Consecutive failures of one loop (claiming work, reconnecting, waiting
+/// for a dependency), for warnings with a count and a growing pause.
 #[derive(Debug, Default)]
-pub(super) struct Failures(u32);
+pub struct Failures(u32);
 
 impl Failures {
     const BASE: Duration = Duration::from_millis(200);
-    const CAP: Duration = Duration::from_secs(30);
+    const CAP: Duration = Duration::from_secs(10);
 
-    /// Counts one more failure and returns the count and the pause to take.
-    pub(super) fn next(&mut self) -> (u32, Duration) {
+    /// Counts one more failure and returns the count and the pause to take
+    /// (200 ms doubling, capped at 10 s, jittered).
+    pub fn next(&mut self) -> (u32, Duration) {
         self.0 = self.0.saturating_add(1);
         (self.0, delay(Self::BASE, Self::CAP, self.0))
     }
 
     /// True when the last try succeeded (or there was none).
-    pub(super) fn is_clear(&self) -> bool {
+    pub fn is_clear(&self) -> bool {
         self.0 == 0
     }
 
     /// Forgets the failures after a success.
-    pub(super) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.0 = 0;
     }
 }
