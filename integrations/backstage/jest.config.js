@@ -14,4 +14,6 @@ module.exports = {
   },
   // The live test starts a gantry binary; a run never waits on a hung one forever.
   testTimeout: 60_000,
+  // The machine is shared: one worker (the suites are small).
+  maxWorkers: 1,
 };
