@@ -82,7 +82,8 @@ export interface FieldError {
 export interface IntakeApi {
   requestDatabase(input: DatabaseRequestInput): Promise<GantryRequest>;
   requestBucket(input: BucketRequestInput): Promise<GantryRequest>;
-  getRequest(requestId: string): Promise<GantryRequest>;
+  /** One request; `minSequence` (a `sequence` a request call returned) waits until the view has it. */
+  getRequest(requestId: string, minSequence?: string): Promise<GantryRequest>;
   /**
    * Calls `onUpdate` with the request now and on every status change, until
    * intake ends the stream (a terminal status), `onUpdate` returns true, or
@@ -219,6 +220,16 @@ export function fromWire(wire: WireRequest): GantryRequest {
   };
 }
 
+/**
+ * The request a command answered with, its `sequence` the command's own
+ * stream sequence (what a read passes as `min_sequence` to see the write).
+ */
+function commandResult(response: WireRequest): GantryRequest {
+  const request = fromWire(response.request);
+  const sequence = String(response.sequence ?? '0');
+  return BigInt(sequence) > BigInt(request.sequence) ? { ...request, sequence } : request;
+}
+
 export interface GantryClientOptions {
   /** `http://host:port` (plaintext) or `https://host[:port]` (TLS). */
   baseUrl: string;
@@ -314,7 +325,7 @@ export class GantryClient implements IntakeApi {
       risk: enumValue('RISK', input.risk),
       size: enumValue('SIZE', input.size),
     });
-    return fromWire(response.request);
+    return commandResult(response);
   }
 
   async requestBucket(input: BucketRequestInput): Promise<GantryRequest> {
@@ -330,17 +341,17 @@ export class GantryClient implements IntakeApi {
       kms_key_id: input.kmsKeyId ?? '',
       replication_target: input.replicationTarget ?? '',
     });
-    return fromWire(response.request);
+    return commandResult(response);
   }
 
-  async getRequest(requestId: string): Promise<GantryRequest> {
-    const response = await this.unary<WireRequest>('GetRequest', { request_id: requestId, min_sequence: '0' });
+  async getRequest(requestId: string, minSequence = '0'): Promise<GantryRequest> {
+    const response = await this.unary<WireRequest>('GetRequest', { request_id: requestId, min_sequence: minSequence });
     return fromWire(response.request);
   }
 
   async approveRequest(requestId: string, comment = ''): Promise<GantryRequest> {
     const response = await this.unary<WireRequest>('ApproveRequest', { request_id: requestId, comment });
-    return fromWire(response.request);
+    return commandResult(response);
   }
 
   /** The catalog as Backstage `kind: Resource` documents (YAML). */

@@ -72,9 +72,12 @@ const alice = { ref: 'user:default/alice', entity: { metadata: { name: 'alice' }
   });
 
   it('the action submits a request: dev + small is approved by policy', async () => {
+    const submitted = jest.spyOn(backstage, 'requestDatabase');
     const action = createDatabaseRequestAction({ client: backstage });
     const ctx = createMockActionContext({ input: databaseInput(devDatabase, 'dev'), task: { id: devTask }, user: alice });
     await action.handler(ctx as any);
+    const answered = await submitted.mock.results[0].value;
+    submitted.mockRestore();
     const outputs = outputsOf(ctx);
     expect(outputs).toMatchObject({
       status: 'approved',
@@ -83,7 +86,8 @@ const alice = { ref: 'user:default/alice', entity: { metadata: { name: 'alice' }
     });
     expect(outputs.requestId).toMatch(/^[0-9a-f-]{36}$/);
     devRequestId = outputs.requestId;
-    const stored = await backstage.getRequest(devRequestId);
+    // The view follows the log: read with the sequence the command answered.
+    const stored = await backstage.getRequest(devRequestId, answered.sequence);
     expect(stored).toMatchObject({ name: devDatabase, owner: 'team-orders', status: 'approved' });
   });
 
@@ -168,9 +172,13 @@ const alice = { ref: 'user:default/alice', entity: { metadata: { name: 'alice' }
       task: { id: randomUUID() },
       user: alice,
     });
+    const submitted = jest.spyOn(backstage, 'requestBucket');
     await createBucketRequestAction({ client: backstage }).handler(ctx as any);
-    expect(outputsOf(ctx)).toMatchObject({ status: 'approved', autoApprovedByRule: 'dev-buckets' });
-    expect((await backstage.getRequest(outputsOf(ctx).requestId)).name).toBe(`team-${suffix}-logs-dev`);
+    const { sequence } = await submitted.mock.results[0].value;
+    submitted.mockRestore();
+    const { requestId, status, autoApprovedByRule } = outputsOf(ctx);
+    expect({ status, autoApprovedByRule }).toEqual({ status: 'approved', autoApprovedByRule: 'dev-buckets' });
+    expect((await backstage.getRequest(requestId, sequence)).name).toBe(`team-${suffix}-logs-dev`);
   });
 
   it("intake's catalog export is entities Backstage's catalog accepts, including the requested database", async () => {
