@@ -40,6 +40,42 @@ _gantry_log "running ${runner[*]} $*"
 test_status=0
 "${runner[@]}" "$@" || test_status=$?
 
+# --- Backstage scaffolder module (integrations/backstage) --------------------
+# Its type check, unit, template and live tests (jest; its summary now closes
+# the output). The live test starts the gantry binary the cargo tests above
+# just built, on its own port, schema and stream. Dependencies come from the
+# committed package-lock.json (`npm ci`), reinstalled only when it changes.
+backstage_status=0
+backstage_dir="$GANTRY_ROOT/integrations/backstage"
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    _gantry_err "npm/node not found: the Backstage module's tests need Node.js >= 20 with npm (integrations/backstage)"
+    backstage_status=1
+else
+    _gantry_log "running the Backstage module's tests (integrations/backstage)"
+    (
+        cd "$backstage_dir"
+        stamp=node_modules/.gantry-package-lock.sha256
+        want="$(sha256sum <package-lock.json | cut -d' ' -f1)"
+        if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+            mkdir -p "$GANTRY_STATE_DIR"
+            _gantry_log "npm ci in integrations/backstage (log: .gantry/npm.log)"
+            if ! npm ci --no-audit --no-fund >>"$GANTRY_STATE_DIR/npm.log" 2>&1; then
+                tail -n 20 "$GANTRY_STATE_DIR/npm.log" >&2
+                _gantry_err "npm ci failed in integrations/backstage"
+                exit 1
+            fi
+            printf '%s\n' "$want" >"$stamp"
+        fi
+        GANTRY_BIN="${CARGO_TARGET_DIR:-$GANTRY_ROOT/target}/debug/gantry" GANTRY_LIVE_TEST=required \
+            nice npm test --silent
+    ) || backstage_status=$?
+fi
+if [[ $backstage_status -ne 0 ]]; then
+    _gantry_err "the Backstage module's tests failed (exit $backstage_status); see above"
+    test_status=1
+fi
+# --- end of the Backstage block ----------------------------------------------
+
 if [[ $k8s_status -ne 0 ]]; then
     _gantry_err "Kubernetes manifest validation failed (exit $k8s_status); see above"
 fi
