@@ -6,8 +6,10 @@
 #    PostgreSQL 127.0.0.1:5432, NATS JetStream 127.0.0.1:4222, moto server
 #    127.0.0.1:5000 (S3 / Secrets Manager), and the Python tools in .venv;
 # 2. validates the Kubernetes manifests offline (scripts/validate-k8s.sh);
-# 3. runs the Rust tests last, so cargo's summary is the final output:
-#    `cargo nextest run` when cargo-nextest is installed, `cargo test` otherwise.
+# 3. runs the Rust tests: `cargo nextest run` when cargo-nextest is
+#    installed, `cargo test` otherwise;
+# 4. builds the gantry binary and runs the Backstage module's tests against
+#    it (integrations/backstage; jest's summary closes the output).
 #    Doc tests are not run (nextest does not run them; `cargo test --workspace
 #    --doc` compiles every crate once more, too slow for every run).
 #
@@ -47,7 +49,11 @@ test_status=0
 # committed package-lock.json (`npm ci`), reinstalled only when it changes.
 backstage_status=0
 backstage_dir="$GANTRY_ROOT/integrations/backstage"
-if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+# The test build above does not link the binary itself.
+cargo build -p gantry --quiet || backstage_status=$?
+if [[ $backstage_status -ne 0 ]]; then
+    _gantry_err "building the gantry binary failed"
+elif ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     _gantry_err "npm/node not found: the Backstage module's tests need Node.js >= 20 with npm (integrations/backstage)"
     backstage_status=1
 else
