@@ -42,7 +42,14 @@ fn event(id: Uuid, index: usize, creation: bool) -> NewEvent {
         };
         (Payload::DatabaseRequested(requested), "backstage")
     } else {
-        (Payload::ApprovalGranted(ApprovalGranted { comment: "lgtm".into(), policy_satisfied: true }), "bob")
+        (
+            Payload::ApprovalGranted(ApprovalGranted {
+                comment: "lgtm".into(),
+                policy_satisfied: true,
+                approved: None,
+            }),
+            "bob",
+        )
     };
     NewEvent {
         aggregate_type: "request",

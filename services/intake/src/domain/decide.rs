@@ -7,7 +7,8 @@ use super::policy::{Policy, is_reviewer, is_satisfied};
 use super::request::{Folded, RequestState, Status};
 use super::spec::ResourceSpec;
 use gantry_proto::events::{
-    ApprovalGranted, BucketRequested, DatabaseRequested, RequestCancelled, RequestRejected, envelope::Payload,
+    ApprovalGranted, BucketRequested, DatabaseRequested, RequestCancelled, RequestRejected, approval_granted,
+    envelope::Payload,
 };
 use gantry_proto::types::{ApprovalClause, Principal};
 use std::time::{Duration, SystemTime};
@@ -85,7 +86,16 @@ pub fn decide_approve(
     let mut approvers: Vec<&[String]> = state.approvals.iter().map(|approval| approval.groups.as_slice()).collect();
     approvers.push(&approver.groups);
     let policy_satisfied = is_satisfied(&state.required, &approvers);
-    Ok(Decision::Append(Payload::ApprovalGranted(ApprovalGranted { comment: comment.to_owned(), policy_satisfied })))
+    // The approval that completes the policy says what it approved.
+    let approved = policy_satisfied.then(|| match &state.spec {
+        ResourceSpec::Database(database) => approval_granted::Approved::Database(database.into()),
+        ResourceSpec::Bucket(bucket) => approval_granted::Approved::Bucket(bucket.into()),
+    });
+    Ok(Decision::Append(Payload::ApprovalGranted(ApprovalGranted {
+        comment: comment.to_owned(),
+        policy_satisfied,
+        approved,
+    })))
 }
 
 /// Decides a rejection by `reviewer`.

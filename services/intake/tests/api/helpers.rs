@@ -102,6 +102,11 @@ impl TestApp {
         stream.info().await.unwrap().state.messages
     }
 
+    /// True once intake's run has ended (it should not, short of a stop).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Stops intake gracefully and returns how its run ended, keeping the env.
     pub(crate) async fn stop(self) -> (anyhow::Result<()>, TestEnv, HashMap<String, String>) {
         self.trigger.trigger();

@@ -3,6 +3,7 @@
 
 mod approval;
 mod durability;
+
 mod helpers;
 mod reads;
 mod resilience;

@@ -92,10 +92,22 @@ fn one_reviewer_approves_a_small_database() {
 fn a_large_database_needs_platform_and_security_from_two_people() {
     let state = submitted(Environment::Prod, Size::Large);
     let carol = principal("carol", &["platform-team", "security"]);
-    let state = apply(Some(state.clone()), &carol, decide_approve(Some(&state), "r1", &carol, "").unwrap());
+    let first = decide_approve(Some(&state), "r1", &carol, "").unwrap();
+    assert!(
+        matches!(&first, Decision::Append(Payload::ApprovalGranted(granted)) if granted.approved.is_none()),
+        "an approval that leaves the policy open approves nothing yet"
+    );
+    let state = apply(Some(state.clone()), &carol, first);
     assert_eq!(state.status, Status::PendingApproval, "one person cannot fill both clauses");
     let dave = principal("dave", &["database-team"]);
-    let state = apply(Some(state.clone()), &dave, decide_approve(Some(&state), "r1", &dave, "").unwrap());
+    let last = decide_approve(Some(&state), "r1", &dave, "").unwrap();
+    let Decision::Append(Payload::ApprovalGranted(granted)) = &last else { panic!("an approval: {last:?}") };
+    assert!(granted.policy_satisfied);
+    let Some(approval_granted::Approved::Database(approved)) = &granted.approved else {
+        panic!("the approval that satisfies the policy carries the spec: {granted:?}")
+    };
+    assert_eq!(approved.database_name, "orders");
+    let state = apply(Some(state.clone()), &dave, last);
     assert_eq!(state.status, Status::Approved);
 }
 
