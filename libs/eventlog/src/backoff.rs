@@ -26,7 +26,7 @@ impl Failures {
 
     /// Counts one more failure and returns the count and the pause to take
     /// (200 ms doubling, capped at 10 s, jittered).
-    pub fn next(&mut self) -> (u32, Duration) {
+    pub fn record(&mut self) -> (u32, Duration) {
         self.0 = self.0.saturating_add(1);
         (self.0, delay(Self::BASE, Self::CAP, self.0))
     }

@@ -56,7 +56,7 @@ where
                 return value;
             }
             Err(error) => {
-                let (attempts, pause) = failures.next();
+                let (attempts, pause) = failures.record();
                 tracing::warn!(
                     service,
                     attempt = attempts,

@@ -90,7 +90,7 @@ impl<R: Reactor> ReactorRunner<R> {
                 Ok(()) => return,
                 Err(error) => error,
             };
-            let (count, pause) = failures.next();
+            let (count, pause) = failures.record();
             tracing::warn!(
                 reactor = self.reactor.name(),
                 failures = count,
@@ -141,7 +141,7 @@ impl<R: Reactor> ReactorRunner<R> {
                 }
                 Err(error) => error,
             };
-            let (count, pause) = failures.next();
+            let (count, pause) = failures.record();
             tracing::warn!(
                 reactor = name,
                 failures = count,
@@ -184,7 +184,7 @@ impl<R: Reactor> ReactorRunner<R> {
                         next_claim = tokio::time::Instant::now() + pause;
                     }
                     Err(error) => {
-                        let (count, pause) = failures.next();
+                        let (count, pause) = failures.record();
                         tracing::warn!(
                             reactor = name,
                             failures = count,
@@ -323,7 +323,7 @@ impl<R: Reactor> ReactorRunner<R> {
                     return false;
                 }
                 Err(error) => {
-                    let (count, pause) = failures.next();
+                    let (count, pause) = failures.record();
                     tracing::warn!(reactor = name, key = %work.key, failures = count, error = format!("{error:#}"), "storing a work outcome failed");
                     if count >= 5 {
                         return false;

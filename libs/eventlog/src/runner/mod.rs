@@ -515,7 +515,7 @@ impl<'a> Retry<'a> {
         what: &str,
         shutdown: Pin<&mut F>,
     ) -> bool {
-        let (attempt, pause) = self.failures.next();
+        let (attempt, pause) = self.failures.record();
         tracing::warn!(
             projection = self.name,
             attempt,
