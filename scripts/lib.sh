@@ -10,6 +10,8 @@
 #   ensure_rust       cargo is on PATH (adds ~/.cargo/bin if needed) and new enough
 #   ensure_postgres   PostgreSQL answers on 127.0.0.1:5432, user postgres, no password
 #   ensure_nats       nats-server with JetStream answers on 127.0.0.1:4222
+#   ensure_private_servers   what the fault tests need to start servers of their
+#                     own: initdb/postgres, nats-server and setpriv (nothing started)
 #   ensure_venv       .venv holds the pinned tools of scripts/requirements-dev.txt
 #   ensure_moto       moto's server (S3 / Secrets Manager API) answers on 127.0.0.1:5000
 #   export_local_aws_env   dummy AWS credentials/region for the local emulator
@@ -275,6 +277,40 @@ ensure_nats() {
 }
 
 # ---------------------------------------------------------------------------
+# Private servers of the fault tests (libs/testkit/src/servers.rs)
+
+# True when PostgreSQL's server binaries are there: Debian's
+# /usr/lib/postgresql/<version>/bin (not on PATH), or initdb on PATH.
+_gantry_pg_server_binaries() {
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1
+}
+
+# The fault tests start and kill Postgres and NATS servers of their own on
+# spare ports (never the shared ones): they need initdb and postgres,
+# nats-server, and util-linux's setpriv (it runs Postgres as user postgres and
+# ties each server's life to the test's). Installs what is missing; starts
+# nothing.
+ensure_private_servers() {
+    local missing=()
+    _gantry_pg_server_binaries || missing+=(postgresql)
+    if ! command -v nats-server >/dev/null 2>&1 && [[ ! -x /usr/sbin/nats-server ]]; then
+        missing+=(nats-server)
+    fi
+    command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        _gantry_apt_install "${missing[@]}" || return 1
+    fi
+    if ! _gantry_pg_server_binaries; then
+        _gantry_err "initdb not found under /usr/lib/postgresql/<version>/bin after installing postgresql"
+        return 1
+    fi
+    if ! getent passwd postgres >/dev/null 2>&1; then
+        _gantry_err "no OS user postgres (the fault tests run their Postgres as that user; package postgresql-common creates it)"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Python tools (.venv)
 
 # Prints a python3 that can create virtualenvs, installing Debian's if needed.
@@ -403,5 +439,5 @@ export_local_aws_env() {
 # Everything the mesh and the tests need on this machine, installed and
 # started when missing, reused when running.
 ensure_everything() {
-    ensure_rust && ensure_postgres && ensure_nats && ensure_venv && ensure_moto
+    ensure_rust && ensure_postgres && ensure_nats && ensure_private_servers && ensure_venv && ensure_moto
 }

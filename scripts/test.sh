@@ -5,6 +5,8 @@
 # 1. makes sure the integration tests' dependencies run on loopback:
 #    PostgreSQL 127.0.0.1:5432, NATS JetStream 127.0.0.1:4222, moto server
 #    127.0.0.1:5000 (S3 / Secrets Manager), and the Python tools in .venv;
+#    and that the fault tests can start private servers of their own on spare
+#    ports (initdb/postgres, nats-server, setpriv installed; none started);
 # 2. validates the Kubernetes manifests offline (scripts/validate-k8s.sh);
 # 3. runs the Rust tests: `cargo nextest run` when cargo-nextest is
 #    installed, `cargo test` otherwise;

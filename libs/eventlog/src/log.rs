@@ -87,7 +87,13 @@ pub struct EventLog {
 impl EventLog {
     /// Opens the stream named in `settings`, creating it if it is missing.
     pub async fn open(client: async_nats::Client, settings: StreamSettings) -> anyhow::Result<Self> {
-        let context = jetstream::new(client);
+        // Appends wait as long as the client's requests do
+        // (`nats.request_timeout_ms`), not JetStream's own 5 s default.
+        let timeout = client.timeout();
+        let mut context = jetstream::new(client);
+        if let Some(timeout) = timeout {
+            context.set_timeout(timeout);
+        }
         let stream = ensure_stream(&context, &settings).await?;
         Ok(Self { context, stream, settings })
     }

@@ -2,7 +2,8 @@
 //! its own JetStream stream (and subject prefix), its own Postgres schema
 //! and its own tokens file, against the real servers, and leaves nothing
 //! behind. Servers come from `GANTRY_TEST_DATABASE_URL` and
-//! `GANTRY_TEST_NATS_URL` (defaults: the local ones).
+//! `GANTRY_TEST_NATS_URL` (defaults: the local ones). Fault tests start
+//! private servers of their own instead ([`servers`]).
 
 use anyhow::Context as _;
 use gantry_runtime::Config;
@@ -14,6 +15,10 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
+
+pub mod servers;
+
+pub use servers::{NatsCluster, PrivateNats, PrivatePostgres};
 
 /// One test's isolated slice of the real servers.
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 
 mod approval;
 mod durability;
+mod faults;
 
 mod helpers;
 mod reads;
