@@ -12,7 +12,7 @@ use futures::stream::BoxStream;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Why a follow ended early.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,13 @@ pub struct Tail {
     log: EventLog,
     events: broadcast::Sender<Arc<RecordedEvent>>,
     capacity: usize,
+    /// True once the tail reads the log: a follower that read its history
+    /// before that could miss the events in between.
+    reading: watch::Receiver<bool>,
 }
+
+/// How long a follower waits for the tail to start reading.
+const START_WAIT: Duration = Duration::from_secs(10);
 
 impl Tail {
     /// Starts reading `filter_subject` from the next event on, until
@@ -47,11 +53,12 @@ impl Tail {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Self {
         let (events, _) = broadcast::channel(capacity.max(1));
-        let tail = Self { log: log.clone(), events: events.clone(), capacity };
+        let (started, reading) = watch::channel(false);
+        let tail = Self { log: log.clone(), events: events.clone(), capacity, reading };
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop => {}
-                _ = read(log, filter_subject, events) => {}
+                _ = read(log, filter_subject, events, started) => {}
             }
         });
         tail
@@ -65,6 +72,14 @@ impl Tail {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<BoxStream<'static, Result<RecordedEvent, FollowError>>, FollowError> {
+        // The tail must be reading before the history is: then every event
+        // after the history comes through the tail.
+        let mut reading = self.reading.clone();
+        match tokio::time::timeout(START_WAIT, reading.wait_for(|reading| *reading)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Err(FollowError::Stopped),
+            Err(_) => return Err(FollowError::Unavailable(anyhow::anyhow!("the log's tail has not started"))),
+        }
         // Subscribe first, then read the history: an event appended in
         // between is in both, and the sequence tells the copy apart.
         let live = self.events.subscribe();
@@ -99,7 +114,12 @@ impl Tail {
 
 /// Reads the filter from the next event on and broadcasts each event;
 /// after an interruption it resumes after the last event it sent.
-async fn read(log: EventLog, filter_subject: String, events: broadcast::Sender<Arc<RecordedEvent>>) {
+async fn read(
+    log: EventLog,
+    filter_subject: String,
+    events: broadcast::Sender<Arc<RecordedEvent>>,
+    started: watch::Sender<bool>,
+) {
     let mut last: Option<u64> = None;
     let mut pause = Duration::from_millis(100);
     loop {
@@ -118,7 +138,10 @@ async fn read(log: EventLog, filter_subject: String, events: broadcast::Sender<A
             anyhow::Ok(consumer.messages().await?)
         };
         let mut messages = match messages.await {
-            Ok(messages) => messages,
+            Ok(messages) => {
+                started.send_replace(true);
+                messages
+            }
             Err(error) => {
                 tracing::warn!(filter_subject, error = format!("{error:#}"), "tail cannot read the log; retrying");
                 tokio::time::sleep(pause).await;

@@ -268,3 +268,45 @@ async fn intake_serves_over_tls_and_picks_up_a_renewed_certificate() {
     assert!(first.call(&app).await.is_err(), "the old certificate is no longer served");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn watches_share_the_logs_tail_instead_of_opening_a_consumer_each() {
+    use futures::StreamExt as _;
+    use gantry_proto::intake as pb;
+    let app = spawn_app().await;
+    let (request, sequence) = helpers::submitted(&app, "watched", Size::Small).await;
+    // The view's consumer exists once it has applied something.
+    helpers::wait_for_view(&app, sequence).await;
+    let consumers = || async {
+        let mut stream = app.log.jetstream().get_stream(&app.env.stream_name).await.unwrap();
+        stream.info().await.unwrap().state.consumer_count
+    };
+    let mut watches = Vec::new();
+    let mut before = 0;
+    for index in 0..20 {
+        let watch = pb::WatchRequestRequest { request_id: request.request_id.clone() };
+        let mut updates = app.client("alice").await.watch_request(watch).await.unwrap().into_inner();
+        assert!(updates.message().await.unwrap().is_some(), "each watch starts with the request now");
+        watches.push(updates);
+        if index == 0 {
+            // The view's consumer and the tail, which the first watch waited for.
+            before = consumers().await;
+        }
+    }
+    assert_eq!(consumers().await, before, "nineteen more watches opened no consumer of their own");
+    assert!(before <= 2, "one watch opened at most the shared tail: {before} consumers");
+
+    // Every watch sees the approval from the shared tail.
+    let approve = pb::ApproveRequestRequest { request_id: request.request_id.clone(), comment: String::new() };
+    app.client("bob").await.approve_request(approve).await.unwrap();
+    for updates in &mut watches {
+        let next = within_secs(10, updates.next()).await.expect("an update").unwrap();
+        assert_eq!(helpers::status_of(&next.request.unwrap()), pb::RequestStatus::Approved);
+    }
+    drop(watches);
+    app.cleanup().await;
+}
+
+async fn within_secs<T>(seconds: u64, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(seconds), future).await.expect("in time")
+}
