@@ -4,13 +4,16 @@
 //! trace propagation.
 
 use futures::TryStreamExt as _;
+mod common;
+
+use common::{CountingView, times_applied};
 use futures::future::BoxFuture;
 use gantry_eventlog::envelope::NewEvent;
 use gantry_eventlog::projection::{self, parked};
 use gantry_eventlog::runner::FaultInjected;
 use gantry_eventlog::{
-    AppendError, EventLog, ExpectedSequence, FaultPoint, ParkedEvent, Prepared, Projection, ProjectionRunner,
-    RecordedEvent, RunEnd, RunnerOptions, StreamSettings,
+    AppendError, EventLog, ExpectedSequence, FaultPoint, Prepared, Projection, ProjectionRunner, RecordedEvent, RunEnd,
+    RunnerOptions, StreamSettings,
 };
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{RequestCancelled, RequestRejected};
@@ -100,87 +103,14 @@ async fn load_reads_one_aggregate_and_last_sees_the_newest() {
     env.cleanup().await.unwrap();
 }
 
-/// Counts how often each event is applied, and keeps a deterministic view.
-#[derive(Debug)]
-struct CountingView {
-    filter: String,
-}
-
-impl Projection for CountingView {
-    /// The (sequence, aggregate id) of each event to count.
-    type Changes = Vec<(i64, String)>;
-
-    fn name(&self) -> &str {
-        "counting"
-    }
-
-    fn filter_subject(&self) -> String {
-        self.filter.clone()
-    }
-
-    fn prepare<'a>(
-        &'a self,
-        _pool: &'a PgPool,
-        events: &'a [RecordedEvent],
-        _ahead: Option<&'a Self::Changes>,
-    ) -> BoxFuture<'a, anyhow::Result<Prepared<Self::Changes>>> {
-        let mut prepared = Prepared::<Self::Changes>::default();
-        for event in events {
-            if let Some(Payload::RequestCancelled(_)) = event.payload() {
-                let reason = "cancellations are refused here".into();
-                prepared.refused.push(ParkedEvent { sequence: event.sequence, reason });
-            } else {
-                prepared.changes.push((event.sequence as i64, event.envelope.aggregate_id.clone()));
-            }
-        }
-        Box::pin(std::future::ready(Ok(prepared)))
-    }
-
-    fn write<'a>(
-        &'a self,
-        connection: &'a mut PgConnection,
-        changes: &'a Self::Changes,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            for (sequence, aggregate_id) in changes {
-                sqlx::query(
-                    "INSERT INTO applications (sequence, aggregate_id, times) VALUES ($1, $2, 1)
-                     ON CONFLICT (sequence) DO UPDATE SET times = applications.times + 1",
-                )
-                .bind(sequence)
-                .bind(aggregate_id)
-                .execute(&mut *connection)
-                .await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            sqlx::query("TRUNCATE applications").execute(connection).await?;
-            Ok(())
-        })
-    }
-}
-
 async fn counting_view(env: &TestEnv, log: &EventLog) -> (PgPool, Arc<CountingView>) {
     let pool = env.pool().await.unwrap();
-    let table = "CREATE TABLE applications (
-        sequence bigint PRIMARY KEY,
-        aggregate_id text NOT NULL CHECK (aggregate_id <> 'poison'),
-        times int NOT NULL
-    )";
-    sqlx::query(table).execute(&pool).await.unwrap();
-    (pool, Arc::new(CountingView { filter: log.settings().subjects_of("request") }))
+    let view = common::counting_view(&pool, log).await;
+    (pool, view)
 }
 
 fn caught_up(batch_size: usize, fault: Option<FaultPoint>) -> RunnerOptions {
     RunnerOptions { batch_size, stop_when_caught_up: true, wait_for_leadership: true, fault }
-}
-
-async fn times_applied(pool: &PgPool) -> Vec<(i64, i32)> {
-    sqlx::query_as("SELECT sequence, times FROM applications ORDER BY sequence").fetch_all(pool).await.unwrap()
 }
 
 #[tokio::test]

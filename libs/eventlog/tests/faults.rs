@@ -6,19 +6,18 @@
 //! printed (`--no-capture` shows them), never asserted beyond a generous
 //! bound against hangs.
 
+mod common;
+
+use common::applied;
+
 use futures::StreamExt as _;
-use futures::future::BoxFuture;
 use gantry_eventlog::envelope::NewEvent;
-use gantry_eventlog::{
-    AppendError, EventLog, ExpectedSequence, Prepared, Projection, ProjectionRunner, RecordedEvent, RunnerOptions,
-    StreamSettings,
-};
+use gantry_eventlog::{AppendError, EventLog, ExpectedSequence, ProjectionRunner, RunnerOptions, StreamSettings};
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{Envelope, RequestRejected};
 use gantry_proto::types::Principal;
 use gantry_testkit::{NatsCluster, PrivateNats, PrivatePostgres, wait_until, within};
 use prost::Message as _;
-use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -257,64 +256,6 @@ async fn a_three_node_cluster_loses_nothing_when_the_leader_or_the_clients_node_
     assert_exactly_once(&log, &acks).await;
 }
 
-/// Counts how often each event is applied.
-#[derive(Debug)]
-struct CountingView {
-    filter: String,
-}
-
-impl Projection for CountingView {
-    type Changes = Vec<i64>;
-
-    fn name(&self) -> &str {
-        "counting"
-    }
-
-    fn filter_subject(&self) -> String {
-        self.filter.clone()
-    }
-
-    fn prepare<'a>(
-        &'a self,
-        _pool: &'a PgPool,
-        events: &'a [RecordedEvent],
-        _ahead: Option<&'a Self::Changes>,
-    ) -> BoxFuture<'a, anyhow::Result<Prepared<Self::Changes>>> {
-        let changes = events.iter().map(|event| event.sequence as i64).collect();
-        Box::pin(std::future::ready(Ok(Prepared { changes, refused: Vec::new() })))
-    }
-
-    fn write<'a>(
-        &'a self,
-        connection: &'a mut PgConnection,
-        changes: &'a Self::Changes,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            for sequence in changes {
-                sqlx::query(
-                    "INSERT INTO applications (sequence, times) VALUES ($1, 1)
-                     ON CONFLICT (sequence) DO UPDATE SET times = applications.times + 1",
-                )
-                .bind(sequence)
-                .execute(&mut *connection)
-                .await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            sqlx::query("TRUNCATE applications").execute(connection).await?;
-            Ok(())
-        })
-    }
-}
-
-async fn applied(pool: &PgPool) -> anyhow::Result<Vec<(i64, i32)>> {
-    Ok(sqlx::query_as("SELECT sequence, times FROM applications ORDER BY sequence").fetch_all(pool).await?)
-}
-
 /// What happens to Postgres under a live view.
 #[derive(Debug, Clone, Copy)]
 enum Outage {
@@ -333,11 +274,7 @@ async fn a_view_catches_up_after(outage: Outage) {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let log = EventLog::open(client, settings("VIEWED", 1)).await.unwrap();
     let pool = postgres.pool("view").await.unwrap();
-    sqlx::query("CREATE TABLE applications (sequence bigint PRIMARY KEY, times int NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let view = Arc::new(CountingView { filter: log.settings().subjects_of("request") });
+    let view = common::counting_view(&pool, &log).await;
     let runner = ProjectionRunner::new(log.clone(), pool.clone(), view, RunnerOptions::default());
     let (trigger, shutdown) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(runner.run(async move {
