@@ -14,8 +14,8 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::watch;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -39,17 +39,28 @@ pub trait Service: Send + Sync + 'static {
 }
 
 /// Whether a service's schema is migrated and its reads can be answered.
-#[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<watch::Sender<bool>>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+}
 
 impl Readiness {
     /// True once the schema is migrated.
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        *self.0.borrow()
+    }
+
+    /// Resolves once the schema is migrated.
+    pub async fn ready(&self) {
+        let _ = self.0.subscribe().wait_for(|ready| *ready).await;
     }
 
     pub(crate) fn set_ready(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.send_replace(true);
     }
 }
 

@@ -209,11 +209,9 @@ impl<S: Service> Built<S> {
             let (readiness, shutdown) = (parts.readiness.clone(), shutdown.clone());
             running.spawn(async move {
                 // Views and reactors keep their position in the schema.
-                while !readiness.is_ready() {
-                    if shutdown.is_triggered() {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::select! {
+                    _ = shutdown.clone().wait() => return Ok(()),
+                    _ = readiness.ready() => {}
                 }
                 task(shutdown).await.with_context(|| format!("{name} stopped"))
             });
