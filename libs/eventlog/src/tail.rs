@@ -7,10 +7,12 @@
 use crate::envelope::{Decoded, RecordedEvent, decode};
 use crate::log::EventLog;
 use async_nats::jetstream::consumer;
+use futures::FutureExt as _;
 use futures::StreamExt as _;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -28,8 +30,10 @@ pub enum FollowError {
     Unavailable(#[source] anyhow::Error),
 }
 
-/// The live end of one subject filter, shared by every follower.
-#[derive(Debug, Clone)]
+/// The live end of one subject filter, shared by every follower. It reads
+/// the log only from its first follower on, so a service nobody watches
+/// pays nothing for it.
+#[derive(Clone)]
 pub struct Tail {
     log: EventLog,
     events: broadcast::Sender<Arc<RecordedEvent>>,
@@ -37,16 +41,29 @@ pub struct Tail {
     /// True once the tail reads the log: a follower that read its history
     /// before that could miss the events in between.
     reading: watch::Receiver<bool>,
+    /// The reader, until the first follower starts it.
+    reader: Arc<Mutex<Option<BoxFuture<'static, ()>>>>,
+}
+
+impl std::fmt::Debug for Tail {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Tail")
+            .field("capacity", &self.capacity)
+            .field("reading", &*self.reading.borrow())
+            .finish()
+    }
 }
 
 /// How long a follower waits for the tail to start reading.
 const START_WAIT: Duration = Duration::from_secs(10);
 
 impl Tail {
-    /// Starts reading `filter_subject` from the next event on, until
-    /// `stop` resolves; `capacity` events are kept for followers that lag.
-    /// NATS down only pauses it: it resumes after the last event it saw.
-    pub fn spawn(
+    /// Prepares to read `filter_subject`: from its first follower on, it
+    /// reads from the next event until `stop` resolves, keeping `capacity`
+    /// events for followers that lag. NATS down only pauses it: it resumes
+    /// after the last event it saw.
+    pub fn new(
         log: EventLog,
         filter_subject: String,
         capacity: usize,
@@ -54,14 +71,17 @@ impl Tail {
     ) -> Self {
         let (events, _) = broadcast::channel(capacity.max(1));
         let (started, reading) = watch::channel(false);
-        let tail = Self { log: log.clone(), events: events.clone(), capacity, reading };
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = stop => {}
-                _ = read(log, filter_subject, events, started) => {}
+        let reader = {
+            let (log, events) = (log.clone(), events.clone());
+            async move {
+                tokio::select! {
+                    _ = stop => {}
+                    _ = read(log, filter_subject, events, started) => {}
+                }
             }
-        });
-        tail
+            .boxed()
+        };
+        Self { log, events, capacity, reading, reader: Arc::new(Mutex::new(Some(reader))) }
     }
 
     /// Follows one aggregate: its history, then each new event as it is
@@ -72,6 +92,9 @@ impl Tail {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<BoxStream<'static, Result<RecordedEvent, FollowError>>, FollowError> {
+        if let Some(reader) = self.reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            tokio::spawn(reader);
+        }
         // The tail must be reading before the history is: then every event
         // after the history comes through the tail.
         let mut reading = self.reading.clone();

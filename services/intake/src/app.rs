@@ -29,7 +29,7 @@ impl Service for Intake {
 
     fn declare(parts: &Parts<IntakeSettings>) -> anyhow::Result<Declaration> {
         let requests = parts.log.settings().subjects_of("request");
-        let tail = Tail::spawn(parts.log.clone(), requests.clone(), WATCH_BUFFER, parts.shutdown.clone().wait());
+        let tail = Tail::new(parts.log.clone(), requests.clone(), WATCH_BUFFER, parts.shutdown.clone().wait());
         let view = Arc::new(RequestsView::new(requests));
         let api = IntakeApi {
             commands: Commands::new(parts.log.clone(), parts.settings.policy()?),

@@ -110,19 +110,20 @@ impl Connected for Connection {
 
 impl Connection {
     /// Returns true once the connection has been idle for its timeout
-    /// (then reads end, and the server closes it); re-arms the timer
-    /// otherwise so the task is woken when it may be.
+    /// (then reads end, and the server closes it). The timer is only polled
+    /// here; it is moved (a timer-wheel operation) only when it fires early,
+    /// at most once an idle period, not at every read of a busy connection.
     fn idle_expired(&mut self, context: &mut Context<'_>) -> bool {
         let Some(idle) = self.idle_timeout else { return false };
-        let deadline = self.info.activity.idle_deadline(idle).unwrap_or_else(|| Instant::now() + idle);
-        if deadline <= Instant::now() {
-            return true;
+        while self.idle_timer.as_mut().poll(context).is_ready() {
+            let now = Instant::now();
+            match self.info.activity.idle_deadline(idle) {
+                Some(deadline) if deadline <= now => return true,
+                Some(deadline) => self.idle_timer.as_mut().reset(deadline),
+                // A call in flight: look again an idle period from now.
+                None => self.idle_timer.as_mut().reset(now + idle),
+            }
         }
-        if self.idle_timer.deadline() != deadline {
-            self.idle_timer.as_mut().reset(deadline);
-        }
-        // Registers the waker; fires at the deadline to check again.
-        let _ = self.idle_timer.as_mut().poll(context);
         false
     }
 }
@@ -223,6 +224,7 @@ pub(crate) fn accept(
             };
             let _ = stream.set_nodelay(true);
             let info = ConnectionInfo { remote_addr: Some(peer), tls: tls.is_some(), activity: Activity::new() };
+            // Fires first an idle period after the connection opened.
             let idle_timer = Box::pin(tokio::time::sleep(limits.idle_timeout.unwrap_or(Duration::from_secs(3600))));
             let idle_timeout = limits.idle_timeout;
             let connection = move |stream| Connection { stream, info, idle_timeout, idle_timer, _slot: slot };
