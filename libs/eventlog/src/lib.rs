@@ -12,7 +12,8 @@
 //! - [`tail`]: [`Tail`], one live reader of a subject filter shared by
 //!   every watch of an aggregate.
 //! - [`trace`]: W3C trace context carried in NATS headers.
-//! - [`projection`]: the [`Projection`] trait a service's view implements,
+//! - [`projection`]: the [`View`] trait a service's view implements (one
+//!   `apply` per batch) or its two-phase form [`Projection`],
 //!   and the checkpoint and parked-event tables.
 //! - [`runner`]: [`ProjectionRunner`], the durable consumer that applies
 //!   events to a view in batches, exactly once per event.
@@ -34,7 +35,7 @@ pub mod trace;
 
 pub use envelope::{Decoded, NewEvent, RecordedEvent, event_type_of};
 pub use log::{AppendError, Appended, EventLog, ExpectedSequence};
-pub use projection::{ParkedEvent, Prepared, Projection};
+pub use projection::{ParkedEvent, Prepared, Projection, View};
 pub use reactor::{ReactContext, ReactError, Reactor, ReactorFault, ReactorOptions, ReactorRunner, Work};
 pub use rebuild::Rebuilt;
 pub use runner::{FaultPoint, ProjectionRunner, RunEnd, RunnerOptions};

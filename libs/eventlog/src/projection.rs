@@ -1,4 +1,5 @@
-//! The [`Projection`] trait a service's view implements, and the two tables
+//! The [`View`] trait a service's view implements (or [`Projection`], its
+//! two-phase form for views that need the speed), and the two tables
 //! the log machinery keeps beside every view: the checkpoint (the stream
 //! sequence up to which the view has applied events) and parked events.
 
@@ -67,6 +68,64 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Empties the view's own tables (for a rebuild from sequence 1).
     fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// A view that applies a batch of events inside the runner's transaction:
+/// the default shape of a new view. Every `View` is a [`Projection`] whose
+/// `prepare` only hands the events on, so it gets the runner's batching,
+/// checkpoint, parking and leadership; a view that must be faster than
+/// that implements [`Projection`] itself (intake's request catalog does).
+pub trait View: Send + Sync + 'static {
+    /// Name of the view: the durable consumer's name and the checkpoint key.
+    fn name(&self) -> &str;
+
+    /// The one subject filter of the consumer (NATS 2.9 takes only one).
+    fn filter_subject(&self) -> String;
+
+    /// Applies a batch of events (ascending sequence) in the runner's
+    /// transaction. A data error (SQLSTATE 22 or 23) makes the runner apply
+    /// the batch again one event at a time and park the event that fails.
+    fn apply<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Empties the view's own tables (for a rebuild from sequence 1).
+    fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+impl<V: View> Projection for V {
+    type Changes = Vec<RecordedEvent>;
+
+    fn name(&self) -> &str {
+        View::name(self)
+    }
+
+    fn filter_subject(&self) -> String {
+        View::filter_subject(self)
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        _pool: &'a PgPool,
+        events: &'a [RecordedEvent],
+        _ahead: Option<&'a Self::Changes>,
+    ) -> BoxFuture<'a, anyhow::Result<Prepared<Self::Changes>>> {
+        Box::pin(std::future::ready(Ok(Prepared { changes: events.to_vec(), refused: Vec::new() })))
+    }
+
+    fn write<'a>(
+        &'a self,
+        connection: &'a mut PgConnection,
+        changes: &'a Self::Changes,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        self.apply(connection, changes)
+    }
+
+    fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        View::reset(self, connection)
+    }
 }
 
 const TABLES: &str = r#"

@@ -430,3 +430,79 @@ async fn a_batch_prepared_while_the_one_before_is_written_builds_on_it() {
     assert_eq!(projection::checkpoint(&pool, "totals").await.unwrap(), 120);
     env.cleanup().await.unwrap();
 }
+
+/// The plain shape of a view: one `apply` per batch, in the transaction.
+#[derive(Debug)]
+struct PlainView {
+    filter: String,
+}
+
+impl gantry_eventlog::View for PlainView {
+    fn name(&self) -> &str {
+        "plain"
+    }
+
+    fn filter_subject(&self) -> String {
+        self.filter.clone()
+    }
+
+    fn apply<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            for event in events {
+                // A plain INSERT: applying an event twice would fail.
+                sqlx::query("INSERT INTO seen (sequence, aggregate_id) VALUES ($1, $2)")
+                    .bind(event.sequence as i64)
+                    .bind(&event.envelope.aggregate_id)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("TRUNCATE seen").execute(transaction).await?;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_plain_view_applies_each_event_once_parks_a_poison_one_and_rebuilds() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env).await;
+    let pool = env.pool().await.unwrap();
+    let table =
+        "CREATE TABLE seen (sequence bigint PRIMARY KEY, aggregate_id text NOT NULL CHECK (aggregate_id <> 'poison'))";
+    sqlx::query(table).execute(&pool).await.unwrap();
+    let view = Arc::new(PlainView { filter: log.settings().subjects_of("request") });
+    let mut poison = 0;
+    for index in 0..30 {
+        let aggregate = if index == 17 { "poison" } else { "p" };
+        let appended = log.append(event(aggregate, "x"), ExpectedSequence::Any).await.unwrap();
+        if index == 17 {
+            poison = appended.sequence;
+        }
+    }
+    let runner = ProjectionRunner::new(log.clone(), pool.clone(), view.clone(), caught_up(7, None));
+    assert_eq!(within("the plain view", runner.run(std::future::pending())).await.unwrap(), RunEnd::CaughtUp);
+    let seen = || async {
+        let rows: Vec<i64> =
+            sqlx::query_scalar("SELECT sequence FROM seen ORDER BY sequence").fetch_all(&pool).await.unwrap();
+        rows
+    };
+    let applied = seen().await;
+    assert_eq!(applied.len(), 29, "every event but the poison one, once each");
+    assert!(!applied.contains(&(poison as i64)));
+    assert_eq!(parked(&pool, "plain").await.unwrap().iter().map(|p| p.sequence).collect::<Vec<_>>(), [poison]);
+
+    let rebuilt = gantry_eventlog::rebuild::rebuild(&log, &pool, view, 7).await.unwrap();
+    assert!(rebuilt.replayed_here);
+    assert_eq!(seen().await, applied, "a rebuild gives the same view");
+    env.cleanup().await.unwrap();
+}

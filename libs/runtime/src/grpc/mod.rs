@@ -92,6 +92,9 @@ pub async fn serve(
     let routes = with_reflection(routes, descriptor_sets)?.add_service(health_service);
     let tls = settings.tls.as_ref().map(|tls| tls::acceptor(tls, shutdown.clone())).transpose()?;
     tracing::info!(%address, services = ?serving, tls = tls.is_some(), "grpc server listening");
+    if tls.is_none() && !address.ip().is_loopback() {
+        tracing::warn!(%address, "serving plaintext gRPC beyond loopback: set grpc.tls.cert_file and key_file");
+    }
     let limits = listener::Limits {
         max_connections: settings.max_connections,
         idle_timeout: Some(Duration::from_millis(settings.idle_timeout_ms)).filter(|idle| !idle.is_zero()),
