@@ -310,3 +310,43 @@ async fn watches_share_the_logs_tail_instead_of_opening_a_consumer_each() {
 async fn within_secs<T>(seconds: u64, future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(seconds), future).await.expect("in time")
 }
+
+/// CPU time this process has used so far.
+fn cpu_time() -> Duration {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).unwrap();
+    let micros = |time: nix::sys::time::TimeVal| time.tv_sec() as u64 * 1_000_000 + time.tv_usec() as u64;
+    Duration::from_micros(micros(usage.user_time()) + micros(usage.system_time()))
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_server_backs_off_instead_of_spinning() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let app = spawn_app().await;
+    // Each test runs in a process of its own (nextest): the limit is ours.
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    setrlimit(Resource::RLIMIT_NOFILE, open_now + 40, hard).unwrap();
+    // Connect until the process runs out: the server's accepts then fail.
+    let mut held = Vec::new();
+    while let Ok(Ok(stream)) =
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(app.address)).await
+    {
+        held.push(stream);
+        if held.len() > 200 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (cpu_before, wall) = (cpu_time(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu = cpu_time() - cpu_before;
+    let share = cpu.as_secs_f64() / wall.elapsed().as_secs_f64();
+    assert!(share < 0.5, "the process used {cpu:?} of CPU in {:?} while out of file descriptors", wall.elapsed());
+
+    // Descriptors back: the server accepts and answers again.
+    drop(held);
+    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(10), helpers::submitted(&app, "fds_back", Size::Small)).await;
+    assert!(served.is_ok(), "served again once descriptors were freed");
+    app.cleanup().await;
+}
