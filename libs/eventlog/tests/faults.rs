@@ -221,8 +221,9 @@ async fn a_lone_nats_killed_under_load_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_node_cluster_loses_nothing_when_the_leader_or_the_clients_node_dies() {
     let mut cluster = within("starting the cluster", NatsCluster::start()).await.unwrap();
-    let client =
-        async_nats::ConnectOptions::new().name("fault-test").connect(cluster.server_addrs().unwrap()).await.unwrap();
+    // As a service connects: `nats.url` names the three servers.
+    let nats = gantry_runtime::config::NatsSettings { url: cluster.urls(), ..Default::default() };
+    let client = within("connecting", nats.connect()).await.unwrap();
     let log = within("opening the stream", EventLog::open(client.clone(), settings("CLUSTERED", 3))).await.unwrap();
     within("the stream's replicas", cluster.wait_for_stream_replicas("CLUSTERED")).await.unwrap();
     let load = Load::start(&log);
