@@ -4,6 +4,7 @@
 //! thousand watches cost one consumer, not a thousand, and a watch that
 //! cannot keep up is cut off instead of buffering without bound.
 
+use crate::backoff::Failures;
 use crate::envelope::{Decoded, RecordedEvent, decode};
 use crate::log::EventLog;
 use async_nats::jetstream::consumer;
@@ -135,8 +136,10 @@ impl Tail {
     }
 }
 
-/// Reads the filter from the next event on and broadcasts each event;
-/// after an interruption it resumes after the last event it sent.
+/// Reads the filter from the stream's end on and broadcasts each event,
+/// once and in order: it starts after the stream's last sequence, resumes
+/// after the last one it saw, and drops anything at or below that (an
+/// ordered consumer that rebuilds itself may deliver old events again).
 async fn read(
     log: EventLog,
     filter_subject: String,
@@ -144,31 +147,37 @@ async fn read(
     started: watch::Sender<bool>,
 ) {
     let mut last: Option<u64> = None;
-    let mut pause = Duration::from_millis(100);
+    let mut failures = Failures::default();
     loop {
-        let deliver_policy = match last {
-            None => consumer::DeliverPolicy::New,
-            Some(sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence + 1 },
-        };
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: filter_subject.clone(),
-            deliver_policy,
-            ..Default::default()
-        };
         let messages = async {
-            let stream = log.jetstream().get_stream(&log.settings().name).await?;
+            let mut stream = log.jetstream().get_stream(&log.settings().name).await?;
+            let from = match last {
+                Some(sequence) => sequence,
+                None => stream.info().await?.state.last_sequence,
+            };
+            let config = consumer::pull::OrderedConfig {
+                filter_subject: filter_subject.clone(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from + 1 },
+                ..Default::default()
+            };
             let consumer = stream.create_consumer(config).await?;
-            anyhow::Ok(consumer.messages().await?)
+            anyhow::Ok((from, consumer.messages().await?))
         };
         let mut messages = match messages.await {
-            Ok(messages) => {
+            Ok((from, messages)) => {
+                last = Some(from);
                 started.send_replace(true);
                 messages
             }
             Err(error) => {
-                tracing::warn!(filter_subject, error = format!("{error:#}"), "tail cannot read the log; retrying");
+                let (attempt, pause) = failures.record();
+                tracing::warn!(
+                    filter_subject,
+                    attempt,
+                    error = format!("{error:#}"),
+                    "tail cannot read the log; retrying"
+                );
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
@@ -176,13 +185,18 @@ async fn read(
             let Ok(message) = message else { break };
             let Ok(info) = message.info() else { continue };
             let sequence = info.stream_sequence;
+            if last.is_some_and(|last| sequence <= last) {
+                continue;
+            }
             last = Some(sequence);
-            pause = Duration::from_millis(100);
+            failures.reset();
             if let Decoded::Known(event) = decode(sequence, &message.subject, &message.payload) {
                 // No follower is not an error: the tail runs ahead of them.
                 let _ = events.send(Arc::new(*event));
             }
         }
-        tracing::debug!(filter_subject, "tail interrupted; resuming");
+        let (attempt, pause) = failures.record();
+        tracing::debug!(filter_subject, attempt, "tail interrupted; resuming");
+        tokio::time::sleep(pause).await;
     }
 }

@@ -41,6 +41,8 @@ struct FileReactor {
     creations: Mutex<HashMap<String, u32>>,
     /// When `react` first ran, per key.
     first_run: Mutex<HashMap<String, SystemTime>>,
+    /// Effects of each key running now, and how often two ran at once.
+    running: Mutex<(HashMap<String, u32>, u32)>,
 }
 
 impl FileReactor {
@@ -52,6 +54,7 @@ impl FileReactor {
             reacts: Mutex::default(),
             creations: Mutex::default(),
             first_run: Mutex::default(),
+            running: Mutex::default(),
         })
     }
 
@@ -113,7 +116,16 @@ impl Reactor for FileReactor {
         Box::pin(async move {
             *self.reacts.lock().unwrap().entry(work.key.clone()).or_default() += 1;
             self.first_run.lock().unwrap().entry(work.key.clone()).or_insert_with(SystemTime::now);
+            {
+                let (running, overlaps) = &mut *self.running.lock().unwrap();
+                let now = running.entry(work.key.clone()).or_default();
+                *now += 1;
+                if *now > 1 {
+                    *overlaps += 1;
+                }
+            }
             tokio::time::sleep(self.pause).await;
+            *self.running.lock().unwrap().0.entry(work.key.clone()).or_default() -= 1;
             if work.key.starts_with("poison") {
                 return Err(ReactError::retryable("poisoned"));
             }
@@ -488,5 +500,35 @@ async fn scheduled_work_waits_for_its_time_and_survives_a_restart() {
     assert_eq!(recorded[0].envelope.event_id, recording_id(NAME, origin, "provisioned").to_string());
     assert_eq!(recorded[0].envelope.correlation_id, "corr-cause", "the cause's correlation");
     assert_eq!(recorded[0].envelope.causation_id, cause.envelope.event_id);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_items_of_one_key_never_run_at_once_even_on_two_replicas() {
+    let env = TestEnv::new().await.unwrap();
+    let log = open(&env, 300).await;
+    let (first_pool, second_pool) = (pool(&env).await, pool(&env).await);
+    let mut reactor = FileReactor::new(&env, &log);
+    Arc::get_mut(&mut reactor).unwrap().pause = Duration::from_millis(100);
+    // Three triggers for each of four keys: three items a key.
+    for _ in 0..3 {
+        for index in 0..4 {
+            trigger(&log, &format!("k{index}")).await;
+        }
+    }
+    let options = ReactorOptions { concurrency: 4, lease: Duration::from_secs(30), ..options() };
+    let first = Running::start(&log, &first_pool, &reactor, options.clone());
+    let second = Running::start(&log, &second_pool, &reactor, options);
+    let all_done = || async {
+        let rows = work(&first_pool).await;
+        Ok(rows.len() == 12 && rows.iter().all(|row| row.state == WorkState::Done))
+    };
+    within("every item done", wait_until(Duration::from_secs(30), all_done)).await.unwrap();
+    first.stop().await;
+    second.stop().await;
+    for index in 0..4 {
+        assert_eq!(reactor.reacts(&format!("k{index}")), 3, "each item of k{index} ran once");
+    }
+    assert_eq!(reactor.running.lock().unwrap().1, 0, "two effects of one key ran at once");
     env.cleanup().await.unwrap();
 }

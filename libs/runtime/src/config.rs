@@ -5,6 +5,7 @@
 
 use anyhow::Context as _;
 use figment::Figment;
+use figment::Provider as _;
 use figment::providers::{Env, Format as _, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -13,9 +14,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The merged configuration sources.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     figment: Figment,
+}
+
+/// Shows the sections set, never their values (a URL may hold a password).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sections: Vec<String> = self
+            .figment
+            .data()
+            .ok()
+            .into_iter()
+            .flat_map(|data| data.into_values())
+            .flat_map(|dict| dict.into_keys())
+            .collect();
+        formatter.debug_struct("Config").field("sections", &sections).finish()
+    }
 }
 
 impl Config {
@@ -299,6 +315,13 @@ mod tests {
         assert_eq!(settings.servers().unwrap().len(), 2);
         let empty = NatsSettings { url: " , ".into(), ..Default::default() };
         assert!(empty.servers().is_err());
+    }
+
+    #[test]
+    fn config_debug_shows_sections_not_values() {
+        let config = Config::from_figment(Figment::new()).with("database.url", "postgres://u:secret@h/d");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("database") && !shown.contains("secret"), "{shown}");
     }
 
     #[test]

@@ -39,6 +39,11 @@ impl HealthMonitor {
                 let status = self.report(postgres, nats).await;
                 tracing::warn!(postgres, nats, ?status, services = ?self.names, "health changed");
                 last = (postgres, nats);
+                // A stop that came while reporting must win: say so again.
+                if shutdown.is_triggered() {
+                    self.report(false, false).await;
+                    return Ok(());
+                }
             }
         }
     }

@@ -66,6 +66,10 @@ pub(crate) struct ServeArgs {
     /// Services to run (`all` for every one).
     #[arg(required = true)]
     pub(crate) services: Vec<String>,
+    /// Seconds a stop waits for in-flight calls and batches before it
+    /// exits anyway (a second signal exits at once).
+    #[arg(long, default_value_t = 30)]
+    pub(crate) drain_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -73,19 +73,34 @@ pub(crate) async fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::
         tasks.spawn(async move { (service.name, running.await) });
     }
     let mut failure = None;
-    let signal = wait_for_signal();
-    tokio::pin!(signal);
+    let mut signal = Box::pin(wait_for_signal());
+    // Armed when the stop begins: a drain that outlasts it (a client that
+    // stopped reading, an effect that hangs) ends the process anyway.
+    let drain = tokio::time::sleep(std::time::Duration::MAX / 4);
+    tokio::pin!(drain);
+    let drain_timeout = std::time::Duration::from_secs(args.drain_timeout);
     loop {
         tokio::select! {
-            _ = &mut signal, if !shutdown.is_triggered() => {
+            _ = &mut signal => {
+                if shutdown.is_triggered() {
+                    anyhow::bail!("a second stop signal: exiting without finishing the drain");
+                }
                 tracing::info!("shutdown signal received; draining");
                 trigger.trigger();
+                signal = Box::pin(wait_for_signal());
+                drain.as_mut().reset(tokio::time::Instant::now() + drain_timeout);
+            }
+            _ = &mut drain => {
+                anyhow::bail!("the drain did not finish within {drain_timeout:?}; exiting");
             }
             joined = tasks.join_next() => match joined {
                 None => break,
                 Some(Ok((service, Ok(())))) => tracing::info!(service, "service stopped"),
                 Some(Ok((service, Err(error)))) => {
                     tracing::error!(service, error = format!("{error:#}"), "service failed; stopping the others");
+                    if !shutdown.is_triggered() {
+                        drain.as_mut().reset(tokio::time::Instant::now() + drain_timeout);
+                    }
                     trigger.trigger();
                     failure.get_or_insert(error.context(format!("service {service} failed")));
                 }

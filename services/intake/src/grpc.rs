@@ -165,7 +165,8 @@ async fn forward_status_changes(
     loop {
         let event = tokio::select! {
             _ = &mut shutdown => {
-                let _ = sender.send(Err(Status::unavailable("server shutting down; watch again"))).await;
+                // A client that stopped reading must not hold the stop up.
+                let _ = sender.try_send(Err(Status::unavailable("server shutting down; watch again")));
                 return;
             }
             _ = sender.closed() => return,
@@ -185,7 +186,7 @@ async fn forward_status_changes(
                     }
                 };
                 tracing::info!(request_id = %id, error = %error, "watch ended");
-                let _ = sender.send(Err(status)).await;
+                let _ = sender.try_send(Err(status));
                 return;
             }
         };
@@ -193,13 +194,20 @@ async fn forward_status_changes(
             Ok(next) => next,
             Err(reason) => {
                 tracing::warn!(request_id = %id, reason, "watch stopped");
-                let _ = sender.send(Err(Status::internal("watch interrupted"))).await;
+                let _ = sender.try_send(Err(Status::internal("watch interrupted")));
                 return;
             }
         };
         if state.as_ref().is_none_or(|previous| previous.status != next.status) {
             let message = pb::WatchRequestResponse { request: Some(convert::request(&next)) };
-            if sender.send(Ok(message)).await.is_err() {
+            let sent = tokio::select! {
+                _ = &mut shutdown => {
+                    let _ = sender.try_send(Err(Status::unavailable("server shutting down; watch again")));
+                    return;
+                }
+                sent = sender.send(Ok(message)) => sent,
+            };
+            if sent.is_err() {
                 return;
             }
         }

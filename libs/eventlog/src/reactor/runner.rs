@@ -9,15 +9,14 @@ use crate::reactor::queue::Queue;
 use crate::reactor::store::{self, Claimed, Finish};
 use crate::reactor::{ReactError, Reactor, ReactorFault, ReactorOptions, Work};
 use crate::runner::{FaultInjected, FaultPoint, ProjectionRunner, RunnerOptions};
-use futures::StreamExt as _;
-use futures::stream::FuturesUnordered;
+use anyhow::Context as _;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 /// Why a reactor runner stopped on purpose (a test's simulated crash).
@@ -38,8 +37,6 @@ pub struct ReactorRunner<R> {
     wake: Arc<Notify>,
 }
 
-type Running<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = (i64, anyhow::Result<()>)> + Send + 'a>>>;
-
 impl<R: Reactor> ReactorRunner<R> {
     /// Creates a runner; nothing happens until [`run`](Self::run).
     pub fn new(log: EventLog, pool: PgPool, reactor: Arc<R>, mut options: ReactorOptions) -> Self {
@@ -56,20 +53,23 @@ impl<R: Reactor> ReactorRunner<R> {
     /// logged at warn with a count and retried after a capped, jittered
     /// pause. It returns an error only for an injected fault.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        // Shared with the tasks that run the effects.
+        let this = Arc::new(self);
         let (stop, stopped) = watch::channel(false);
         let work = async {
-            self.install(stopped.clone()).await;
-            if self.options.fault == Some(ReactorFault::AfterQueued) {
+            let this = &this;
+            this.install(stopped.clone()).await;
+            if this.options.fault == Some(ReactorFault::AfterQueued) {
                 // Receive only: the crash comes after work was queued and
                 // before anything acted on it.
                 let _ = stopped.clone().wait_for(|stop| *stop).await;
                 return Ok(());
             }
-            self.work(stopped.clone()).await
+            Self::work(this, stopped.clone()).await
         };
         let intake = async {
-            self.install(stopped.clone()).await;
-            self.intake(stopped.clone()).await
+            this.install(stopped.clone()).await;
+            this.intake(stopped.clone()).await
         };
         tokio::pin!(shutdown, work, intake);
         tokio::select! {
@@ -153,10 +153,12 @@ impl<R: Reactor> ReactorRunner<R> {
     }
 
     /// Claims and runs due work until stopped, then finishes what runs.
-    async fn work(&self, mut stopped: watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// Each item's effect runs on a task of its own, so it keeps moving
+    /// while this loop waits on Postgres (claims, lease renewals).
+    async fn work(self: &Arc<Self>, mut stopped: watch::Receiver<bool>) -> anyhow::Result<()> {
         let name = self.reactor.name();
         let concurrency = self.options.concurrency.max(1);
-        let mut running: Running<'_> = FuturesUnordered::new();
+        let mut running: JoinSet<(i64, anyhow::Result<()>)> = JoinSet::new();
         let mut held = HashSet::new();
         let mut stopping = *stopped.borrow();
         let mut failures = Failures::default();
@@ -178,7 +180,8 @@ impl<R: Reactor> ReactorRunner<R> {
                         for item in claimed {
                             let id = item.work.id;
                             held.insert(id);
-                            running.push(Box::pin(async move { (id, self.process(item).await) }));
+                            let this = self.clone();
+                            running.spawn(async move { (id, this.process(item).await) });
                         }
                         let pause = if full { Duration::ZERO } else { self.options.poll_interval };
                         next_claim = tokio::time::Instant::now() + pause;
@@ -197,7 +200,8 @@ impl<R: Reactor> ReactorRunner<R> {
             }
             let can_claim = !stopping && running.len() < concurrency;
             tokio::select! {
-                Some((id, outcome)) = running.next(), if !running.is_empty() => {
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    let (id, outcome) = joined.context("a reactor's effect panicked")?;
                     held.remove(&id);
                     outcome?;
                     if failures.is_clear() {
@@ -212,8 +216,17 @@ impl<R: Reactor> ReactorRunner<R> {
                 _ = tokio::time::sleep_until(next_claim), if can_claim => {}
                 _ = renewal.tick(), if !held.is_empty() => {
                     let ids: Vec<i64> = held.iter().copied().collect();
-                    if let Err(error) = store::renew(&self.pool, self.owner, &ids, self.options.lease).await {
-                        tracing::warn!(reactor = name, error = format!("{error:#}"), "renewing leases failed");
+                    match store::renew(&self.pool, self.owner, &ids, self.options.lease).await {
+                        Ok(kept) if kept.len() < ids.len() => {
+                            // Another replica may run them now; finishing
+                            // checks the lease, so only one records.
+                            let lost: Vec<&i64> = ids.iter().filter(|id| !kept.contains(id)).collect();
+                            tracing::warn!(reactor = name, ?lost, "leases lost (Postgres away longer than a lease?)");
+                            metrics::counter!("reactor_leases_lost_total", "reactor" => name.to_owned())
+                                .increment(lost.len() as u64);
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(reactor = name, error = format!("{error:#}"), "renewing leases failed"),
                     }
                 }
                 _ = gauge.tick() => {

@@ -186,10 +186,18 @@ pub(super) async fn claim(
              attempts = w.attempts + CASE WHEN w.state = 'pending' THEN 1 ELSE 0 END,
              updated_at = now()
          WHERE w.id IN (
-             SELECT id FROM reactor_work
-             WHERE reactor = $1 AND state IN ('pending', 'giving_up') AND due_at <= now()
-               AND (lease_until IS NULL OR lease_until < now())
-             ORDER BY due_at, id
+             SELECT c.id FROM reactor_work c
+             WHERE c.reactor = $1 AND c.state IN ('pending', 'giving_up') AND c.due_at <= now()
+               AND (c.lease_until IS NULL OR c.lease_until < now())
+               -- One item of a key at a time (two triggers of one request
+               -- or secret never run their effects at once): not while
+               -- another of its key is leased, and the oldest due first.
+               AND NOT EXISTS (
+                   SELECT 1 FROM reactor_work o
+                   WHERE o.reactor = c.reactor AND o.work_key = c.work_key AND o.id <> c.id
+                     AND o.state IN ('pending', 'giving_up')
+                     AND (o.lease_until >= now() OR (o.due_at, o.id) < (c.due_at, c.id)))
+             ORDER BY c.due_at, c.id
              LIMIT $4
              FOR UPDATE SKIP LOCKED)
          RETURNING w.id, w.work_key, w.origin, w.scheduled, w.trigger_sequence, w.trigger_subject, w.trigger,
@@ -241,18 +249,19 @@ impl From<ClaimedRow> for Claimed {
 }
 
 /// Renews the leases `owner` holds on `ids`.
-pub(super) async fn renew(pool: &PgPool, owner: Uuid, ids: &[i64], lease: Duration) -> anyhow::Result<()> {
-    sqlx::query(
+/// Extends the leases `owner` still holds among `ids`; returns those.
+pub(super) async fn renew(pool: &PgPool, owner: Uuid, ids: &[i64], lease: Duration) -> anyhow::Result<Vec<i64>> {
+    sqlx::query_scalar(
         "UPDATE reactor_work SET lease_until = now() + make_interval(secs => $3)
-         WHERE id = ANY($2) AND lease_owner = $1",
+         WHERE id = ANY($2) AND lease_owner = $1
+         RETURNING id",
     )
     .bind(owner)
     .bind(ids)
     .bind(lease.as_secs_f64())
-    .execute(pool)
+    .fetch_all(pool)
     .await
-    .context("renewing leases")?;
-    Ok(())
+    .context("renewing leases")
 }
 
 /// What becomes of a claimed item.

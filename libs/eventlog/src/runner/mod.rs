@@ -324,6 +324,8 @@ impl<P: Projection> ProjectionRunner<P> {
         let stream_name = &self.log.settings().name;
         let durable = durable_name(stream_name, &schema, self.projection.name());
         let _ = stream.delete_consumer(&durable).await;
+        // Before names held the schema, a view's consumer was `<stream>-<view>`.
+        let _ = stream.delete_consumer(&format!("{stream_name}-{}", self.projection.name()).replace('.', "_")).await;
         let config = consumer::pull::Config {
             durable_name: Some(durable.clone()),
             filter_subject: self.projection.filter_subject(),

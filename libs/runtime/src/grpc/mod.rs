@@ -105,7 +105,8 @@ pub async fn serve(
         let serving = serving.to_vec();
         async move {
             shutdown.wait().await;
-            for name in serving {
+            // "" too: probes ask for the server as a whole by default.
+            for name in std::iter::once("").chain(serving) {
                 health.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
             }
         }

@@ -79,6 +79,10 @@ pub(crate) fn acceptor(settings: &TlsSettings, shutdown: Shutdown) -> anyhow::Re
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
+    anyhow::ensure!(
+        settings.client_ca_file.is_some() || !settings.require_client_cert,
+        "grpc.tls.require_client_cert needs grpc.tls.client_ca_file (the CA client certificates are checked against)"
+    );
     let builder = match &settings.client_ca_file {
         None => builder.with_no_client_auth(),
         Some(file) => {
