@@ -245,6 +245,9 @@ pub async fn run<S: Service>(config: &Config, shutdown: Shutdown) -> anyhow::Res
     built.run(shutdown).await
 }
 
+/// How long `gantry admin rebuild` waits for the event log.
+const REBUILD_CONNECT_BOUND: Duration = Duration::from_secs(30);
+
 /// What `gantry admin rebuild` did to one view.
 #[derive(Debug, Clone)]
 pub struct Rebuilt {
@@ -261,7 +264,10 @@ pub struct Rebuilt {
 /// be up.
 pub async fn rebuild<S: Service>(config: &Config) -> anyhow::Result<Vec<Rebuilt>> {
     let (service, settings) = settings::read::<S::Settings>(config, S::NAME)?;
-    let assembled = assemble::<S>(config, service, settings).await?;
+    // An operator's command: say so when NATS is away instead of waiting.
+    let assembled = tokio::time::timeout(REBUILD_CONNECT_BOUND, assemble::<S>(config, service, settings))
+        .await
+        .map_err(|_| anyhow::anyhow!("the event log was not reachable within {REBUILD_CONNECT_BOUND:?}"))??;
     let Assembled { parts, declaration, schema, database, .. } = assembled;
     migrate::<S>(&database, &schema, &parts.pool, &declaration.view_names()).await?;
     let batch_size = parts.service.projection_batch_size;

@@ -76,6 +76,14 @@ fn id_and_text(id: &str, field: &str, text: &str, required: bool) -> Result<Uuid
 }
 
 impl IntakeApi {
+    /// Bounds a read of the view: a Postgres that stops answering (rather
+    /// than refusing) answers UNAVAILABLE after the read wait and a second,
+    /// instead of holding the call until TCP gives up.
+    async fn bounded<T>(&self, read: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let bound = self.read_wait + Duration::from_secs(1);
+        tokio::time::timeout(bound, read).await.unwrap_or(Err(Error::ViewUnavailable))
+    }
+
     /// Waits until the view has applied `min_sequence` (none: at once);
     /// fails UNAVAILABLE while the view cannot be read.
     async fn wait_for(&self, min_sequence: u64) -> Result<(), Error> {
@@ -297,8 +305,11 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
         let message = request.into_inner();
         let id = convert::request_id(&message.request_id)
             .map_err(|description| Error::invalid("request_id", description))?;
-        self.wait_for(message.min_sequence).await?;
-        let state = view::get(&self.pool, id).await.map_err(Error::from)?;
+        let read = async {
+            self.wait_for(message.min_sequence).await?;
+            view::get(&self.pool, id).await.map_err(Error::from)
+        };
+        let state = self.bounded(read).await?;
         let state = state.ok_or_else(|| Error::from(crate::domain::DomainError::NotFound(id.to_string())))?;
         Ok(Response::new(pb::GetRequestResponse { request: Some(convert::request(&state)) }))
     }
@@ -309,7 +320,7 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
         request: Request<pb::ListRequestsRequest>,
     ) -> Result<Response<pb::ListRequestsResponse>, Status> {
         principal_of(&request)?;
-        Ok(Response::new(self.inner_list(request.into_inner()).await?))
+        Ok(Response::new(self.bounded(self.inner_list(request.into_inner())).await?))
     }
 
     type WatchRequestStream = ReceiverStream<Result<pb::WatchRequestResponse, Status>>;
@@ -332,7 +343,7 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
         request: Request<pb::ExportCatalogRequest>,
     ) -> Result<Response<pb::ExportCatalogResponse>, Status> {
         principal_of(&request)?;
-        let content = self.inner_export(request.into_inner()).await?;
+        let content = self.bounded(self.inner_export(request.into_inner())).await?;
         Ok(Response::new(pb::ExportCatalogResponse { content }))
     }
 }

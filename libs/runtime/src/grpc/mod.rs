@@ -38,7 +38,9 @@ pub struct GrpcSettings {
     /// TLS from certificate files; plaintext (for loopback) when unset.
     pub tls: Option<TlsSettings>,
     /// Most connections open at once per server; more wait in the backlog.
-    pub max_connections: usize,
+    /// Unset: the open-files limit less room for everything else, so the
+    /// cap, not running out of descriptors, is what overload meets.
+    pub max_connections: Option<usize>,
     /// Most concurrent calls (HTTP/2 streams) per connection.
     pub max_concurrent_streams: u32,
     /// HTTP/2 keepalive: a ping after this long without frames, in milliseconds.
@@ -54,13 +56,30 @@ impl Default for GrpcSettings {
     fn default() -> Self {
         Self {
             tls: None,
-            max_connections: 4096,
+            max_connections: None,
             max_concurrent_streams: 256,
             keepalive_interval_ms: 30_000,
             keepalive_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
         }
     }
+}
+
+/// Descriptors kept for everything but client connections (pools, NATS,
+/// files, other services of the process).
+const DESCRIPTOR_HEADROOM: usize = 256;
+
+/// Returns the open-files soft limit less [`DESCRIPTOR_HEADROOM`] (Linux;
+/// 1024 less it where the limit cannot be read).
+fn default_max_connections() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|line| line.starts_with("Max open files"))?.to_owned();
+            line.split_whitespace().nth(3).and_then(|soft| soft.parse::<usize>().ok())
+        })
+        .unwrap_or(1024);
+    soft.saturating_sub(DESCRIPTOR_HEADROOM).max(16)
 }
 
 /// The health service of one server and its reporter.
@@ -96,7 +115,7 @@ pub async fn serve(
         tracing::warn!(%address, "serving plaintext gRPC beyond loopback: set grpc.tls.cert_file and key_file");
     }
     let limits = listener::Limits {
-        max_connections: settings.max_connections,
+        max_connections: settings.max_connections.unwrap_or_else(default_max_connections),
         idle_timeout: Some(Duration::from_millis(settings.idle_timeout_ms)).filter(|idle| !idle.is_zero()),
     };
     let incoming = tokio_stream::wrappers::ReceiverStream::new(listener::accept(listener, limits, tls));
@@ -167,6 +186,18 @@ pub fn service_name<S: NamedService>() -> &'static str {
 /// that continues the caller's trace (`traceparent` metadata).
 #[derive(Debug, Clone, Copy)]
 pub struct RpcTelemetryLayer;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_connection_cap_leaves_room_below_the_open_files_limit() {
+        let cap = super::default_max_connections();
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let line = limits.lines().find(|line| line.starts_with("Max open files")).unwrap();
+        let soft: usize = line.split_whitespace().nth(3).unwrap().parse().unwrap_or(usize::MAX);
+        assert!(cap < soft && cap >= 16, "cap {cap} for a limit of {soft}");
+    }
+}
 
 impl<S> Layer<S> for RpcTelemetryLayer {
     type Service = RpcTelemetry<S>;
