@@ -70,6 +70,14 @@ where
     }
 }
 
+/// True for a migration error that retrying cannot mend: the schema's
+/// history disagrees with the build's migrations, or Postgres refused a
+/// statement for a reason other than being unreachable.
+fn is_permanent(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.downcast_ref::<sqlx::migrate::MigrateError>().is_some())
+        && !gantry_runtime::postgres::is_unavailable(error)
+}
+
 /// Creates and migrates the service's schema, and the checkpoint tables
 /// of its views (so reads can wait on a checkpoint from the start).
 async fn migrate<S: Service>(
@@ -197,13 +205,22 @@ impl<S: Service> Built<S> {
             if readiness.is_ready() {
                 return Ok(());
             }
+            let migrated = until_ok(S::NAME, "migrating the schema", || async {
+                match migrate::<S>(&database, &schema, &pool, &views).await {
+                    // Postgres away: try again. A migration that cannot
+                    // apply (changed, missing, not permitted) never will.
+                    Err(error) if is_permanent(&error) => Ok(Err(error)),
+                    other => other.map(Ok),
+                }
+            });
             tokio::select! {
-                _ = stopping.wait() => {}
-                _ = until_ok(S::NAME, "migrating the schema", || migrate::<S>(&database, &schema, &pool, &views)) => {
+                _ = stopping.wait() => Ok(()),
+                migrated = migrated => {
+                    migrated.context("the schema cannot be migrated")?;
                     readiness.set_ready();
+                    Ok(())
                 }
             }
-            Ok(())
         });
         for (name, task) in tasks {
             let (readiness, shutdown) = (parts.readiness.clone(), shutdown.clone());

@@ -350,3 +350,21 @@ async fn out_of_file_descriptors_the_server_backs_off_instead_of_spinning() {
     assert!(served.is_ok(), "served again once descriptors were freed");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_schema_whose_migrations_changed_stops_the_service_instead_of_retrying_for_ever() {
+    let app = spawn_app().await;
+    let (stopped, env, tokens) = app.stop().await;
+    stopped.unwrap();
+    // The schema says migration 1 had other contents than this build's.
+    let pool = env.pool().await.unwrap();
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00'::bytea WHERE version = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let app = helpers::start(env, tokens, |config| config).await;
+    let (ended, env, _) = app.crashed().await;
+    let error = format!("{:#}", ended.expect_err("the service stops"));
+    assert!(error.contains("cannot be migrated"), "{error}");
+    env.cleanup().await.unwrap();
+}
