@@ -701,7 +701,7 @@ pub const CLUSTER_NODES: usize = 3;
 
 impl NatsCluster {
     /// Starts the three nodes; returns once each one's JetStream answers
-    /// (the cluster has elected its meta leader).
+    /// and the cluster can place a stream on all three.
     pub async fn start() -> anyhow::Result<Self> {
         let binary = nats_server_binary()?;
         let directory = fresh_directory("nats-cluster")?;
@@ -765,7 +765,35 @@ impl NatsCluster {
         for node in &mut self.nodes {
             node.wait_ready().await?;
         }
-        Ok(())
+        self.wait_for_placement().await
+    }
+
+    /// Waits until the cluster can place a stream on all its nodes: each
+    /// node answering is not enough, the meta group must know every peer
+    /// (a replicas=3 stream made too early is refused).
+    async fn wait_for_placement(&self) -> anyhow::Result<()> {
+        let client = async_nats::connect(self.url(0)).await.context("connecting to the cluster")?;
+        let context = jetstream::new(client);
+        let probe = jetstream::stream::Config {
+            name: format!("PROBE_{}", self.name.replace(['-', '.'], "_")),
+            subjects: vec![format!("probe.{}", self.name.replace('.', "_"))],
+            num_replicas: CLUSTER_NODES,
+            ..Default::default()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match context.create_stream(probe.clone()).await {
+                Ok(_) => {
+                    let _ = context.delete_stream(&probe.name).await;
+                    return Ok(());
+                }
+                // Not yet: the meta group is still learning its peers.
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => return Err(error).context("the cluster never placed a replicated stream"),
+            }
+        }
     }
 
     /// Returns every node's URL, comma-separated (as `nats.url` takes a list).
