@@ -8,7 +8,7 @@
 //! - [`envelope`]: the event envelope, its type names, encoding and decoding.
 //! - [`stream`]: the stream's settings and its idempotent creation.
 //! - [`log`]: [`EventLog`] — append with optimistic concurrency and
-//!   de-duplication, load one aggregate, follow one aggregate live.
+//!   de-duplication, load one aggregate (following one live is [`tail`]).
 //! - [`tail`]: [`Tail`], one live reader of a subject filter shared by
 //!   every watch of an aggregate.
 //! - [`trace`]: W3C trace context carried in NATS headers.

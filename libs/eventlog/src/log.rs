@@ -8,9 +8,7 @@ use anyhow::Context as _;
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::stream::DirectGetErrorKind;
-use async_nats::jetstream::{self, consumer, message::PublishMessage};
-use futures::stream::BoxStream;
-use futures::{StreamExt as _, TryStreamExt as _};
+use async_nats::jetstream::{self, message::PublishMessage};
 use gantry_proto::events::Envelope;
 use prost::Message as _;
 use std::time::SystemTime;
@@ -224,33 +222,5 @@ impl EventLog {
             Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
             Err(error) => Err(error).with_context(|| format!("reading the last event of {subject}")),
         }
-    }
-
-    /// Follows one aggregate: all its events so far, then each new one as it
-    /// is appended, in order (an ordered consumer on its subject alone).
-    pub async fn follow(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-    ) -> anyhow::Result<BoxStream<'static, anyhow::Result<RecordedEvent>>> {
-        let subject = self.subject(aggregate_type, aggregate_id);
-        let consumer = self
-            .stream
-            .create_consumer(consumer::pull::OrderedConfig { filter_subject: subject.clone(), ..Default::default() })
-            .await
-            .with_context(|| format!("following {subject}"))?;
-        let messages = consumer.messages().await.with_context(|| format!("following {subject}"))?;
-        let events = messages
-            .map_err(anyhow::Error::new)
-            .and_then(move |message| {
-                let subject = subject.clone();
-                async move {
-                    let sequence = message.info().map_err(|e| anyhow::anyhow!(e))?.stream_sequence;
-                    decode_known(sequence, &subject, &message.payload)
-                }
-            })
-            .try_filter_map(|event| async move { Ok(event) })
-            .boxed();
-        Ok(events)
     }
 }

@@ -22,7 +22,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
@@ -174,11 +173,6 @@ pub fn client_endpoint(
         tls = tls.domain_name(domain);
     }
     endpoint.tls_config(tls).context("TLS configuration")
-}
-
-/// Returns the full gRPC name of a generated server, for health reporting.
-pub fn service_name<S: NamedService>() -> &'static str {
-    S::NAME
 }
 
 /// Records `grpc_server_requests_total{method,code}` and
