@@ -1,6 +1,7 @@
 //! Catalog export from the view: the platform's `rds-catalog.yaml` and
 //! Backstage `kind: Resource` entities, one per database that holds its name.
 
+use crate::domain::names::database_entity_name;
 use crate::domain::{DatabaseSpec, Environment, RequestState, ResourceSpec, RiskTier, SizeTier};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -111,7 +112,7 @@ pub(crate) fn backstage_entities(states: &[RequestState]) -> anyhow::Result<Stri
             api_version: "backstage.io/v1alpha1",
             kind: "Resource",
             metadata: Metadata {
-                name: format!("{}-{}", spec.database_name.replace('_', "-"), spec.environment),
+                name: database_entity_name(&spec.database_name, spec.environment),
                 description: format!("Postgres database {} ({})", spec.database_name, spec.environment),
                 labels: BTreeMap::from([
                     ("gantry.dev/environment", spec.environment.as_str()),
@@ -187,5 +188,31 @@ mod tests {
         assert_eq!(entity["metadata"]["name"], "orders-db-prod");
         assert_eq!(entity["spec"]["type"], "database");
         assert_eq!(entity["spec"]["lifecycle"], "production");
+    }
+
+    #[test]
+    fn the_longest_database_names_give_valid_entity_names() {
+        let mut states = Vec::new();
+        for environment in Environment::ALL {
+            let mut state = ready_database();
+            if let ResourceSpec::Database(spec) = &mut state.spec {
+                spec.database_name = format!("a{}", "b_".repeat(31));
+                spec.environment = *environment;
+            }
+            states.push(state);
+        }
+        let yaml = backstage_entities(&states).unwrap();
+        let names: Vec<String> = yaml
+            .split("---\n")
+            .filter(|document| !document.is_empty())
+            .map(|document| {
+                let entity: serde_yaml_ng::Value = serde_yaml_ng::from_str(document).unwrap();
+                entity["metadata"]["name"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(names.len(), Environment::ALL.len());
+        for name in &names {
+            crate::domain::names::check_entity_name(name).unwrap();
+        }
     }
 }

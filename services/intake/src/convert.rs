@@ -1,7 +1,9 @@
 //! Protobuf ↔ domain at the edge of the API: forms in, requests out, ids,
 //! enums, page tokens and timestamps.
 
-use crate::domain::wire::{number_of, value_of};
+use crate::domain::names::database_entity_name;
+use crate::domain::validate::unknown_choice;
+use crate::domain::wire::{choice_of, number_of, value_of};
 use crate::domain::{
     BucketForm, BucketPurpose, DatabaseForm, Environment, RequestState, ResourceSpec, Risk, Size, Status,
 };
@@ -29,18 +31,18 @@ pub(crate) fn database_form(request: &pb::RequestDatabaseRequest) -> DatabaseFor
         username: request.username.clone(),
         owner: request.owner.clone(),
         requester: request.requester.clone(),
-        environment: value_of(Environment::ALL, request.environment),
+        environment: choice_of(Environment::ALL, request.environment),
         domain: request.domain.clone(),
-        risk: value_of(Risk::ALL, request.risk),
-        size: value_of(Size::ALL, request.size),
+        risk: choice_of(Risk::ALL, request.risk),
+        size: choice_of(Size::ALL, request.size),
     }
 }
 
 pub(crate) fn bucket_form(request: &pb::RequestBucketRequest) -> BucketForm {
     BucketForm {
         bucket_name: request.bucket_name.clone(),
-        purpose: value_of(BucketPurpose::ALL, request.purpose),
-        environment: value_of(Environment::ALL, request.environment),
+        purpose: choice_of(BucketPurpose::ALL, request.purpose),
+        environment: choice_of(Environment::ALL, request.environment),
         region: request.region.clone(),
         owner: request.owner.clone(),
         requester: request.requester.clone(),
@@ -63,7 +65,7 @@ pub(crate) fn status_filter(number: i32) -> Result<Option<Status>, Error> {
     if number == 0 {
         return Ok(None);
     }
-    value_of(STATUSES, number).map(Some).ok_or_else(|| Error::invalid("status", "unknown status"))
+    value_of(STATUSES, number).map(Some).ok_or_else(|| Error::invalid("status", unknown_choice(number, STATUSES)))
 }
 
 /// Reads an optional environment filter (0: any).
@@ -71,7 +73,9 @@ pub(crate) fn environment_filter(number: i32) -> Result<Option<Environment>, Err
     if number == 0 {
         return Ok(None);
     }
-    value_of(Environment::ALL, number).map(Some).ok_or_else(|| Error::invalid("environment", "unknown environment"))
+    value_of(Environment::ALL, number)
+        .map(Some)
+        .ok_or_else(|| Error::invalid("environment", unknown_choice(number, Environment::ALL)))
 }
 
 /// Encodes a listing cursor as an opaque page token.
@@ -99,9 +103,15 @@ fn timestamp(micros: i64) -> prost_types::Timestamp {
 
 /// Returns the API form of a request.
 pub(crate) fn request(state: &RequestState) -> pb::Request {
-    let (kind, spec) = match &state.spec {
-        ResourceSpec::Database(database) => (pb::RequestKind::Database, pb::request::Spec::Database(database.into())),
-        ResourceSpec::Bucket(bucket) => (pb::RequestKind::Bucket, pb::request::Spec::Bucket(bucket.into())),
+    let (kind, spec, catalog_entity) = match &state.spec {
+        ResourceSpec::Database(database) => (
+            pb::RequestKind::Database,
+            pb::request::Spec::Database(database.into()),
+            format!("resource:default/{}", database_entity_name(&database.database_name, database.environment)),
+        ),
+        ResourceSpec::Bucket(bucket) => {
+            (pb::RequestKind::Bucket, pb::request::Spec::Bucket(bucket.into()), String::new())
+        }
     };
     pb::Request {
         request_id: state.id.clone(),
@@ -129,6 +139,7 @@ pub(crate) fn request(state: &RequestState) -> pb::Request {
         created_at: Some(timestamp(state.created_micros)),
         updated_at: Some(timestamp(state.updated_micros)),
         sequence: state.sequence,
+        catalog_entity,
     }
 }
 

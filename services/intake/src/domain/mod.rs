@@ -4,6 +4,7 @@
 //! state. The clock and ids are passed in.
 
 pub mod decide;
+pub mod names;
 pub mod policy;
 pub mod request;
 pub mod spec;

@@ -1,8 +1,10 @@
 //! The platform's input rules. Every check runs, and every violation is
 //! reported at once, field by field.
 
+use super::names::{default_bucket_name, default_username};
 use super::spec::{BucketPurpose, BucketSpec, DatabaseSpec, Environment, Risk, Size};
 use serde::Serialize;
+use std::fmt::Display;
 
 /// Longest database, role, owner, requester or domain name (Postgres' limit).
 pub const NAME_MAX_BYTES: usize = 63;
@@ -12,8 +14,49 @@ pub const IDEMPOTENCY_KEY_MAX_BYTES: usize = 128;
 pub const TEXT_MAX_BYTES: usize = 1024;
 /// Longest KMS key id or ARN.
 pub const KMS_KEY_MAX_BYTES: usize = 2048;
-/// Longest region name.
-pub const REGION_MAX_BYTES: usize = 32;
+/// The AWS regions a bucket may be placed in (commercial, GovCloud, China
+/// and the European Sovereign Cloud).
+pub const AWS_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eusc-de-east-1",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
 /// Longest bucket retention.
 pub const RETENTION_MAX_DAYS: u32 = 3650;
 
@@ -45,6 +88,29 @@ pub struct FieldViolation {
     pub description: String,
 }
 
+/// Lists a vocabulary with its protobuf numbers: `1 (dev), 2 (test), …`.
+fn choices<T: Display>(all: &[T]) -> String {
+    let listed: Vec<String> = all.iter().enumerate().map(|(index, value)| format!("{} ({value})", index + 1)).collect();
+    listed.join(", ")
+}
+
+/// Describes a protobuf number that names no value of `all`.
+pub fn unknown_choice<T: Display>(number: i32, all: &[T]) -> String {
+    format!("unknown value {number}; one of {}", choices(all))
+}
+
+/// A choice from a closed vocabulary as it arrived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Choice<T> {
+    /// Not given (protobuf's 0).
+    #[default]
+    Unset,
+    /// A number no value of the vocabulary has.
+    Unknown(i32),
+    /// A value of the vocabulary.
+    Value(T),
+}
+
 /// Every violation of one input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Violations(pub Vec<FieldViolation>);
@@ -64,12 +130,15 @@ impl Violations {
         }
     }
 
-    /// Returns a required choice, recording a violation when it is missing.
-    pub fn require<T>(&mut self, field: &str, value: Option<T>, choices: &str) -> Option<T> {
-        if value.is_none() {
-            self.check(field, Err(format!("required; one of {choices}")));
+    /// Returns the value of a required choice, recording a violation when it
+    /// is unset or not one of `all` (listed with their protobuf numbers).
+    pub fn choose<T: Copy + Display>(&mut self, field: &str, choice: Choice<T>, all: &[T]) -> Option<T> {
+        match choice {
+            Choice::Value(value) => return Some(value),
+            Choice::Unset => self.check(field, Err(format!("required; one of {}", choices(all)))),
+            Choice::Unknown(number) => self.check(field, Err(unknown_choice(number, all))),
         }
-        value
+        None
     }
 
     /// Returns `value` when nothing was violated.
@@ -98,7 +167,8 @@ pub fn check_identifier(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A team, person or domain name: `^[a-z0-9-]+$`, at most 63 bytes.
+/// A team, person or domain name (a Backstage entity name in lower case):
+/// `^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`, at most 63 bytes.
 pub fn check_slug(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("required".into());
@@ -106,8 +176,10 @@ pub fn check_slug(value: &str) -> Result<(), String> {
     if value.len() > NAME_MAX_BYTES {
         return Err(format!("at most {NAME_MAX_BYTES} bytes"));
     }
-    if !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err("must match ^[a-z0-9-]+$".into());
+    let lower_alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let edges_ok = value.starts_with(lower_alphanumeric) && value.ends_with(lower_alphanumeric);
+    if !edges_ok || !value.chars().all(|c| lower_alphanumeric(c) || c == '-') {
+        return Err("must match ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$".into());
     }
     Ok(())
 }
@@ -124,25 +196,24 @@ pub fn check_bucket_name(value: &str) -> Result<(), String> {
     if !edges_ok || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
         return Err("lowercase letters, digits and hyphens, starting and ending with a letter or digit".into());
     }
-    if value.starts_with("xn--") || value.ends_with("-s3alias") {
+    const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+    const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", "--x-s3", "--table-s3"];
+    if RESERVED_PREFIXES.iter().any(|prefix| value.starts_with(prefix))
+        || RESERVED_SUFFIXES.iter().any(|suffix| value.ends_with(suffix))
+    {
         return Err("uses a prefix or suffix S3 reserves".into());
     }
     Ok(())
 }
 
-/// An AWS region name such as `eu-west-1`.
+/// An AWS region name such as `eu-west-1`, one of [`AWS_REGIONS`].
 pub fn check_region(value: &str) -> Result<(), String> {
     if value.is_empty() {
-        return Err("required".into());
+        return Err("required; an AWS region such as eu-west-1".into());
     }
-    let parts: Vec<&str> = value.split('-').collect();
-    let well_formed = value.len() <= REGION_MAX_BYTES
-        && parts.len() >= 3
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty();
-    if !well_formed {
-        return Err("an AWS region such as eu-west-1".into());
+    if !AWS_REGIONS.contains(&value) {
+        let shown: String = value.chars().take(32).collect();
+        return Err(format!("{shown:?} is not an AWS region; one such as eu-west-1 or us-east-1"));
     }
     Ok(())
 }
@@ -188,40 +259,42 @@ fn check_kms_key(value: &str) -> Result<(), String> {
 pub struct DatabaseForm {
     /// Requested database name.
     pub database_name: String,
-    /// Requested role name; empty means `<database_name>_user`.
+    /// Requested role name; empty means [`default_username`].
     pub username: String,
     /// Owning team.
     pub owner: String,
     /// The person asking.
     pub requester: String,
-    /// Environment, `None` when unset or unknown.
-    pub environment: Option<Environment>,
+    /// Environment.
+    pub environment: Choice<Environment>,
     /// Business domain.
     pub domain: String,
-    /// Risk, `None` when unset or unknown.
-    pub risk: Option<Risk>,
-    /// Size, `None` when unset or unknown.
-    pub size: Option<Size>,
+    /// Risk.
+    pub risk: Choice<Risk>,
+    /// Size.
+    pub size: Choice<Size>,
 }
 
 impl DatabaseForm {
     /// Checks every rule and returns the spec, or every violation.
     pub fn validate(self) -> Result<DatabaseSpec, Violations> {
         let mut violations = Violations::default();
-        let username =
-            if self.username.is_empty() { format!("{}_user", self.database_name) } else { self.username.clone() };
         let database_name = check_identifier(&self.database_name);
-        // A default username only repeats a bad database name's violation.
-        if !self.username.is_empty() || database_name.is_ok() {
-            violations.check("username", check_identifier(&username));
-        }
+        // The default is legal whenever the database name is, so only a
+        // given username is checked (a bad database name is reported once).
+        let username = if self.username.is_empty() {
+            default_username(&self.database_name)
+        } else {
+            violations.check("username", check_identifier(&self.username));
+            self.username.clone()
+        };
         violations.check("database_name", database_name);
         violations.check("owner", check_slug(&self.owner));
         violations.check("requester", check_slug(&self.requester));
         violations.check("domain", check_slug(&self.domain));
-        let environment = violations.require("environment", self.environment, "dev, test, staging, prod");
-        let risk = violations.require("risk", self.risk, "none, low, medium, high, access");
-        let size = violations.require("size", self.size, "small, medium, large, xlarge");
+        let environment = violations.choose("environment", self.environment, Environment::ALL);
+        let risk = violations.choose("risk", self.risk, Risk::ALL);
+        let size = violations.choose("size", self.size, Size::ALL);
         violations.into_result(|| DatabaseSpec {
             database_name: self.database_name,
             username,
@@ -238,12 +311,12 @@ impl DatabaseForm {
 /// A bucket request as submitted, before validation.
 #[derive(Debug, Clone, Default)]
 pub struct BucketForm {
-    /// Requested name; empty means `<owner>-<purpose>-<environment>`.
+    /// Requested name; empty means [`default_bucket_name`].
     pub bucket_name: String,
-    /// Purpose, `None` when unset or unknown.
-    pub purpose: Option<BucketPurpose>,
-    /// Environment, `None` when unset or unknown.
-    pub environment: Option<Environment>,
+    /// Purpose.
+    pub purpose: Choice<BucketPurpose>,
+    /// Environment.
+    pub environment: Choice<Environment>,
     /// AWS region.
     pub region: String,
     /// Owning team.
@@ -262,19 +335,29 @@ impl BucketForm {
     /// Checks every rule and returns the spec, or every violation.
     pub fn validate(self) -> Result<BucketSpec, Violations> {
         let mut violations = Violations::default();
-        let purpose = violations.require("purpose", self.purpose, "backend-state, logs, traces, artifacts");
-        let environment = violations.require("environment", self.environment, "dev, test, staging, prod");
-        violations.check("owner", check_slug(&self.owner));
+        let purpose = violations.choose("purpose", self.purpose, BucketPurpose::ALL);
+        let environment = violations.choose("environment", self.environment, Environment::ALL);
+        let owner = check_slug(&self.owner);
+        let owner_ok = owner.is_ok();
+        violations.check("owner", owner);
         violations.check("requester", check_slug(&self.requester));
         violations.check("region", check_region(&self.region));
-        let bucket_name = match (self.bucket_name.is_empty(), purpose, environment) {
-            (false, _, _) => self.bucket_name.clone(),
-            (true, Some(purpose), Some(environment)) => format!("{}-{purpose}-{environment}", self.owner),
-            _ => String::new(),
+        let bucket_name = if !self.bucket_name.is_empty() {
+            violations.check("bucket_name", check_bucket_name(&self.bucket_name));
+            self.bucket_name.clone()
+        } else if let (Some(purpose), Some(environment), true) = (purpose, environment, owner_ok) {
+            let derived = default_bucket_name(&self.owner, purpose, environment);
+            // Short enough by construction; an owner can still make a name
+            // S3 reserves (`sthree-…`): say what was derived and why.
+            let checked = check_bucket_name(&derived).map_err(|why| {
+                format!("the default name {derived:?} (owner-purpose-environment) {why}; give a bucket_name")
+            });
+            violations.check("bucket_name", checked);
+            derived
+        } else {
+            // Whatever keeps the default from being derived is reported on its own field.
+            String::new()
         };
-        if purpose.is_some() && environment.is_some() {
-            violations.check("bucket_name", check_bucket_name(&bucket_name));
-        }
         violations.check("retention_days", check_retention(purpose, self.retention_days));
         violations.check("kms_key_id", check_kms_key(&self.kms_key_id));
         if !self.replication_target.is_empty() {
@@ -318,10 +401,10 @@ mod tests {
             username: String::new(),
             owner: "team-orders".into(),
             requester: "alice".into(),
-            environment: Some(Environment::Prod),
+            environment: Choice::Value(Environment::Prod),
             domain: "payments".into(),
-            risk: Some(Risk::High),
-            size: Some(Size::Small),
+            risk: Choice::Value(Risk::High),
+            size: Choice::Value(Size::Small),
         }
     }
 
@@ -351,10 +434,10 @@ mod tests {
             database_name: "Bad Name".into(),
             owner: String::new(),
             requester: "Alice!".into(),
-            environment: None,
+            environment: Choice::Unset,
             domain: "x".repeat(64),
-            risk: None,
-            size: None,
+            risk: Choice::Unknown(99),
+            size: Choice::Unset,
             ..database_form()
         };
         let violations = form.validate().unwrap_err();
@@ -362,14 +445,23 @@ mod tests {
             fields(&violations),
             ["database_name", "owner", "requester", "domain", "environment", "risk", "size"]
         );
-        let long_default = DatabaseForm { database_name: "a".repeat(60), ..database_form() };
-        assert_eq!(fields(&long_default.validate().unwrap_err()), ["username"], "<name>_user exceeds 63 bytes");
+        let risk = &violations.0[5].description;
+        assert!(risk.starts_with("unknown value 99; one of 1 (none), 2 (low)"), "{risk}");
+        assert!(violations.0[4].description.starts_with("required; one of 1 (dev)"));
+    }
+
+    #[test]
+    fn a_long_database_name_gets_a_legal_default_username() {
+        let spec = DatabaseForm { database_name: "a".repeat(63), ..database_form() }.validate().unwrap();
+        assert!(check_identifier(&spec.username).is_ok(), "{}", spec.username);
+        let given = DatabaseForm { username: "a".repeat(64), ..database_form() };
+        assert_eq!(fields(&given.validate().unwrap_err()), ["username"]);
     }
 
     fn bucket_form() -> BucketForm {
         BucketForm {
-            purpose: Some(BucketPurpose::Logs),
-            environment: Some(Environment::Prod),
+            purpose: Choice::Value(BucketPurpose::Logs),
+            environment: Choice::Value(Environment::Prod),
             region: "eu-west-1".into(),
             owner: "team-obs".into(),
             requester: "alice".into(),
@@ -400,8 +492,25 @@ mod tests {
             fields(&violations),
             ["region", "bucket_name", "retention_days", "kms_key_id", "replication_target"]
         );
-        let state = BucketForm { purpose: Some(BucketPurpose::BackendState), retention_days: 5, ..bucket_form() };
+        let state =
+            BucketForm { purpose: Choice::Value(BucketPurpose::BackendState), retention_days: 5, ..bucket_form() };
         assert_eq!(fields(&state.validate().unwrap_err()), ["retention_days"]);
+        let unknown_region = BucketForm { region: "mars-north-9".into(), ..bucket_form() };
+        assert_eq!(fields(&unknown_region.validate().unwrap_err()), ["region"]);
+    }
+
+    #[test]
+    fn derived_bucket_names_are_legal_or_explained() {
+        let long_owner = BucketForm { owner: format!("team-{}", "o".repeat(58)), ..bucket_form() };
+        let spec = long_owner.validate().unwrap();
+        assert!(check_bucket_name(&spec.bucket_name).is_ok(), "{}", spec.bucket_name);
+        let reserved = BucketForm { owner: "sthree".into(), ..bucket_form() }.validate().unwrap_err();
+        assert_eq!(fields(&reserved), ["bucket_name"]);
+        assert!(reserved.0[0].description.contains("\"sthree-logs-prod\""), "{reserved}");
+        for bad_owner in ["-team", "team-", ""] {
+            let violations = BucketForm { owner: bad_owner.into(), ..bucket_form() }.validate().unwrap_err();
+            assert_eq!(fields(&violations), ["owner"], "{bad_owner}");
+        }
     }
 
     #[test]
@@ -414,5 +523,7 @@ mod tests {
         assert!(check_idempotency_key("has space").is_err());
         assert!(check_idempotency_key(&"k".repeat(129)).is_err());
         assert!(check_region("us-gov-west-1").is_ok());
+        assert!(check_region("mars-north-9").is_err());
+        assert!(check_region("").is_err());
     }
 }

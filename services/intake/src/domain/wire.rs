@@ -2,6 +2,7 @@
 //! log (enum numbers follow the order of each vocabulary's `ALL`).
 
 use super::spec::{BucketPurpose, BucketSpec, DatabaseSpec, Environment, Risk, Size};
+use super::validate::Choice;
 use gantry_proto::types as pb;
 
 /// Returns the protobuf number of a vocabulary value (`UNSPECIFIED` is 0).
@@ -12,6 +13,16 @@ pub(crate) fn number_of<T: PartialEq>(all: &[T], value: &T) -> i32 {
 /// Returns the vocabulary value of a protobuf number, if it names one.
 pub(crate) fn value_of<T: Copy>(all: &[T], number: i32) -> Option<T> {
     number.checked_sub(1).and_then(|index| usize::try_from(index).ok()).and_then(|index| all.get(index).copied())
+}
+
+/// Returns a protobuf number as a choice of the vocabulary: unset (0),
+/// unknown, or a value.
+pub(crate) fn choice_of<T: Copy>(all: &[T], number: i32) -> Choice<T> {
+    match value_of(all, number) {
+        Some(value) => Choice::Value(value),
+        None if number == 0 => Choice::Unset,
+        None => Choice::Unknown(number),
+    }
 }
 
 fn enum_value<T: Copy>(all: &[T], number: i32, what: &str) -> Result<T, String> {
@@ -91,5 +102,8 @@ mod tests {
         assert_eq!(value_of(Environment::ALL, 0), None);
         assert_eq!(value_of(Environment::ALL, 99), None);
         assert_eq!(value_of(Environment::ALL, i32::MIN), None);
+        assert_eq!(choice_of(Environment::ALL, 0), Choice::Unset);
+        assert_eq!(choice_of(Environment::ALL, 99), Choice::Unknown(99));
+        assert_eq!(choice_of(Environment::ALL, 1), Choice::Value(Environment::Dev));
     }
 }

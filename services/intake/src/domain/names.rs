@@ -1,0 +1,112 @@
+//! Names Gantry derives from a request: the default role name, the default
+//! bucket name and the Backstage entity name of a database. A name derived
+//! from legal input is itself legal: when the plain form would be too long,
+//! its first part is shortened and a digest of the whole first part keeps
+//! names of different inputs apart.
+
+use super::spec::{BucketPurpose, Environment};
+use super::validate::NAME_MAX_BYTES;
+use sha2::{Digest as _, Sha256};
+
+/// Longest Backstage entity name (`metadata.name`).
+pub const ENTITY_NAME_MAX_BYTES: usize = 63;
+/// Longest S3 bucket name.
+pub const BUCKET_NAME_MAX_BYTES: usize = 63;
+/// Hex digits of the digest a shortened name carries.
+const DIGEST_CHARS: usize = 8;
+
+/// Returns `{head}{separator}{tail}`, or, when that is longer than `max`
+/// bytes, `{head cut short}{separator}{digest of head}{separator}{tail}`.
+/// `head` and `tail` are ASCII (they come from validated names).
+fn fit(head: &str, separator: char, tail: &str, max: usize) -> String {
+    let plain = format!("{head}{separator}{tail}");
+    if plain.len() <= max {
+        return plain;
+    }
+    let digest = hex::encode(Sha256::digest(head.as_bytes()));
+    let keep = max.saturating_sub(tail.len() + DIGEST_CHARS + 2);
+    let kept = head[..keep.min(head.len())].trim_end_matches(['-', '_', '.']);
+    format!("{kept}{separator}{}{separator}{tail}", &digest[..DIGEST_CHARS])
+}
+
+/// The role of a database whose request names none: `<database>_user`,
+/// shortened to Postgres' 63 bytes for long database names.
+pub fn default_username(database_name: &str) -> String {
+    fit(database_name, '_', "user", NAME_MAX_BYTES)
+}
+
+/// The bucket of a request that names none: `<owner>-<purpose>-<environment>`,
+/// shortened to S3's 63 characters for long owner names.
+pub fn default_bucket_name(owner: &str, purpose: BucketPurpose, environment: Environment) -> String {
+    fit(owner, '-', &format!("{purpose}-{environment}"), BUCKET_NAME_MAX_BYTES)
+}
+
+/// The Backstage `metadata.name` of a database: `<database with - for _>-<environment>`,
+/// shortened to Backstage's 63 characters for long database names.
+pub fn database_entity_name(database_name: &str, environment: Environment) -> String {
+    fit(&database_name.replace('_', "-"), '-', environment.as_str(), ENTITY_NAME_MAX_BYTES)
+}
+
+/// Checks Backstage's rule for `metadata.name`: 1 to 63 characters of
+/// `[a-zA-Z0-9]` separated by `-`, `_` or `.`, letters or digits at both ends.
+pub fn check_entity_name(name: &str) -> Result<(), String> {
+    let edges = [name.chars().next(), name.chars().last()];
+    let well_formed = (1..=ENTITY_NAME_MAX_BYTES).contains(&name.len())
+        && edges.iter().all(|c| c.is_some_and(|c| c.is_ascii_alphanumeric()))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if well_formed { Ok(()) } else { Err(format!("{name:?} is not a valid Backstage entity name")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::validate::{check_bucket_name, check_identifier, check_slug};
+
+    #[test]
+    fn short_names_stay_as_they_were() {
+        assert_eq!(default_username("orders"), "orders_user");
+        assert_eq!(default_bucket_name("team-obs", BucketPurpose::Logs, Environment::Prod), "team-obs-logs-prod");
+        assert_eq!(database_entity_name("orders_db", Environment::Prod), "orders-db-prod");
+    }
+
+    #[test]
+    fn the_longest_legal_inputs_give_legal_names() {
+        let longest_database = format!("a{}", "b_".repeat(31));
+        assert_eq!(longest_database.len(), NAME_MAX_BYTES);
+        assert!(check_identifier(&longest_database).is_ok());
+        let username = default_username(&longest_database);
+        assert!(check_identifier(&username).is_ok(), "{username}");
+        assert!(username.ends_with("_user"), "{username}");
+        for environment in Environment::ALL {
+            let name = database_entity_name(&longest_database, *environment);
+            assert!(check_entity_name(&name).is_ok(), "{name}");
+            assert!(name.ends_with(environment.as_str()));
+        }
+        let longest_owner = format!("t{}", "-x".repeat(31));
+        assert!(check_slug(&longest_owner).is_ok());
+        for purpose in BucketPurpose::ALL {
+            for environment in Environment::ALL {
+                let bucket = default_bucket_name(&longest_owner, *purpose, *environment);
+                assert!(check_bucket_name(&bucket).is_ok(), "{bucket}");
+            }
+        }
+    }
+
+    #[test]
+    fn shortened_names_of_different_inputs_differ() {
+        let first = format!("{}a", "x".repeat(62));
+        let second = format!("{}b", "x".repeat(62));
+        assert_ne!(default_username(&first), default_username(&second));
+        assert_ne!(database_entity_name(&first, Environment::Dev), database_entity_name(&second, Environment::Dev));
+    }
+
+    #[test]
+    fn backstage_names_follow_its_rules() {
+        for good in ["a", "orders-db-prod", "A.b_c-9"] {
+            assert!(check_entity_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "a-", "a b", &"a".repeat(64)] {
+            assert!(check_entity_name(bad).is_err(), "{bad}");
+        }
+    }
+}
