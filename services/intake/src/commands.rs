@@ -76,28 +76,41 @@ impl Commands {
         let Decision::Append(payload) = decide_submit(None, &spec, idempotency_key, &self.policy)? else {
             unreachable!("a new request is always appended")
         };
-        // Optimistic: a new request on a free name takes two appends. A retry
-        // (same key) finds its own reservation, then its request.
+        // The key first: a retry is answered with its request, and a key used
+        // for another request is refused before anything is reserved.
+        if !idempotency_key.is_empty()
+            && let Some(answer) = self.resubmitted(&id, &spec, idempotency_key).await?
+        {
+            return Ok(answer);
+        }
+        // A new request on a free name takes two appends. Two submissions of
+        // one key racing here meet again below: the loser finds its own
+        // reservation or its request.
         if let Err(error) = self.reserve_name(&spec, &id, caller).await {
             if idempotency_key.is_empty() || !matches!(error, Error::Domain(DomainError::NameTaken { .. })) {
                 return Err(error);
             }
             // A retry of a request made earlier is answered with it, whoever
             // holds the name now (its request may have been rejected since).
-            return match self.resubmitted(&id, &spec, idempotency_key).await {
-                Err(Error::Contended(_)) => Err(error),
-                other => other,
-            };
+            return self.resubmitted(&id, &spec, idempotency_key).await?.ok_or(error);
         }
         match self.append(&id, None, payload, caller, ExpectedSequence::NoEvents).await {
-            Err(Error::Contended(_)) => self.resubmitted(&id, &spec, idempotency_key).await,
+            Err(Error::Contended(_)) => {
+                self.resubmitted(&id, &spec, idempotency_key).await?.ok_or_else(|| Error::Contended(id.clone()))
+            }
             result => result,
         }
     }
 
     /// Answers a submission whose request id exists already: the same
-    /// request again is answered with it; anything else is refused.
-    async fn resubmitted(&self, id: &str, spec: &ResourceSpec, idempotency_key: &str) -> Result<Outcome, Error> {
+    /// request again is answered with it; anything else is refused. `None`
+    /// when the id was never used.
+    async fn resubmitted(
+        &self,
+        id: &str,
+        spec: &ResourceSpec,
+        idempotency_key: &str,
+    ) -> Result<Option<Outcome>, Error> {
         let (folded, last_sequence) = self.load(id).await?;
         let existing = match folded {
             Folded::Request(existing) => existing,
@@ -107,10 +120,10 @@ impl Commands {
                 )
                 .into());
             }
-            Folded::Missing => return Err(Error::Contended(id.to_owned())),
+            Folded::Missing => return Ok(None),
         };
         match decide_submit(Some(&existing), spec, idempotency_key, &self.policy)? {
-            Decision::AlreadyDone => Ok(Outcome { state: existing, sequence: last_sequence }),
+            Decision::AlreadyDone => Ok(Some(Outcome { state: existing, sequence: last_sequence })),
             Decision::Append(_) => Err(Error::Contended(id.to_owned())),
         }
     }

@@ -97,6 +97,22 @@ impl IntakeApi {
         if reached { Ok(()) } else { Err(Error::NotCaughtUp(min_sequence)) }
     }
 
+    /// Reads one request: from the view when it has applied the request's
+    /// events up to `min_sequence`, otherwise from the log, so a request
+    /// just acknowledged is found before the view has caught up.
+    async fn inner_get(&self, id: Uuid, min_sequence: u64) -> Result<Option<RequestState>, Error> {
+        if !self.readiness.is_ready() {
+            return Err(Error::ViewUnavailable);
+        }
+        match view::get(&self.pool, id).await? {
+            Some(state) if state.sequence >= min_sequence => Ok(Some(state)),
+            _ => {
+                metrics::counter!("intake_reads_from_log_total").increment(1);
+                Ok(self.commands.load(&id.to_string()).await?.0.into_request())
+            }
+        }
+    }
+
     async fn inner_list(&self, message: pb::ListRequestsRequest) -> Result<pb::ListRequestsResponse, Error> {
         let page_size = match message.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -305,11 +321,7 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
         let message = request.into_inner();
         let id = convert::request_id(&message.request_id)
             .map_err(|description| Error::invalid("request_id", description))?;
-        let read = async {
-            self.wait_for(message.min_sequence).await?;
-            view::get(&self.pool, id).await.map_err(Error::from)
-        };
-        let state = self.bounded(read).await?;
+        let state = self.bounded(self.inner_get(id, message.min_sequence)).await?;
         let state = state.ok_or_else(|| Error::from(crate::domain::DomainError::NotFound(id.to_string())))?;
         Ok(Response::new(pb::GetRequestResponse { request: Some(convert::request(&state)) }))
     }
