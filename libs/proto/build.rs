@@ -10,6 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gantry/events/v1/envelope.proto",
         "gantry/events/v1/intake.proto",
         "gantry/intake/v1/intake.proto",
+        // Not Gantry's: googleapis' error details (vendored as published),
+        // compiled only so reflection serves what errors carry.
+        "google/rpc/error_details.proto",
     ];
     let paths: Vec<PathBuf> = files.iter().map(|file| proto_root.join(file)).collect();
     for path in &paths {

@@ -7,7 +7,8 @@
 #![allow(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![allow(clippy::all)]
 
-/// Encoded `FileDescriptorSet` of every Gantry proto file, for reflection.
+/// Encoded `FileDescriptorSet` of every Gantry proto file, the imports they
+/// need and `google/rpc/error_details.proto` (what errors carry), for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gantry_descriptor.bin"));
 
 pub mod gantry {

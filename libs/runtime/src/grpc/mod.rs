@@ -143,11 +143,9 @@ pub async fn serve(
 }
 
 fn with_reflection(routes: Routes, descriptor_sets: &[&'static [u8]]) -> anyhow::Result<Routes> {
-    let mut v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    let mut v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    for set in descriptor_sets {
+    let mut v1 = tonic_reflection::server::Builder::configure();
+    let mut v1alpha = tonic_reflection::server::Builder::configure();
+    for set in std::iter::once(&tonic_health::pb::FILE_DESCRIPTOR_SET).chain(descriptor_sets) {
         v1 = v1.register_encoded_file_descriptor_set(set);
         v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
     }
