@@ -149,8 +149,13 @@ impl EventLog {
                 Ok(Appended { sequence: ack.sequence, duplicate: ack.duplicate, envelope })
             }
             Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
-                metrics::counter!("eventlog_append_conflicts_total", "stream" => self.settings.name.clone())
-                    .increment(1);
+                // A create that finds its aggregate made already (a name
+                // taken, a retry) is an answer; a lost race is contention.
+                let counter = match expected {
+                    ExpectedSequence::NoEvents => "eventlog_append_exists_total",
+                    _ => "eventlog_append_conflicts_total",
+                };
+                metrics::counter!(counter, "stream" => self.settings.name.clone()).increment(1);
                 Err(AppendError::Conflict { subject })
             }
             Err(error) => {

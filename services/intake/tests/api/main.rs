@@ -10,3 +10,4 @@ mod reads;
 mod resilience;
 mod server;
 mod submit;
+mod usability;
