@@ -43,6 +43,8 @@ export interface GantryRequest {
   approvals: string[];
   reason: string;
   secretPath: string;
+  /** The Backstage entity the catalog export writes for it (`resource:default/…`); empty for buckets. */
+  catalogEntity: string;
   /** Stream sequence of the request's last applied event (a uint64, as text). */
   sequence: string;
 }
@@ -216,6 +218,7 @@ export function fromWire(wire: WireRequest): GantryRequest {
     approvals: (wire.approvals ?? []).map((approval: WireRequest) => approval.approver?.subject ?? ''),
     reason: wire.reason ?? '',
     secretPath: wire.secret_path ?? '',
+    catalogEntity: wire.catalog_entity ?? '',
     sequence: String(wire.sequence ?? '0'),
   };
 }

@@ -47,17 +47,18 @@ export const RESERVED_NAMES = [
  */
 export const IDENTIFIER_PATTERN = `^(?!pg_)(?!(?:${RESERVED_NAMES.join('|')})$)[a-z][a-z0-9_]{0,62}$`;
 
-/** A team, person or domain name: `^[a-z0-9-]+$`, at most 63 bytes. */
-export const SLUG_PATTERN = '^[a-z0-9-]{1,63}$';
+/** A team, person or domain name: `[a-z0-9]` at both ends, `-` inside, at most 63 bytes. */
+export const SLUG_PATTERN = '^(?=.{1,63}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$';
 
 /**
  * An owner as the form's OwnerPicker gives it (`group:default/team-orders`)
  * or as a bare team name (`team-orders`); intake gets the name part.
  */
-export const OWNER_PATTERN = '^(?:(?:group|user):)?(?:[a-z0-9-]+/)?[a-z0-9-]{1,63}$';
+export const OWNER_PATTERN = '^(?:(?:group|user):)?(?:[a-z0-9-]+/)?(?=[a-z0-9-]{1,63}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$';
 
 /** An S3 bucket name without dots: 3 to 63 of `[a-z0-9-]`, letter or digit at both ends. */
-export const BUCKET_NAME_PATTERN = '^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$';
+export const BUCKET_NAME_PATTERN =
+  '^(?!xn--|sthree-|amzn-s3-demo-)(?!.*(?:-s3alias|--ol-s3|--x-s3|--table-s3)$)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$';
 
 /** An AWS region such as `eu-west-1` or `us-gov-west-1`. */
 export const REGION_PATTERN = '^(?=.{1,32}$)[a-z]+(?:-[a-z]+)+-[0-9]+$';
@@ -74,10 +75,3 @@ export function ownerName(owner: string): string {
   return withoutKind.includes('/') ? withoutKind.slice(withoutKind.lastIndexOf('/') + 1) : withoutKind;
 }
 
-/**
- * The Backstage entity intake's catalog export makes of a database
- * (services/intake/src/catalog.rs): `resource:default/<name with - for _>-<env>`.
- */
-export function databaseEntityRef(databaseName: string, environment: string): string {
-  return `resource:default/${databaseName.replace(/_/g, '-')}-${environment}`;
-}

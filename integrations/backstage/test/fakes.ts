@@ -38,6 +38,7 @@ export class FakeIntake implements IntakeApi {
       approvals: [],
       reason: '',
       secretPath: '',
+      catalogEntity: '',
       sequence: '1',
       ...fields,
     };
@@ -55,6 +56,7 @@ export class FakeIntake implements IntakeApi {
       owner: input.owner,
       status: autoApproved ? 'approved' : 'pending_approval',
       autoApprovedByRule: autoApproved ? 'dev-small-databases' : '',
+      catalogEntity: `resource:default/${input.databaseName.replace(/_/g, '-')}-${input.environment}`,
     });
   }
 
@@ -81,6 +83,7 @@ export class FakeIntake implements IntakeApi {
       approvals: [],
       reason: status === 'rejected' ? 'not this quarter' : '',
       secretPath: status === 'ready' ? 'goldenpath/prod/orders/postgres' : '',
+      catalogEntity: 'resource:default/orders-prod',
       sequence: '1',
     };
   }

@@ -181,6 +181,23 @@ const alice = { ref: 'user:default/alice', entity: { metadata: { name: 'alice' }
     expect((await backstage.getRequest(requestId, sequence)).name).toBe(`team-${suffix}-logs-dev`);
   });
 
+  // Backstage names are at most 63 characters; so are Postgres names, and
+  // intake's entity name adds the environment to the database name.
+  const longestDatabase = `long_${suffix}_`.padEnd(63, 'x');
+  let longestEntityRef = '';
+
+  it('the longest legal database name gets an entity name Backstage accepts', async () => {
+    const ctx = createMockActionContext({
+      input: { ...databaseInput(longestDatabase, 'prod'), environment: 'staging' },
+      task: { id: randomUUID() },
+      user: alice,
+    });
+    await createDatabaseRequestAction({ client: backstage }).handler(ctx as any);
+    longestEntityRef = outputsOf(ctx).entityRef;
+    expect(longestEntityRef).toMatch(/^resource:default\/long-[0-9a-f]{8}-x*-[0-9a-f]{8}-staging$/);
+    expect(longestEntityRef.length - 'resource:default/'.length).toBeLessThanOrEqual(63);
+  });
+
   it("intake's catalog export is entities Backstage's catalog accepts, including the requested database", async () => {
     const policy = EntityPolicies.allOf([
       new DefaultNamespaceEntityPolicy(),
@@ -193,7 +210,8 @@ const alice = { ref: 'user:default/alice', entity: { metadata: { name: 'alice' }
     while (Date.now() < deadline) {
       const documents = parseAllDocuments(await backstage.exportBackstageCatalog());
       entities = documents.map(document => document.toJS()).filter(Boolean);
-      if (entities.some(entity => entity.metadata.name === `orders-${suffix}-prod`)) break;
+      const names = entities.map(entity => `resource:default/${entity.metadata.name}`);
+      if (names.includes(`resource:default/orders-${suffix}-prod`) && names.includes(longestEntityRef)) break;
       await new Promise(resolve => setTimeout(resolve, 200));
     }
     const refs = [];
@@ -204,7 +222,11 @@ const alice = { ref: 'user:default/alice', entity: { metadata: { name: 'alice' }
       refs.push(stringifyEntityRef(checked!));
     }
     expect(refs).toEqual(
-      expect.arrayContaining([`resource:default/scratch-${suffix}-dev`, `resource:default/orders-${suffix}-prod`]),
+      expect.arrayContaining([
+        `resource:default/scratch-${suffix}-dev`,
+        `resource:default/orders-${suffix}-prod`,
+        longestEntityRef,
+      ]),
     );
   });
 });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { GantryError, type GantryRequest, type IntakeApi } from '../client';
-import { databaseEntityRef } from '../rules';
 
 /** Longest idempotency key intake accepts. */
 const IDEMPOTENCY_KEY_MAX_BYTES = 128;
@@ -63,8 +62,8 @@ export function requestOutputs(client: IntakeApi, request: GantryRequest): Reque
     links.push({ title: `Gantry request ${request.requestId}`, url: requestUrl, icon: 'dashboard' });
   }
   // Intake's catalog export makes an entity of every database holding its
-  // name; Backstage shows it once the catalog has read the export.
-  const entityRef = request.kind === 'database' ? databaseEntityRef(request.name, request.environment) : undefined;
+  // name (intake names it); Backstage shows it once the catalog has read the export.
+  const entityRef = request.catalogEntity || undefined;
   if (entityRef) {
     links.push({ title: `Database ${request.name} (${request.environment}) in the catalog`, entityRef, icon: 'catalog' });
   }
