@@ -78,3 +78,65 @@ fn watch_takes_a_timeout() {
     let super::Command::Request(super::RequestCommand::Watch(watch)) = cli.command else { panic!() };
     assert_eq!(watch.timeout, Some(std::time::Duration::from_secs(600)));
 }
+
+/// Returns the `gantry ...` command lines of the README's walkthrough, with
+/// continuation lines joined and `<ID>` filled in, as words.
+fn walkthrough_commands() -> Vec<Vec<String>> {
+    let readme = include_str!("../../../../README.md");
+    let walkthrough = &readme[readme.find("## Walkthrough").expect("a walkthrough")..];
+    let block = walkthrough.split("```").nth(1).expect("a code block");
+    let joined = block.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter_map(|line| line.find("gantry ").map(|start| &line[start..]))
+        .filter(|line| !line.starts_with("gantry="))
+        .map(|line| shell_words(&line.replace("<ID>", "01936b2e-0000-7000-8000-000000000000")))
+        .collect()
+}
+
+/// Splits a command line into words, honouring double quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut quoted, mut started) = (String::new(), false, false);
+    for character in line.chars() {
+        match character {
+            '"' => (quoted, started) = (!quoted, true),
+            ' ' if !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            other => (word, started) = (word + &other.to_string(), true),
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn every_readme_walkthrough_command_parses() {
+    let commands = walkthrough_commands();
+    assert!(commands.len() > 10, "{commands:?}");
+    for words in commands {
+        if words.iter().any(|word| word == "--help") {
+            continue;
+        }
+        if let Err(error) = Cli::try_parse_from(&words) {
+            panic!("README: {words:?} does not parse:\n{error}");
+        }
+    }
+}
+
+#[test]
+fn the_readme_shows_server_field_errors_with_words_the_parser_accepts() {
+    let invalid = walkthrough_commands()
+        .into_iter()
+        .find(|words| words.windows(2).any(|pair| pair == ["--name", "Orders"]))
+        .expect("the invalid-input example");
+    assert!(Cli::try_parse_from(&invalid).is_ok(), "{invalid:?}");
+    assert!(invalid.windows(2).any(|pair| pair == ["--owner", ""]), "{invalid:?}");
+}

@@ -3,6 +3,7 @@
 //! stream, checking stdout, stderr and the exit status.
 
 mod errors;
+mod first_run;
 mod helpers;
 mod show;
 mod watch;
