@@ -4,7 +4,9 @@
 #
 #   1. makes sure PostgreSQL (127.0.0.1:5432), NATS JetStream (127.0.0.1:4222),
 #      the Python tools (.venv) and moto server (http://127.0.0.1:5000) run;
-#   2. builds the gantry binary (cargo build --release -p gantry);
+#   2. builds the gantry binary in the dev profile (cargo build -p gantry, the
+#      same build scripts/test.sh makes, so a first run compiles once), and
+#      runs target/debug/gantry;
 #   3. creates dev tokens once: hashes in .gantry/tokens.yaml, clear tokens in
 #      .gantry/dev-tokens.env (mode 600; .gantry/ is git-ignored, never commit it);
 #   4. runs `gantry serve all` in the foreground (ctrl-c stops it).
@@ -19,9 +21,11 @@ cd "$GANTRY_ROOT"
 
 ensure_everything
 
-_gantry_log "building gantry (cargo build --release -p gantry)"
-cargo build --release -p gantry
-gantry="${CARGO_TARGET_DIR:-$GANTRY_ROOT/target}/release/gantry"
+# The dev profile, not --release: scripts/test.sh builds this same binary,
+# so the two commands of the quick start share one compile of everything.
+_gantry_log "building gantry (cargo build -p gantry)"
+cargo build -p gantry
+gantry="${CARGO_TARGET_DIR:-$GANTRY_ROOT/target}/debug/gantry"
 if [[ ! -x "$gantry" ]]; then
     _gantry_err "the build finished but $gantry is missing"
     exit 1
@@ -90,9 +94,10 @@ Gantry dev mesh: intake on ${GANTRY_INTAKE__LISTEN:-127.0.0.1:50051}, metrics on
 Tokens (alice requests; bob: databases-rds, carol: platform-team, dave: security, backstage: service account).
 In another terminal:
   source .gantry/dev-tokens.env
-  GANTRY_TOKEN=\$ALICE_TOKEN target/release/gantry request db ...
-  GANTRY_TOKEN=\$BOB_TOKEN   target/release/gantry request list
-  GANTRY_TOKEN=\$BOB_TOKEN   target/release/gantry request approve <ID>
+  alias gantry=${gantry#"$GANTRY_ROOT"/}
+  GANTRY_TOKEN=\$ALICE_TOKEN gantry request db ...
+  GANTRY_TOKEN=\$BOB_TOKEN   gantry request list
+  GANTRY_TOKEN=\$BOB_TOKEN   gantry request approve <ID>
 
 Ctrl-C stops the mesh (Postgres, NATS and moto keep running).
 

@@ -1,66 +1,93 @@
-//! The command line.
+//! The command line: the top-level commands and the flags every command
+//! shares. Global flags carry a help heading of their own so `--help` shows
+//! them apart from a command's own flags, and every command ends its help
+//! with examples.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+mod request;
+mod values;
+
+pub(crate) use request::{BucketArgs, DatabaseArgs, ListArgs, RequestCommand, WatchArgs};
+pub(crate) use values::{CatalogFormat, Environment, Output, Status};
+
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// The heading of the flags that say how to reach the mesh.
+const CONNECTION: &str = "Connection options";
+/// The heading of the other flags every command takes.
+const GLOBAL: &str = "Global options";
 
 /// Gantry: a control plane for a platform team's data resources.
 #[derive(Debug, Parser)]
-#[command(name = "gantry", version, about)]
+#[command(name = "gantry", version, about, after_help = EXAMPLES)]
 pub(crate) struct Cli {
     /// Config file (TOML); `GANTRY_*` variables override it.
-    #[arg(long, global = true, env = "GANTRY_CONFIG")]
+    #[arg(long, global = true, env = "GANTRY_CONFIG", help_heading = GLOBAL)]
     pub(crate) config: Option<PathBuf>,
+    /// How client commands reach the mesh and print.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+    /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+const EXAMPLES: &str = "\
+Examples:
+  gantry serve all
+  GANTRY_TOKEN=$BOB_TOKEN gantry request list --status pending_approval
+  GANTRY_TOKEN=$BOB_TOKEN gantry --output json request show <ID>";
 
 /// How client commands reach the mesh.
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
     /// Intake's gRPC address.
-    #[arg(long, global = true, env = "GANTRY_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        help_heading = CONNECTION
+    )]
     pub(crate) server: String,
-    /// Bearer token.
-    #[arg(long, global = true, env = "GANTRY_TOKEN", hide_env_values = true)]
+    /// Bearer token (`gantry admin token create` makes one).
+    #[arg(long, global = true, env = "GANTRY_TOKEN", hide_env_values = true, help_heading = CONNECTION)]
     pub(crate) token: Option<String>,
     /// CA certificate (PEM) to trust for an `https://` server.
-    #[arg(long, global = true, env = "GANTRY_CA_FILE")]
-    pub(crate) ca_file: Option<std::path::PathBuf>,
+    #[arg(long, global = true, env = "GANTRY_CA_FILE", help_heading = CONNECTION)]
+    pub(crate) ca_file: Option<PathBuf>,
     /// Name to verify the server's certificate against, when it differs
     /// from the host in --server (for example an IP address).
-    #[arg(long, global = true, env = "GANTRY_TLS_DOMAIN")]
+    #[arg(long, global = true, env = "GANTRY_TLS_DOMAIN", help_heading = CONNECTION)]
     pub(crate) tls_domain: Option<String>,
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    /// Output format; with json, errors are JSON objects on stderr too.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table, help_heading = GLOBAL)]
     pub(crate) output: Output,
 }
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Output {
-    /// A table for humans.
-    Table,
-    /// JSON for scripts.
-    Json,
-}
-
+/// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run services in this process: any of intake, or `all`.
+    #[command(
+        after_help = "Examples:\n  gantry serve all\n  gantry --config gantry.toml serve intake --drain-timeout 10"
+    )]
     Serve(ServeArgs),
     /// Request resources and follow requests.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry request list --status pending_approval\n  gantry request watch <ID> --timeout 10m"
+    )]
     Request(RequestCommand),
     /// Export the catalog.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  gantry catalog export --format backstage")]
     Catalog(CatalogCommand),
     /// Operator tools.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  gantry admin token create --subject bob --groups databases-rds")]
     Admin(AdminCommand),
 }
 
+/// `gantry serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Services to run (`all` for every one).
@@ -72,171 +99,65 @@ pub(crate) struct ServeArgs {
     pub(crate) drain_timeout: u64,
 }
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum RequestCommand {
-    /// Request a Postgres database.
-    Db(DatabaseArgs),
-    /// Request an S3 bucket.
-    Bucket(BucketArgs),
-    /// Approve a request.
-    Approve {
-        /// Request id.
-        id: String,
-        /// Comment.
-        #[arg(long, default_value = "")]
-        comment: String,
-    },
-    /// Reject a request.
-    Reject {
-        /// Request id.
-        id: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Cancel a request.
-    Cancel {
-        /// Request id.
-        id: String,
-        /// Why.
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
-    /// Show one request.
-    Show {
-        /// Request id.
-        id: String,
-    },
-    /// List requests, newest first.
-    List(ListArgs),
-    /// Follow a request's status until it is final.
-    Watch {
-        /// Request id.
-        id: String,
-    },
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct DatabaseArgs {
-    /// Database name.
-    #[arg(long)]
-    pub(crate) name: String,
-    /// Role name (default `<name>_user`).
-    #[arg(long, default_value = "")]
-    pub(crate) username: String,
-    /// Owning team.
-    #[arg(long)]
-    pub(crate) owner: String,
-    /// Who asks.
-    #[arg(long)]
-    pub(crate) requester: String,
-    /// dev, test, staging or prod.
-    #[arg(long = "env")]
-    pub(crate) environment: String,
-    /// Business domain.
-    #[arg(long)]
-    pub(crate) domain: String,
-    /// none, low, medium, high or access.
-    #[arg(long)]
-    pub(crate) risk: String,
-    /// small, medium, large or xlarge.
-    #[arg(long)]
-    pub(crate) size: String,
-    /// Makes a retry return the same request.
-    #[arg(long, default_value = "")]
-    pub(crate) idempotency_key: String,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct BucketArgs {
-    /// Bucket name (default `<owner>-<purpose>-<env>`).
-    #[arg(long, default_value = "")]
-    pub(crate) name: String,
-    /// backend-state, logs, traces or artifacts.
-    #[arg(long)]
-    pub(crate) purpose: String,
-    /// dev, test, staging or prod.
-    #[arg(long = "env")]
-    pub(crate) environment: String,
-    /// AWS region.
-    #[arg(long)]
-    pub(crate) region: String,
-    /// Owning team.
-    #[arg(long)]
-    pub(crate) owner: String,
-    /// Who asks.
-    #[arg(long)]
-    pub(crate) requester: String,
-    /// Retention in days.
-    #[arg(long, default_value_t = 0)]
-    pub(crate) retention_days: u32,
-    /// KMS key for SSE-KMS.
-    #[arg(long, default_value = "")]
-    pub(crate) kms_key: String,
-    /// Replication destination bucket.
-    #[arg(long, default_value = "")]
-    pub(crate) replication_target: String,
-    /// Makes a retry return the same request.
-    #[arg(long, default_value = "")]
-    pub(crate) idempotency_key: String,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ListArgs {
-    /// Only this status (pending_approval, approved, ...).
-    #[arg(long)]
-    pub(crate) status: Option<String>,
-    /// Only this environment.
-    #[arg(long = "env")]
-    pub(crate) environment: Option<String>,
-    /// Only this owner.
-    #[arg(long)]
-    pub(crate) owner: Option<String>,
-    /// Rows per page.
-    #[arg(long, default_value_t = 50)]
-    pub(crate) page_size: u32,
-    /// Page token from a previous listing.
-    #[arg(long, default_value = "")]
-    pub(crate) page_token: String,
-}
-
+/// `gantry catalog`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum CatalogCommand {
-    /// Print the catalog as `rds-catalog.yaml` or Backstage entities.
+    /// Print the catalog as `rds-catalog.yaml` or Backstage entities; with
+    /// `--output json`, the same catalog as JSON (rds: the document;
+    /// backstage: an array of entities).
+    #[command(after_help = "\
+Examples:
+  gantry catalog export --format rds > rds-catalog.yaml
+  gantry catalog export --format backstage --env prod
+  gantry --output json catalog export | jq '.databases[].name'")]
     Export {
-        /// rds or backstage.
-        #[arg(long, default_value = "rds")]
-        format: String,
+        /// Which document to print.
+        #[arg(long, value_enum, default_value_t = CatalogFormat::Rds)]
+        format: CatalogFormat,
         /// Only this environment.
-        #[arg(long = "env")]
-        environment: Option<String>,
+        #[arg(long = "env", value_enum, value_name = "ENV")]
+        environment: Option<Environment>,
+        /// Wait until the catalog includes this write (the `sequence` a
+        /// request command printed).
+        #[arg(long)]
+        min_sequence: Option<u64>,
     },
 }
 
+/// `gantry admin`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AdminCommand {
     /// Manage bearer tokens.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  gantry admin token create --subject bob --groups databases-rds")]
     Token(TokenCommand),
     /// Drop a service's view and replay it from the first event.
+    #[command(after_help = "Examples:\n  gantry admin rebuild intake")]
     Rebuild {
         /// The service whose view to rebuild.
         service: String,
     },
 }
 
+/// `gantry admin token`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
     /// Create a token: prints it once and stores only its hash.
+    #[command(after_help = "\
+Examples:
+  gantry admin token create --subject bob --groups databases-rds
+  export GANTRY_TOKEN=$(gantry admin token create --subject alice --tokens-file /etc/gantry/tokens.yaml)")]
     Create {
         /// Principal name.
         #[arg(long)]
         subject: String,
-        /// Comma-separated groups.
-        #[arg(long, value_delimiter = ',', default_value = "")]
+        /// Comma-separated groups (none when left out).
+        #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
         /// The tokens file to append to (created if missing).
         #[arg(long, env = "GANTRY_AUTH__TOKENS_FILE", default_value = ".gantry/tokens.yaml")]
         tokens_file: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests;

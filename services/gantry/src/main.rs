@@ -3,17 +3,23 @@
 //!
 //! # Layout
 //!
-//! - `cli`: the command line (clap).
+//! - `cli`: the command line (clap): commands, flags, help and examples.
 //! - `serve`: runs any set of services until SIGTERM/ctrl-c.
 //! - `client`: the `request` and `catalog` commands over gRPC.
+//! - `watch`: `request watch`: the history, what it waits for, the end.
 //! - `output`: tables for humans, JSON for machines.
+//! - `failure`: errors as text or JSON on stderr, and exit statuses.
+//! - `approvals`: which approvals a request still needs.
 //! - `admin`: tokens and view rebuilds.
 
 mod admin;
+mod approvals;
 mod cli;
 mod client;
+mod failure;
 mod output;
 mod serve;
+mod watch;
 
 use clap::Parser as _;
 
@@ -24,7 +30,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let arguments: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&arguments) {
+        Ok(cli) => cli,
+        Err(error) => return failure::report_usage(&error, &arguments),
+    };
+    let output = cli.client.output;
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(cli.config.as_deref(), args).await,
         cli::Command::Request(command) => client::request(&cli.client, command).await,
@@ -33,9 +44,6 @@ async fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(error) => failure::report(&failure::from_error(error), output),
     }
 }

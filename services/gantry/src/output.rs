@@ -1,137 +1,50 @@
-//! What the client commands print: a table for humans, JSON for scripts,
-//! and gRPC errors with every field violation.
+//! What the client commands print on stdout: tables and field lists for
+//! humans, JSON for scripts (one object per request; one line per change
+//! when watching).
 
-use crate::cli::Output;
+mod fields;
+
+pub(crate) use fields::{is_final, request_json, status_word, waiting_for};
+
+use crate::approvals;
+use crate::cli::{CatalogFormat, Output};
 use comfy_table::Table;
+use fields::{approvals_needed, spec_fields, summary, time};
 use gantry_proto::intake as pb;
-use gantry_proto::types;
 use serde_json::{Value, json};
-use tonic_types::StatusExt as _;
 
+/// Prints in the format the user chose.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Printer {
     output: Output,
 }
 
-fn word(name: &str, prefix: &str) -> String {
-    name.strip_prefix(prefix).unwrap_or(name).to_lowercase().replace('_', "-")
-}
-
-fn status_word(number: i32) -> String {
-    pb::RequestStatus::try_from(number)
-        .map_or("unknown".into(), |s| word(s.as_str_name(), "REQUEST_STATUS_"))
-        .replace('-', "_")
-}
-
-fn environment_word(number: i32) -> String {
-    types::Environment::try_from(number).map_or("unknown".into(), |e| word(e.as_str_name(), "ENVIRONMENT_"))
-}
-
-fn time(timestamp: Option<prost_types::Timestamp>) -> String {
-    timestamp.map_or(String::new(), |t| t.to_string())
-}
-
-/// Returns the fields every view of a request shows.
-fn summary(request: &pb::Request) -> (String, String, String, String) {
-    match &request.spec {
-        Some(pb::request::Spec::Database(db)) => {
-            ("database".into(), db.database_name.clone(), environment_word(db.environment), db.owner.clone())
-        }
-        Some(pb::request::Spec::Bucket(bucket)) => {
-            ("bucket".into(), bucket.bucket_name.clone(), environment_word(bucket.environment), bucket.owner.clone())
-        }
-        None => ("?".into(), String::new(), String::new(), String::new()),
-    }
-}
-
-fn to_json(request: &pb::Request) -> Value {
-    let (kind, name, environment, owner) = summary(request);
-    let spec = match &request.spec {
-        Some(pb::request::Spec::Database(db)) => json!({
-            "database_name": db.database_name, "username": db.username, "owner": db.owner,
-            "requester": db.requester, "environment": environment, "domain": db.domain,
-            "risk": types::Risk::try_from(db.risk).map_or("unknown".into(), |r| word(r.as_str_name(), "RISK_")),
-            "size": types::Size::try_from(db.size).map_or("unknown".into(), |s| word(s.as_str_name(), "SIZE_")),
-        }),
-        Some(pb::request::Spec::Bucket(b)) => json!({
-            "bucket_name": b.bucket_name, "region": b.region, "owner": b.owner, "requester": b.requester,
-            "environment": environment, "retention_days": b.retention_days, "kms_key_id": b.kms_key_id,
-            "replication_target": b.replication_target,
-            "purpose": types::BucketPurpose::try_from(b.purpose).map_or("unknown".into(), |p| word(p.as_str_name(), "BUCKET_PURPOSE_")),
-        }),
-        None => Value::Null,
-    };
-    json!({
-        "request_id": request.request_id, "kind": kind, "name": name, "owner": owner,
-        "status": status_word(request.status), "spec": spec,
-        "submitted_by": request.submitted_by.as_ref().map(|p| p.subject.clone()),
-        "required_approvals": request.required_approvals.iter().map(|c| c.any_of_groups.clone()).collect::<Vec<_>>(),
-        "approvals": request.approvals.iter().map(|a| json!({
-            "approver": a.approver.as_ref().map(|p| p.subject.clone()), "comment": a.comment, "at": time(a.approved_at),
-        })).collect::<Vec<_>>(),
-        "auto_approved_by_rule": request.auto_approved_by_rule, "reason": request.reason,
-        "secret_path": request.secret_path, "created_at": time(request.created_at),
-        "updated_at": time(request.updated_at), "sequence": request.sequence,
-    })
-}
-
 impl Printer {
+    /// A printer for `--output`.
     pub(crate) fn new(output: Output) -> Self {
         Self { output }
     }
 
-    fn table(&self, requests: &[pb::Request]) -> Table {
-        let mut table = Table::new();
-        table.load_preset(comfy_table::presets::NOTHING);
-        table.set_header(["REQUEST", "KIND", "NAME", "ENV", "OWNER", "STATUS", "CREATED"]);
-        for request in requests {
-            let (kind, name, environment, owner) = summary(request);
-            table.add_row([
-                request.request_id.clone(),
-                kind,
-                name,
-                environment,
-                owner,
-                status_word(request.status),
-                time(request.created_at),
-            ]);
-        }
-        table
-    }
-
-    pub(crate) fn request(&self, request: Option<pb::Request>) {
-        let Some(request) = request else { return };
+    /// Prints one request with every field.
+    pub(crate) fn request(&self, request: &pb::Request) {
         match self.output {
-            Output::Json => println!("{}", to_json(&request)),
-            Output::Table => {
-                println!("{}", self.table(std::slice::from_ref(&request)));
-                let approvals: Vec<String> =
-                    request.approvals.iter().filter_map(|a| a.approver.as_ref().map(|p| p.subject.clone())).collect();
-                let needs: Vec<String> = request.required_approvals.iter().map(|c| c.any_of_groups.join("|")).collect();
-                println!("needs: {}   approved by: {}", needs.join(" + "), approvals.join(", "));
-                for (label, value) in [
-                    ("auto-approved by", &request.auto_approved_by_rule),
-                    ("reason", &request.reason),
-                    ("secret", &request.secret_path),
-                ] {
-                    if !value.is_empty() {
-                        println!("{label}: {value}");
-                    }
-                }
-            }
+            Output::Json => println!("{}", request_json(request)),
+            Output::Table => print!("{}", details(request)),
         }
     }
 
-    pub(crate) fn list(&self, response: pb::ListRequestsResponse) {
+    /// Prints a page of requests.
+    pub(crate) fn list(&self, response: &pb::ListRequestsResponse) {
         match self.output {
             Output::Json => println!(
                 "{}",
                 json!({
-                    "requests": response.requests.iter().map(to_json).collect::<Vec<_>>(),
+                    "requests": response.requests.iter().map(request_json).collect::<Vec<_>>(),
                     "next_page_token": response.next_page_token,
                 })
             ),
             Output::Table => {
-                println!("{}", self.table(&response.requests));
+                println!("{}", table(&response.requests));
                 if !response.next_page_token.is_empty() {
                     println!("more: --page-token {}", response.next_page_token);
                 }
@@ -139,25 +52,139 @@ impl Printer {
         }
     }
 
-    pub(crate) fn watch_line(&self, request: Option<pb::Request>) {
-        let Some(request) = request else { return };
+    /// Prints one change a watch saw, with its time; `caught_up` adds what
+    /// the request now waits for (history lines leave it out).
+    pub(crate) fn watch_line(&self, request: &pb::Request, caught_up: bool) {
         match self.output {
-            Output::Json => println!("{}", to_json(&request)),
+            Output::Json => println!("{}", request_json(request)),
             Output::Table => {
-                println!("{}  {}  {}", time(request.updated_at), request.request_id, status_word(request.status))
+                let mut line = format!("{}  {}", time(request.updated_at), status_word(request.status));
+                if let Some(detail) = change_detail(request) {
+                    line.push_str(&format!("  {detail}"));
+                }
+                println!("{line}");
+                if let Some(waiting) = waiting_for(request).filter(|_| caught_up) {
+                    println!("  waiting for {waiting}");
+                }
             }
         }
     }
+
+    /// Prints the catalog: the document as the server wrote it, or with
+    /// `--output json` the same data as JSON (rds: the `rds-catalog.yaml`
+    /// object; backstage: an array of entities).
+    pub(crate) fn catalog(&self, content: &str, format: CatalogFormat) -> anyhow::Result<()> {
+        match self.output {
+            Output::Table => print!("{content}"),
+            Output::Json => println!("{}", catalog_json(content, format)?),
+        }
+        Ok(())
+    }
 }
 
-/// Turns a gRPC status into an error that lists every field violation.
-pub(crate) fn describe_status(status: tonic::Status) -> anyhow::Error {
-    let Some(bad_request) = status.get_details_bad_request() else {
-        return anyhow::anyhow!("{:?}: {}", status.code(), status.message());
-    };
-    let mut text = format!("{:?}: {} field(s) rejected", status.code(), bad_request.field_violations.len());
-    for violation in bad_request.field_violations {
-        text.push_str(&format!("\n  {}: {}", violation.field, violation.description));
+/// Parses the YAML the server exported into JSON.
+fn catalog_json(content: &str, format: CatalogFormat) -> anyhow::Result<Value> {
+    use anyhow::Context as _;
+    use serde::Deserialize as _;
+    let mut documents = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_str(content) {
+        let value = Value::deserialize(document).context("the server's catalog is not valid YAML")?;
+        if !value.is_null() {
+            documents.push(value);
+        }
     }
-    anyhow::anyhow!(text)
+    Ok(match format {
+        CatalogFormat::Rds => documents.into_iter().next().unwrap_or_else(|| json!({"databases": []})),
+        CatalogFormat::Backstage => Value::Array(documents),
+    })
 }
+
+/// Says what a change brought, beyond the status.
+fn change_detail(request: &pb::Request) -> Option<String> {
+    let status = pb::RequestStatus::try_from(request.status).ok()?;
+    let detail = match status {
+        pb::RequestStatus::Approved if !request.auto_approved_by_rule.is_empty() => {
+            format!("auto-approved by rule {}", request.auto_approved_by_rule)
+        }
+        pb::RequestStatus::Approved => {
+            let approvers: Vec<&str> = request
+                .approvals
+                .iter()
+                .filter_map(|approval| approval.approver.as_ref().map(|principal| principal.subject.as_str()))
+                .collect();
+            format!("approved by {}", approvers.join(", "))
+        }
+        pb::RequestStatus::Ready => format!("credentials at {}", request.secret_path),
+        _ if !request.reason.is_empty() => format!("reason: {}", request.reason),
+        _ => return None,
+    };
+    Some(detail)
+}
+
+fn table(requests: &[pb::Request]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header(["REQUEST", "KIND", "NAME", "ENV", "OWNER", "STATUS", "CREATED"]);
+    for request in requests {
+        let [kind, name, environment, owner] = summary(request);
+        let row = [request.request_id.clone(), kind, name, environment, owner];
+        table.add_row(row.into_iter().chain([status_word(request.status), time(request.created_at)]));
+    }
+    table
+}
+
+/// Returns every field of a request, one `label  value` line each.
+fn details(request: &pb::Request) -> String {
+    let [kind, ..] = summary(request);
+    let mut lines: Vec<(String, String)> = vec![
+        ("request".into(), request.request_id.clone()),
+        ("kind".into(), kind),
+        ("status".into(), status_word(request.status)),
+    ];
+    for (field, value) in spec_fields(request) {
+        let text = match value {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        lines.push((field.replace('_', " "), if text.is_empty() { "-".into() } else { text }));
+    }
+    lines.push(("submitted by".into(), request.submitted_by.clone().unwrap_or_default().subject));
+    lines.push(("created".into(), time(request.created_at)));
+    lines.push(("updated".into(), time(request.updated_at)));
+    lines.push(("sequence".into(), request.sequence.to_string()));
+    lines.extend(decision_lines(request));
+    let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    lines.iter().map(|(label, value)| format!("{label:<width$}  {value}\n")).collect()
+}
+
+/// Returns how the request was decided: the rule or the approvals, what is
+/// still needed, why it ended, where its credentials are.
+fn decision_lines(request: &pb::Request) -> Vec<(String, String)> {
+    let mut lines = Vec::new();
+    if !request.auto_approved_by_rule.is_empty() {
+        lines.push(("approved by".into(), format!("rule {} (on submission)", request.auto_approved_by_rule)));
+    }
+    for approval in &request.approvals {
+        let approver = approval.approver.clone().unwrap_or_default();
+        let mut text =
+            format!("{} ({}) at {}", approver.subject, approver.groups.join(", "), time(approval.approved_at));
+        if !approval.comment.is_empty() {
+            text.push_str(&format!(": {:?}", approval.comment));
+        }
+        lines.push(("approved by".into(), text));
+    }
+    if request.approvals.is_empty() && request.auto_approved_by_rule.is_empty() {
+        lines.push(("approved by".into(), "-".into()));
+    }
+    let needed = approvals_needed(request);
+    if !needed.is_empty() {
+        lines.push(("approvals needed".into(), approvals::describe(&needed)));
+    }
+    for (label, value) in [("reason", &request.reason), ("secret path", &request.secret_path)] {
+        lines.push((label.into(), if value.is_empty() { "-".into() } else { value.clone() }));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests;

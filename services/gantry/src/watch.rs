@@ -1,0 +1,130 @@
+//! `gantry request watch`: prints the request's status history (each change
+//! with its time), then follows it, saying what it waits for, until it is
+//! final (ready, rejected, cancelled, failed) or `--timeout` passes.
+
+use crate::cli::WatchArgs;
+use crate::client::Client;
+use crate::failure::{EXIT_NOT_READY, EXIT_TIMED_OUT, Failure};
+use crate::output::{Printer, is_final, request_json, status_word, waiting_for};
+use futures::StreamExt as _;
+use gantry_proto::intake as pb;
+use std::time::Duration;
+
+/// Follows the request until it is final; a final state other than ready
+/// and a timeout are failures with their own exit statuses.
+pub(crate) async fn run(client: &mut Client, args: WatchArgs, printer: Printer) -> anyhow::Result<()> {
+    let mut last_seen: Option<pb::Request> = None;
+    let watching = follow(client, &args.id, printer, &mut last_seen);
+    let finished = match args.timeout {
+        Some(timeout) => match tokio::time::timeout(timeout, watching).await {
+            Ok(finished) => finished?,
+            Err(_) => return Err(timed_out(&args.id, timeout, last_seen.as_ref()).into()),
+        },
+        None => watching.await?,
+    };
+    match pb::RequestStatus::try_from(finished.status) {
+        Ok(pb::RequestStatus::Ready) => Ok(()),
+        _ => Err(not_ready(&finished).into()),
+    }
+}
+
+/// Prints every change until a final one, which it returns; `last_seen`
+/// keeps the latest state for a timeout's report.
+async fn follow(
+    client: &mut Client,
+    id: &str,
+    printer: Printer,
+    last_seen: &mut Option<pb::Request>,
+) -> anyhow::Result<pb::Request> {
+    let now = current(client, id).await?;
+    *last_seen = now.clone();
+    let message = pb::WatchRequestRequest { request_id: id.to_owned() };
+    let mut changes = client.watch_request(message).await?.into_inner();
+    // The history ends at the view's status: from there on, each line says
+    // what the request waits for. Statuses never repeat, so this is exact.
+    let mut caught_up = now.is_none();
+    while let Some(change) = changes.next().await {
+        let Some(request) = change?.request else { continue };
+        caught_up = caught_up || now.as_ref().is_some_and(|now| now.status == request.status);
+        // The view may know more than the change (an approval that did not
+        // change the status); it is the fresher one when the status agrees.
+        let latest = match &now {
+            Some(now) if now.status == request.status && now.sequence >= request.sequence => now.clone(),
+            _ => request,
+        };
+        printer.watch_line(&latest, caught_up);
+        *last_seen = Some(latest.clone());
+        if is_final(latest.status) {
+            return Ok(latest);
+        }
+    }
+    Err(Failure::new("UNAVAILABLE", format!("the watch of {id} ended before the request was final; watch again"))
+        .into())
+}
+
+/// Returns the request as the view has it now, or None when the view cannot
+/// say (not caught up with a new request, or down): the watch reads the
+/// log itself and decides then.
+async fn current(client: &mut Client, id: &str) -> anyhow::Result<Option<pb::Request>> {
+    let message = pb::GetRequestRequest { request_id: id.to_owned(), min_sequence: 0 };
+    match client.get_request(message).await {
+        Ok(response) => Ok(response.into_inner().request),
+        Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::Unavailable) => Ok(None),
+        Err(status) => Err(status.into()),
+    }
+}
+
+fn timed_out(id: &str, timeout: Duration, last_seen: Option<&pb::Request>) -> Failure {
+    let state = match last_seen {
+        Some(request) => {
+            let waiting = waiting_for(request).map(|waiting| format!(", waiting for {waiting}")).unwrap_or_default();
+            format!("it is {}{waiting}", status_word(request.status))
+        }
+        None => "its state is unknown".into(),
+    };
+    let message = format!("gave up on request {id} after {}: {state}", describe_duration(timeout));
+    Failure { request: last_seen.map(request_json), exit: EXIT_TIMED_OUT, ..Failure::new("DEADLINE_EXCEEDED", message) }
+        .with_hint("watch again, or raise --timeout")
+}
+
+fn not_ready(request: &pb::Request) -> Failure {
+    let mut message = format!("request {} ended {}", request.request_id, status_word(request.status));
+    if !request.reason.is_empty() {
+        message.push_str(&format!(": {}", request.reason));
+    }
+    Failure { request: Some(request_json(request)), exit: EXIT_NOT_READY, ..Failure::new("NOT_READY", message) }
+}
+
+/// Returns a duration as the user would write it (`10m`, `1h30m`, `90s`).
+fn describe_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let parts = [(hours, "h"), (minutes, "m"), (seconds, "s")];
+    parts.iter().filter(|(value, _)| *value > 0).map(|(value, unit)| format!("{value}{unit}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_typed() {
+        assert_eq!(describe_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(describe_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(describe_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(describe_duration(Duration::from_millis(300)), "300ms");
+    }
+
+    #[test]
+    fn a_timeout_names_the_state_and_what_it_waits_for() {
+        let request =
+            pb::Request { request_id: "r1".into(), status: pb::RequestStatus::Approved as i32, ..Default::default() };
+        let failure = timed_out("r1", Duration::from_secs(600), Some(&request));
+        assert_eq!((failure.code, failure.exit), ("DEADLINE_EXCEEDED", EXIT_TIMED_OUT));
+        assert_eq!(failure.message, "gave up on request r1 after 10m: it is approved, waiting for provisioning");
+        assert_eq!(failure.to_json()["request"]["status"], "approved");
+    }
+}
