@@ -66,6 +66,7 @@ pub(crate) async fn run(config_path: Option<&Path>, args: ServeArgs) -> anyhow::
     let services = resolve(&args.services)?;
     let config = Config::load(config_path)?;
     let _telemetry = telemetry::init(&config.section::<TelemetrySettings>("telemetry")?)?;
+    telemetry::record_build_info(env!("CARGO_PKG_VERSION"), env!("GANTRY_COMMIT"));
     let (trigger, shutdown) = ShutdownTrigger::new();
     let mut tasks = JoinSet::new();
     for service in services {

@@ -2,6 +2,7 @@
 //! enums, page tokens and timestamps.
 
 use crate::domain::names::database_entity_name;
+use crate::domain::policy::outstanding;
 use crate::domain::validate::unknown_choice;
 use crate::domain::wire::{choice_of, number_of, value_of};
 use crate::domain::{
@@ -101,6 +102,15 @@ fn timestamp(micros: i64) -> prost_types::Timestamp {
     }
 }
 
+/// The approval clauses a pending request still needs (none otherwise).
+fn outstanding_approvals(state: &RequestState) -> Vec<Vec<String>> {
+    if state.status != Status::PendingApproval {
+        return Vec::new();
+    }
+    let approvers: Vec<&[String]> = state.approvals.iter().map(|approval| approval.groups.as_slice()).collect();
+    outstanding(&state.required, &approvers)
+}
+
 /// Returns the API form of a request.
 pub(crate) fn request(state: &RequestState) -> pb::Request {
     let (kind, spec, catalog_entity) = match &state.spec {
@@ -140,6 +150,10 @@ pub(crate) fn request(state: &RequestState) -> pb::Request {
         updated_at: Some(timestamp(state.updated_micros)),
         sequence: state.sequence,
         catalog_entity,
+        outstanding_approvals: outstanding_approvals(state)
+            .into_iter()
+            .map(|groups| ApprovalClause { any_of_groups: groups })
+            .collect(),
     }
 }
 

@@ -27,6 +27,8 @@ fn database_request(status: pb::RequestStatus) -> pb::Request {
             ApprovalClause { any_of_groups: vec!["platform-team".into()] },
             ApprovalClause { any_of_groups: vec!["security".into(), "database-team".into()] },
         ],
+        // What intake says carol's approval leaves open.
+        outstanding_approvals: vec![ApprovalClause { any_of_groups: vec!["security".into(), "database-team".into()] }],
         approvals: vec![pb::Approval {
             approver: Some(Principal { subject: "carol".into(), groups: vec!["platform-team".into()] }),
             comment: "fine by me".into(),

@@ -107,20 +107,50 @@ fn allows<T: PartialEq>(filter: &[T], value: T) -> bool {
 /// Returns true when `approvers` (each with their groups) satisfy every
 /// clause, each clause by a different approver.
 pub fn is_satisfied(required: &[Vec<String>], approvers: &[&[String]]) -> bool {
-    fn assign(clauses: &[Vec<String>], approvers: &[&[String]], used: &mut Vec<bool>) -> bool {
-        let Some((clause, rest)) = clauses.split_first() else { return true };
-        for (index, groups) in approvers.iter().enumerate() {
-            if !used[index] && groups.iter().any(|group| clause.contains(group)) {
-                used[index] = true;
-                if assign(rest, approvers, used) {
-                    return true;
-                }
-                used[index] = false;
+    outstanding(required, approvers).is_empty()
+}
+
+/// Returns the clauses still open: approvers are matched to clauses, each
+/// to at most one clause of one of their groups, covering as many clauses
+/// as can be covered (a maximum matching, by augmenting paths); one more
+/// approver from any group of each clause returned completes the request.
+pub fn outstanding(required: &[Vec<String>], approvers: &[&[String]]) -> Vec<Vec<String>> {
+    fn covers(clause: &[String], groups: &[String]) -> bool {
+        groups.iter().any(|group| clause.contains(group))
+    }
+    /// Finds an approver for `clause`, moving others to other clauses if need be.
+    fn augment(
+        clause: usize,
+        required: &[Vec<String>],
+        approvers: &[&[String]],
+        seen: &mut [bool],
+        clause_of: &mut [Option<usize>],
+    ) -> bool {
+        for approver in 0..approvers.len() {
+            if seen[approver] || !covers(&required[clause], approvers[approver]) {
+                continue;
+            }
+            seen[approver] = true;
+            let free = match clause_of[approver] {
+                None => true,
+                Some(other) => augment(other, required, approvers, seen, clause_of),
+            };
+            if free {
+                clause_of[approver] = Some(clause);
+                return true;
             }
         }
         false
     }
-    assign(required, approvers, &mut vec![false; approvers.len()])
+    let mut clause_of = vec![None; approvers.len()];
+    let mut open = Vec::new();
+    for clause in 0..required.len() {
+        let mut seen = vec![false; approvers.len()];
+        if !augment(clause, required, approvers, &mut seen, &mut clause_of) {
+            open.push(required[clause].clone());
+        }
+    }
+    open
 }
 
 /// Returns true when someone with `groups` can count towards some clause.
@@ -195,6 +225,19 @@ mod tests {
         assert!(is_satisfied(&required, &[&both, &database_team]));
         assert!(is_satisfied(&required, &[&platform, &both]));
         assert!(!is_satisfied(&required, &[&platform, &platform]));
+    }
+
+    #[test]
+    fn outstanding_names_the_clauses_one_more_approver_must_close() {
+        let required = vec![groups(&["platform-team"]), groups(&["security", "database-team"])];
+        assert_eq!(outstanding(&required, &[]), required);
+        let security = groups(&["security"]);
+        assert_eq!(outstanding(&required, &[&security]), vec![groups(&["platform-team"])]);
+        // An approver in both clauses' groups counts once, wherever it helps most.
+        let both = groups(&["platform-team", "security"]);
+        assert_eq!(outstanding(&required, &[&both]).len(), 1);
+        let platform = groups(&["platform-team"]);
+        assert!(outstanding(&required, &[&both, &platform]).is_empty());
     }
 
     #[test]
