@@ -2,12 +2,15 @@
 #
 # One image for every Gantry role: `gantry serve <service>` (or `serve all`),
 # and the admin/client commands.
-#   docker build -t gantry:dev .
+#   docker build -t gantry:dev --build-arg GANTRY_COMMIT=$(git rev-parse --short=12 HEAD) .
 #   docker run --rm gantry:dev --help
 
 # --- build -------------------------------------------------------------------
 FROM rust:1-bookworm AS builder
 WORKDIR /src
+# .git stays out of the context: the commit gantry_build_info reports comes in as an argument.
+ARG GANTRY_COMMIT=unknown
+ENV GANTRY_COMMIT=${GANTRY_COMMIT}
 COPY . .
 # protoc comes from the protoc-bin-vendored crate: no system packages needed.
 # The cache mounts keep the registry and target/ between builds (BuildKit);
