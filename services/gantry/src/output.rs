@@ -100,19 +100,25 @@ fn catalog_json(content: &str, format: CatalogFormat) -> anyhow::Result<Value> {
 }
 
 /// Says what a change brought, beyond the status.
+/// Who approved, in order: `carol, dave`.
+fn approvers(request: &pb::Request) -> String {
+    let subjects: Vec<&str> = request
+        .approvals
+        .iter()
+        .filter_map(|approval| approval.approver.as_ref().map(|principal| principal.subject.as_str()))
+        .collect();
+    subjects.join(", ")
+}
+
 fn change_detail(request: &pb::Request) -> Option<String> {
     let status = pb::RequestStatus::try_from(request.status).ok()?;
     let detail = match status {
         pb::RequestStatus::Approved if !request.auto_approved_by_rule.is_empty() => {
             format!("auto-approved by rule {}", request.auto_approved_by_rule)
         }
-        pb::RequestStatus::Approved => {
-            let approvers: Vec<&str> = request
-                .approvals
-                .iter()
-                .filter_map(|approval| approval.approver.as_ref().map(|principal| principal.subject.as_str()))
-                .collect();
-            format!("approved by {}", approvers.join(", "))
+        pb::RequestStatus::Approved => format!("approved by {}", approvers(request)),
+        pb::RequestStatus::PendingApproval if !request.approvals.is_empty() => {
+            format!("approved so far by {}", approvers(request))
         }
         pb::RequestStatus::Ready => format!("credentials at {}", request.secret_path),
         _ if !request.reason.is_empty() => format!("reason: {}", request.reason),

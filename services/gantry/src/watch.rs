@@ -36,42 +36,21 @@ async fn follow(
     printer: Printer,
     last_seen: &mut Option<pb::Request>,
 ) -> anyhow::Result<pb::Request> {
-    let now = current(client, id).await?;
-    *last_seen = now.clone();
     let message = pb::WatchRequestRequest { request_id: id.to_owned() };
     let mut changes = client.watch_request(message).await?.into_inner();
-    // The history ends at the view's status: from there on, each line says
-    // what the request waits for. Statuses never repeat, so this is exact.
-    let mut caught_up = now.is_none();
     while let Some(change) = changes.next().await {
-        let Some(request) = change?.request else { continue };
-        caught_up = caught_up || now.as_ref().is_some_and(|now| now.status == request.status);
-        // The view may know more than the change (an approval that did not
-        // change the status); it is the fresher one when the status agrees.
-        let latest = match &now {
-            Some(now) if now.status == request.status && now.sequence >= request.sequence => now.clone(),
-            _ => request,
-        };
-        printer.watch_line(&latest, caught_up);
-        *last_seen = Some(latest.clone());
-        if is_final(latest.status) {
-            return Ok(latest);
+        let change = change?;
+        let Some(request) = change.request else { continue };
+        // Intake marks where the past ends: from there, each line says what
+        // the request waits for.
+        printer.watch_line(&request, change.caught_up);
+        *last_seen = Some(request.clone());
+        if is_final(request.status) {
+            return Ok(request);
         }
     }
     Err(Failure::new("UNAVAILABLE", format!("the watch of {id} ended before the request was final; watch again"))
         .into())
-}
-
-/// Returns the request as the view has it now, or None when the view cannot
-/// say (not caught up with a new request, or down): the watch reads the
-/// log itself and decides then.
-async fn current(client: &mut Client, id: &str) -> anyhow::Result<Option<pb::Request>> {
-    let message = pb::GetRequestRequest { request_id: id.to_owned(), min_sequence: 0 };
-    match client.get_request(message).await {
-        Ok(response) => Ok(response.into_inner().request),
-        Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::Unavailable) => Ok(None),
-        Err(status) => Err(status.into()),
-    }
 }
 
 fn timed_out(id: &str, timeout: Duration, last_seen: Option<&pb::Request>) -> Failure {

@@ -168,17 +168,21 @@ impl IntakeApi {
         if last.is_none() || voided {
             return Err(crate::domain::DomainError::NotFound(id).into());
         }
+        let history_end = last.map_or(0, |(sequence, _)| sequence);
         let events = self.tail.follow("request", &id).await.map_err(|error| Error::Unavailable(error.into()))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
-        tokio::spawn(forward_status_changes(id, events, sender, self.shutdown.clone()));
+        tokio::spawn(forward_changes(id, history_end, events, sender, self.shutdown.clone()));
         Ok(ReceiverStream::new(receiver))
     }
 }
 
-/// Sends the request's state on every status change until a terminal
-/// status, the client leaving, or shutdown (which ends it with UNAVAILABLE).
-async fn forward_status_changes(
+/// Sends the request's state on every change of status or approvals until
+/// a terminal status, the client leaving, or shutdown (which ends it with
+/// UNAVAILABLE). The event at `history_end` (the last before the call) is
+/// always sent, marked `caught_up` like everything after it.
+async fn forward_changes(
     id: String,
+    history_end: u64,
     mut events: BoxStream<'static, Result<RecordedEvent, FollowError>>,
     sender: mpsc::Sender<Result<pb::WatchRequestResponse, Status>>,
     shutdown: Shutdown,
@@ -186,6 +190,7 @@ async fn forward_status_changes(
     let shutdown = shutdown.wait();
     tokio::pin!(shutdown);
     let mut state: Option<RequestState> = None;
+    let mut caught_up = false;
     loop {
         let event = tokio::select! {
             _ = &mut shutdown => {
@@ -222,8 +227,13 @@ async fn forward_status_changes(
                 return;
             }
         };
-        if state.as_ref().is_none_or(|previous| previous.status != next.status) {
-            let message = pb::WatchRequestResponse { request: Some(convert::request(&next)) };
+        let changed = state
+            .as_ref()
+            .is_none_or(|previous| previous.status != next.status || previous.approvals.len() != next.approvals.len());
+        let reaches_the_present = !caught_up && event.sequence >= history_end;
+        caught_up |= reaches_the_present;
+        if changed || reaches_the_present {
+            let message = pb::WatchRequestResponse { request: Some(convert::request(&next)), caught_up };
             let sent = tokio::select! {
                 _ = &mut shutdown => {
                     let _ = sender.try_send(Err(Status::unavailable("server shutting down; watch again")));

@@ -177,3 +177,45 @@ async fn reflection_serves_the_error_details_errors_carry() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_watch_shows_each_approval_and_marks_where_the_past_ends() {
+    let app = spawn_app().await;
+    let (request, _) = crate::helpers::submitted(&app, "warehouse", Size::Xlarge).await;
+    let approve = |subject: &'static str| {
+        let id = request.request_id.clone();
+        let app = &app;
+        async move {
+            app.client(subject)
+                .await
+                .approve_request(pb::ApproveRequestRequest { request_id: id, comment: String::new() })
+                .await
+                .unwrap()
+        }
+    };
+    approve("carol").await;
+    let mut updates = app
+        .client("alice")
+        .await
+        .watch_request(pb::WatchRequestRequest { request_id: request.request_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next = async || {
+        let update = updates.message().await.unwrap().expect("an update");
+        let request = update.request.unwrap();
+        let outstanding: Vec<Vec<String>> =
+            request.outstanding_approvals.into_iter().map(|clause| clause.any_of_groups).collect();
+        (request.status, request.approvals.len(), outstanding, update.caught_up)
+    };
+    let pending = pb::RequestStatus::PendingApproval as i32;
+    let security_or_database_team = vec!["security".to_string(), "database-team".to_string()];
+    assert_eq!(
+        next().await,
+        (pending, 0, vec![vec!["platform-team".to_string()], security_or_database_team.clone()], false)
+    );
+    assert_eq!(next().await, (pending, 1, vec![security_or_database_team], true), "carol's approval, caught up");
+    approve("dave").await;
+    assert_eq!(next().await, (pb::RequestStatus::Approved as i32, 2, vec![], true));
+    app.cleanup().await;
+}
