@@ -4,6 +4,7 @@
 //! `google.rpc.BadRequest` detail.
 
 use crate::cli::Output;
+use gantry_runtime::grpc::code_name;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use tonic_types::StatusExt as _;
@@ -122,30 +123,6 @@ impl From<tonic::Status> for Failure {
             }
             _ => failure,
         }
-    }
-}
-
-/// Returns the canonical name of a gRPC code (`INVALID_ARGUMENT`).
-pub(crate) fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
