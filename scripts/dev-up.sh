@@ -85,11 +85,19 @@ export GANTRY_AUTH__TOKENS_FILE="${GANTRY_AUTH__TOKENS_FILE:-$tokens_file}"
 export GANTRY_TELEMETRY__LOG_FORMAT="${GANTRY_TELEMETRY__LOG_FORMAT:-pretty}"
 export GANTRY_AWS__ENDPOINT_URL="${GANTRY_AWS__ENDPOINT_URL:-$GANTRY_MOTO_URL}"
 export_local_aws_env
+# On one machine every environment's platform Postgres is the local one
+# (database names are then unique across environments, not only within).
+for environment in DEV TEST STAGING PROD; do
+    var="GANTRY_PROVISIONER__ENVIRONMENTS__${environment}__ADMIN_URL"
+    export "$var=${!var:-postgres://postgres@${GANTRY_PG_HOST}:${GANTRY_PG_PORT}/postgres}"
+done
 
 cat >&2 <<EOF
 
-Gantry dev mesh: intake on ${GANTRY_INTAKE__LISTEN:-127.0.0.1:50051}, metrics on http://${GANTRY_TELEMETRY__METRICS_LISTEN:-127.0.0.1:9464}/metrics
-  Postgres 127.0.0.1:5432, NATS 127.0.0.1:4222, moto $GANTRY_MOTO_URL
+Gantry dev mesh: intake on ${GANTRY_INTAKE__LISTEN:-127.0.0.1:50051}, provisioner on ${GANTRY_PROVISIONER__LISTEN:-127.0.0.1:50052},
+  metrics on http://${GANTRY_TELEMETRY__METRICS_LISTEN:-127.0.0.1:9464}/metrics
+  Postgres 127.0.0.1:5432 (every environment's platform Postgres too), NATS 127.0.0.1:4222,
+  moto $GANTRY_MOTO_URL (Secrets Manager)
 
 Tokens (alice requests; bob: databases-rds, carol: platform-team, dave: security, backstage: service account).
 In another terminal:

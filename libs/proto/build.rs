@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gantry/types/v1/types.proto",
         "gantry/events/v1/envelope.proto",
         "gantry/events/v1/intake.proto",
+        "gantry/events/v1/provisioner.proto",
         "gantry/intake/v1/intake.proto",
         // Not Gantry's: googleapis' error details (vendored as published),
         // compiled only so reflection serves what errors carry.

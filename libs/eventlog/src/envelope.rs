@@ -21,6 +21,9 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::ProvisioningStarted(_) => "provisioner.provisioning_started.v1",
         Payload::ResourceProvisioned(_) => "provisioner.resource_provisioned.v1",
         Payload::ProvisioningFailed(_) => "provisioner.provisioning_failed.v1",
+        Payload::RoleCreated(_) => "provisioner.role_created.v1",
+        Payload::DatabaseCreated(_) => "provisioner.database_created.v1",
+        Payload::CredentialsStored(_) => "provisioner.credentials_stored.v1",
     }
 }
 

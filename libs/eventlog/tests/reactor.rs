@@ -141,7 +141,7 @@ impl Reactor for FileReactor {
 
     fn gave_up(&self, work: &Work, error: &ReactError) -> Option<NewEvent> {
         let reason = format!("{}{}", if error.retryable { "retryable: " } else { "" }, error.reason);
-        Some(on_request(&work.key, Payload::ProvisioningFailed(ProvisioningFailed { reason })))
+        Some(on_request(&work.key, Payload::ProvisioningFailed(ProvisioningFailed { reason, retryable: error.retryable })))
     }
 }
 
@@ -327,7 +327,7 @@ async fn crash_and_restart(fault: ReactorFault) {
             assert!(rows.iter().all(|row| row.state == WorkState::Pending && row.attempts == 0), "{rows:?}");
             assert!(values_at_crash.is_empty() && recorded_at_crash.is_empty());
         }
-        ReactorFault::AfterEffectBeforeRecord => {
+        ReactorFault::AfterEffectBeforeRecord | ReactorFault::BeforeRecord(1) => {
             assert!(!values_at_crash.is_empty(), "an effect was done");
             assert!(recorded_at_crash.is_empty(), "nothing was recorded: {recorded_at_crash:?}");
         }
@@ -336,6 +336,7 @@ async fn crash_and_restart(fault: ReactorFault) {
             let rows = work(&pool).await;
             assert!(rows.iter().all(|row| row.state == WorkState::Pending), "nothing marked done: {rows:?}");
         }
+        ReactorFault::BeforeRecord(_) => unreachable!("this reactor records once per item"),
     }
 
     let running = Running::start(&log, &pool, &reactor, options());

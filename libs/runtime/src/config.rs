@@ -8,8 +8,8 @@ use figment::Figment;
 use figment::Provider as _;
 use figment::providers::{Env, Format as _, Toml};
 use secrecy::SecretString;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -265,6 +265,25 @@ impl AuthSettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Self { tokens_file: PathBuf::from(".gantry/tokens.yaml"), reload_interval_ms: 5000 }
+    }
+}
+
+/// Where AWS services are (section `aws`, shared by every service that
+/// calls AWS). Credentials come from the standard AWS chain (environment,
+/// profile, instance or task role), never from config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsSettings {
+    /// The region.
+    pub region: String,
+    /// Another endpoint than AWS's: an S3 / Secrets Manager compatible
+    /// server (an emulator on loopback in development), a VPC endpoint.
+    pub endpoint_url: Option<String>,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self { region: "us-east-1".into(), endpoint_url: None }
     }
 }
 

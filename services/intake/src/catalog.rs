@@ -2,7 +2,7 @@
 //! Backstage `kind: Resource` entities, one per database that holds its name.
 
 use crate::domain::names::database_entity_name;
-use crate::domain::{DatabaseSpec, Environment, RequestState, ResourceSpec, RiskTier, SizeTier};
+use crate::domain::{DatabaseSpec, Environment, RequestState, ResourceSpec, risk_tier, size_tier};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -47,8 +47,8 @@ fn databases(states: &[RequestState]) -> impl Iterator<Item = (&RequestState, &D
 pub(crate) fn rds_catalog(states: &[RequestState]) -> anyhow::Result<String> {
     let databases = databases(states)
         .map(|(state, spec)| {
-            let risk = RiskTier::of(spec.risk);
-            let size = SizeTier::of(spec.size);
+            let risk = risk_tier(spec.risk);
+            let size = size_tier(spec.size);
             CatalogEntry {
                 name: &spec.database_name,
                 environment: spec.environment.as_str(),

@@ -6,7 +6,7 @@ use crate::envelope::{NewEvent, RecordedEvent};
 use crate::log::{AppendError, Appended, EventLog};
 use crate::reactor::{ReactError, ReactorFault, Work};
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use uuid::Uuid;
 
 /// The namespace of recorded events' ids.
@@ -28,9 +28,11 @@ pub struct ReactContext {
     origin: Uuid,
     correlation_id: String,
     causation_id: String,
-    /// Armed with [`ReactorFault::AfterEffectBeforeRecord`]: the first
-    /// recording crashes the runner instead.
-    crash_before_record: bool,
+    /// Armed with [`ReactorFault::AfterEffectBeforeRecord`] or
+    /// [`ReactorFault::BeforeRecord`]: the recording of this number (from 1)
+    /// crashes the runner instead; 0 when unarmed.
+    crash_at_record: u32,
+    records: AtomicU32,
     crashed: AtomicBool,
 }
 
@@ -43,7 +45,12 @@ impl ReactContext {
             origin: work.origin,
             correlation_id: work.correlation_id(),
             causation_id: work.causation_id(),
-            crash_before_record: fault == Some(ReactorFault::AfterEffectBeforeRecord),
+            crash_at_record: match fault {
+                Some(ReactorFault::AfterEffectBeforeRecord) => 1,
+                Some(ReactorFault::BeforeRecord(number)) => number,
+                _ => 0,
+            },
+            records: AtomicU32::new(0),
             crashed: AtomicBool::new(false),
         }
     }
@@ -85,7 +92,8 @@ impl ReactContext {
     /// however late, returns the event stored the first time (`duplicate`);
     /// see [`EventLog::append_once`].
     pub async fn record(&self, step: &str, mut event: NewEvent) -> Result<Appended, ReactError> {
-        if self.crash_before_record && !self.crashed.swap(true, Ordering::SeqCst) {
+        let number = self.records.fetch_add(1, Ordering::SeqCst) + 1;
+        if number == self.crash_at_record && !self.crashed.swap(true, Ordering::SeqCst) {
             return Err(ReactError::retryable("fault injected before recording"));
         }
         event.correlation_id = self.correlation_id.clone();

@@ -138,7 +138,7 @@ pub trait Reactor: Send + Sync + 'static {
 }
 
 /// A point where a test can make a reactor runner stop as if it crashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReactorFault {
     /// Work was queued (its checkpoint committed) and nothing acted on it;
@@ -146,6 +146,10 @@ pub enum ReactorFault {
     AfterQueued,
     /// The effect was done; the first [`ReactContext::record`] crashes instead.
     AfterEffectBeforeRecord,
+    /// The `n`th [`ReactContext::record`] of an attempt (from 1)
+    /// crashes instead: a reactor whose steps each end in a recording is
+    /// stopped between any two of its steps (`before_record = 3`).
+    BeforeRecord(u32),
     /// The effect was done and recorded; the work row is not marked done.
     AfterRecordBeforeDone,
 }

@@ -260,7 +260,8 @@ impl<R: Reactor> ReactorRunner<R> {
             metrics::histogram!("reactor_attempt_seconds", "reactor" => name.to_owned())
                 .record(started.elapsed().as_secs_f64());
             if context.crashed() {
-                return Err(ReactorFaultInjected(ReactorFault::AfterEffectBeforeRecord).into());
+                let fault = self.options.fault.unwrap_or(ReactorFault::AfterEffectBeforeRecord);
+                return Err(ReactorFaultInjected(fault).into());
             }
             match result {
                 Ok(()) => {

@@ -16,7 +16,7 @@ pub use decide::{Decision, NameHold, decide_approve, decide_cancel, decide_rejec
 pub use policy::{Policy, PolicyOutcome};
 pub use request::{Approval, Folded, RequestState, Status, evolve, fold, is_void};
 pub use spec::{BucketPurpose, BucketSpec, DatabaseSpec, Environment, ResourceSpec, Risk, Size};
-pub use tiers::{RiskTier, SizeTier};
+pub use tiers::{RiskTier, SizeTier, risk_tier, size_tier};
 pub use validate::{BucketForm, DatabaseForm, FieldViolation, TEXT_MAX_BYTES, Violations, check_text};
 
 /// Why a command was refused; every variant is something a caller can act on.

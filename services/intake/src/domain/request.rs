@@ -260,6 +260,8 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
             state.status = Status::Failed;
             state.reason = Some(failed.reason.clone());
         }
+        // Steps of provisioning: the status stays provisioning until ready.
+        Payload::RoleCreated(_) | Payload::DatabaseCreated(_) | Payload::CredentialsStored(_) => {}
         Payload::DatabaseRequested(_)
         | Payload::BucketRequested(_)
         | Payload::NameReserved(_)

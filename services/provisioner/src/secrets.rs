@@ -1,0 +1,170 @@
+//! Database credentials in AWS Secrets Manager: one secret per database,
+//! its value the JSON `{username,password,host,port,dbname}`, tagged with
+//! the request it belongs to. A secret not tagged with the request is never
+//! read or changed.
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::types::Tag;
+use gantry_eventlog::ReactError;
+use gantry_runtime::config::AwsSettings;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The tag naming the request a secret belongs to.
+pub(crate) const REQUEST_TAG: &str = "gantry:request-id";
+
+/// What applications read from their secret. The password is only in
+/// memory here; `Debug` leaves it out.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Credentials {
+    /// The login role.
+    pub username: String,
+    /// Its password.
+    #[serde(serialize_with = "expose", deserialize_with = "secret")]
+    pub password: SecretString,
+    /// Where applications connect.
+    pub host: String,
+    /// The port they connect to.
+    pub port: u16,
+    /// Their database.
+    pub dbname: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("dbname", &self.dbname)
+            .finish_non_exhaustive()
+    }
+}
+
+fn expose<S: serde::Serializer>(password: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(password.expose_secret())
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
+    String::deserialize(deserializer).map(SecretString::from)
+}
+
+/// A secret found under a name.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// No secret has the name.
+    Missing,
+    /// Ours: its current version and credentials.
+    Ours {
+        /// The `AWSCURRENT` version.
+        version_id: String,
+        /// Its value.
+        credentials: Credentials,
+    },
+    /// Someone else's (no or another request tag).
+    Foreign,
+}
+
+/// Secrets Manager as the provisioner uses it. The client is made on first
+/// use (loading the AWS config may read files and the environment).
+#[derive(Debug, Clone)]
+pub(crate) struct SecretStore {
+    settings: AwsSettings,
+    client: std::sync::Arc<tokio::sync::OnceCell<Client>>,
+}
+
+/// Describes an SDK error without anything secret (the SDK's own messages
+/// name the operation and the service's error, never a secret's value).
+fn described<E: std::error::Error + Send + Sync + 'static>(
+    operation: &str,
+    error: &aws_sdk_secretsmanager::error::SdkError<E>,
+) -> String {
+    format!("Secrets Manager {operation}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(error))
+}
+
+impl SecretStore {
+    /// A store for the configured region and endpoint.
+    pub(crate) fn new(settings: AwsSettings) -> Self {
+        Self { settings, client: Default::default() }
+    }
+
+    /// The client: credentials from the standard AWS chain, over rustls with ring.
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+                let http = aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                    .build_https();
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .http_client(http)
+                    .region(aws_config::Region::new(self.settings.region.clone()));
+                if let Some(endpoint) = &self.settings.endpoint_url {
+                    loader = loader.endpoint_url(endpoint);
+                }
+                Client::new(&loader.load().await)
+            })
+            .await
+    }
+
+    /// Looks `name` up: missing, ours (tagged with `request_id`) with its
+    /// current credentials, or someone else's.
+    pub(crate) async fn find(&self, name: &str, request_id: &str) -> Result<Found, ReactError> {
+        let description = match self.client().await.describe_secret().secret_id(name).send().await {
+            Ok(description) => description,
+            Err(error) if error.as_service_error().is_some_and(|error| error.is_resource_not_found_exception()) => {
+                return Ok(Found::Missing);
+            }
+            Err(error) => return Err(ReactError::retryable(described("DescribeSecret", &error))),
+        };
+        let ours =
+            description.tags().iter().any(|tag| tag.key() == Some(REQUEST_TAG) && tag.value() == Some(request_id));
+        if !ours {
+            return Ok(Found::Foreign);
+        }
+        // Ask for AWSCURRENT by name: the emulator answers a stale version otherwise.
+        let value = self
+            .client()
+            .await
+            .get_secret_value()
+            .secret_id(name)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .map_err(|error| ReactError::retryable(described("GetSecretValue", &error)))?;
+        let credentials = value
+            .secret_string()
+            .and_then(|text| serde_json::from_str::<Credentials>(text).ok())
+            .ok_or_else(|| ReactError::permanent(format!("secret {name} does not hold database credentials")))?;
+        Ok(Found::Ours { version_id: value.version_id().unwrap_or_default().to_owned(), credentials })
+    }
+
+    /// Creates `name` holding `credentials`, tagged; `token` makes a retry
+    /// of the same call create nothing more. Returns the version id.
+    pub(crate) async fn create(
+        &self,
+        name: &str,
+        credentials: &Credentials,
+        tags: &[(&str, &str)],
+        token: &str,
+    ) -> Result<String, ReactError> {
+        let value = serde_json::to_string(credentials)
+            .map_err(|error| ReactError::permanent(format!("encoding credentials: {error}")))?;
+        let tags = tags.iter().map(|(key, value)| Tag::builder().key(*key).value(*value).build()).collect();
+        let created = self
+            .client()
+            .await
+            .create_secret()
+            .name(name)
+            .description("Database credentials managed by Gantry")
+            .secret_string(value)
+            .client_request_token(token)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            // A concurrent or earlier creation is found by the next attempt.
+            .map_err(|error| ReactError::retryable(described("CreateSecret", &error)))?;
+        Ok(created.version_id().unwrap_or_default().to_owned())
+    }
+}

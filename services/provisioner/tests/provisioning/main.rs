@@ -1,0 +1,143 @@
+//! The provisioner against the real things: intake and the provisioner
+//! in-process on a test's own stream and schemas, the local Postgres as
+//! the platform Postgres of `dev`, and Secrets Manager served by the AWS API
+//! emulator (`GANTRY_TEST_AWS_ENDPOINT`, credentials from the environment as
+//! `scripts/test.sh` exports them).
+
+mod helpers;
+
+use gantry_eventlog::ReactorFault;
+use gantry_proto::intake as pb;
+use helpers::{Mesh, database_request};
+
+#[tokio::test]
+async fn an_approved_database_gets_a_role_a_database_and_credentials_that_open_only_it() {
+    let mesh = Mesh::start(None).await;
+    let first = mesh.name("own");
+    let second = mesh.name("other");
+    let request = mesh.submit(database_request(&first, "dev", gantry_proto::types::Risk::High)).await;
+    let other = mesh.submit(database_request(&second, "dev", gantry_proto::types::Risk::Low)).await;
+    for id in [&request, &other] {
+        let ready = mesh.wait_for_status(id, pb::RequestStatus::Ready).await;
+        assert_eq!(ready.secret_path, format!("{}/dev/{}/postgres", mesh.secret_prefix, database_of(&ready)));
+    }
+
+    let credentials = mesh.credentials(&first).await;
+    assert_eq!(
+        (credentials.username.as_str(), credentials.dbname.as_str()),
+        (format!("{first}_user").as_str(), first.as_str())
+    );
+    assert!(credentials.password.len() >= 32 && credentials.password.chars().all(|c| c.is_ascii_alphanumeric()));
+    // Its own database: connect and create a table.
+    let mut own = mesh.connect_as(&credentials, &first).await.expect("the stored credentials open their database");
+    sqlx::raw_sql("CREATE TABLE orders (id bigint PRIMARY KEY)")
+        .execute(&mut own)
+        .await
+        .expect("the owner creates tables");
+    // Another team's database: CONNECT is not granted to PUBLIC.
+    let refused = mesh.connect_as(&credentials, &second).await;
+    let error = refused.expect_err("another team's database refuses the connection").to_string();
+    assert!(error.contains("permission denied"), "{error}");
+
+    // The tiers: a small database's limit, statement logging for high risk only.
+    assert_eq!(mesh.role_connection_limit(&credentials.username).await, 20);
+    assert_eq!(mesh.database_setting(&first, "log_statement").await.as_deref(), Some("all"));
+    assert_eq!(mesh.database_setting(&second, "log_statement").await, None);
+
+    // Every step is on the request's history, and no secret is on the log.
+    let types = mesh.event_types(&request).await;
+    for expected in [
+        "provisioner.provisioning_started.v1",
+        "provisioner.role_created.v1",
+        "provisioner.database_created.v1",
+        "provisioner.credentials_stored.v1",
+        "provisioner.resource_provisioned.v1",
+    ] {
+        assert_eq!(types.iter().filter(|kind| *kind == expected).count(), 1, "{expected} in {types:?}");
+    }
+    assert!(!mesh.log_contains(credentials.password.as_bytes()).await, "the password is on the log");
+    let view = mesh.view_row(&request).await;
+    assert_eq!(view, ("ready".to_owned(), format!("{}/dev/{first}/postgres", mesh.secret_prefix)));
+    drop(own);
+    mesh.cleanup().await;
+}
+
+fn database_of(request: &pb::Request) -> String {
+    match &request.spec {
+        Some(pb::request::Spec::Database(spec)) => spec.database_name.clone(),
+        other => panic!("a database request, not {other:?}"),
+    }
+}
+
+/// Crashes the provisioner at `fault`, starts it again without, and checks
+/// that the request ends ready with one of everything and a working password.
+async fn resumes_after(fault: ReactorFault) {
+    let mut mesh = Mesh::start(Some(fault)).await;
+    let name = mesh.name("crash");
+    let request = mesh.submit(database_request(&name, "dev", gantry_proto::types::Risk::Medium)).await;
+    mesh.wait_for_provisioner_crash().await;
+    mesh.restart_provisioner().await;
+    mesh.wait_for_status(&request, pb::RequestStatus::Ready).await;
+
+    assert_eq!(mesh.count_roles(&format!("{name}_user")).await, 1);
+    assert_eq!(mesh.count_databases(&name).await, 1);
+    assert_eq!(mesh.secret_versions(&name).await, 1, "one secret version");
+    let credentials = mesh.credentials(&name).await;
+    mesh.connect_as(&credentials, &name).await.expect("the password in the secret opens the database");
+    let types = mesh.event_types(&request).await;
+    let ready = types.iter().filter(|kind| *kind == "provisioner.resource_provisioned.v1").count();
+    assert_eq!(ready, 1, "{types:?}");
+    mesh.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_role_resumes() {
+    resumes_after(ReactorFault::BeforeRecord(2)).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_database_resumes() {
+    resumes_after(ReactorFault::BeforeRecord(3)).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_secret_resumes_with_the_stored_password() {
+    resumes_after(ReactorFault::BeforeRecord(4)).await;
+}
+
+#[tokio::test]
+async fn a_crash_before_ready_resumes() {
+    resumes_after(ReactorFault::BeforeRecord(5)).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_ready_before_the_work_is_done_resumes() {
+    resumes_after(ReactorFault::AfterRecordBeforeDone).await;
+}
+
+#[tokio::test]
+async fn a_crash_before_anything_resumes() {
+    resumes_after(ReactorFault::BeforeRecord(1)).await;
+}
+
+#[tokio::test]
+async fn an_environment_without_a_platform_postgres_fails_the_request_for_good() {
+    let mesh = Mesh::start(None).await;
+    let request = mesh.submit(database_request(&mesh.name("nowhere"), "test", gantry_proto::types::Risk::Low)).await;
+    let failed = mesh.wait_for_status(&request, pb::RequestStatus::Failed).await;
+    assert!(failed.reason.contains("no platform Postgres is configured for environment test"), "{}", failed.reason);
+    mesh.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_role_that_is_not_gantrys_is_never_adopted() {
+    let mesh = Mesh::start(None).await;
+    let name = mesh.name("squat");
+    mesh.create_foreign_role(&format!("{name}_user")).await;
+    let request = mesh.submit(database_request(&name, "dev", gantry_proto::types::Risk::Low)).await;
+    let failed = mesh.wait_for_status(&request, pb::RequestStatus::Failed).await;
+    assert!(failed.reason.contains("is not this request's"), "{}", failed.reason);
+    assert_eq!(mesh.count_databases(&name).await, 0, "nothing made for a refused request");
+    assert_eq!(mesh.secret_versions(&name).await, 0);
+    mesh.cleanup().await;
+}
