@@ -70,6 +70,19 @@ impl DatabaseReactor {
         format!("{}/{environment}/{database}/postgres", self.settings.secret_prefix.trim_end_matches('/'))
     }
 
+    /// True when the request was cancelled or rejected after its approval
+    /// and before provisioning started (intake refuses both once it has).
+    async fn withdrawn(&self, context: &ReactContext, request_id: &str) -> Result<bool, ReactError> {
+        let history = context
+            .log()
+            .load("request", request_id)
+            .await
+            .map_err(|error| ReactError::retryable(format!("reading request {request_id}: {error:#}")))?;
+        Ok(history.events.iter().any(|event| {
+            matches!(event.envelope.payload, Some(Payload::RequestCancelled(_) | Payload::RequestRejected(_)))
+        }))
+    }
+
     async fn provision(&self, work: &Work, context: &ReactContext) -> Result<(), ReactError> {
         let trigger = work.trigger.as_ref().ok_or_else(|| ReactError::permanent("work without its approval"))?;
         let spec =
@@ -104,6 +117,10 @@ impl DatabaseReactor {
             context.record(step, event)
         };
 
+        if self.withdrawn(context, request_id).await? {
+            tracing::info!(request_id, "request withdrawn before provisioning; nothing to do");
+            return Ok(());
+        }
         record("started", Payload::ProvisioningStarted(ProvisioningStarted {})).await?;
         let target_settings = self.settings.environments.get(&environment).ok_or_else(|| {
             ReactError::permanent(format!("no platform Postgres is configured for environment {environment}"))

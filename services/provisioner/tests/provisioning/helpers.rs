@@ -205,6 +205,27 @@ impl Mesh {
         }
     }
 
+    /// Cancels a request as its submitter.
+    pub(crate) async fn cancel(&self, id: &str) {
+        let message = pb::CancelRequestRequest { request_id: id.to_owned(), reason: "changed my mind".into() };
+        self.client().await.cancel_request(message).await.expect("cancelled");
+    }
+
+    /// Waits until the provisioner's every work item is done.
+    pub(crate) async fn wait_for_work_done(&self) {
+        use gantry_eventlog::reactor::{WorkState, list_work};
+        let pool = gantry_runtime::postgres::connect(&self.env.database(), &self.provisioner_schema).await.unwrap();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let work = list_work(&pool, "databases").await.unwrap();
+            if !work.is_empty() && work.iter().all(|row| row.state == WorkState::Done) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "work not done: {work:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits for the provisioner to stop on its own (an injected crash).
     pub(crate) async fn wait_for_provisioner_crash(&mut self) {
         let running = self.provisioner.take().expect("a running provisioner");

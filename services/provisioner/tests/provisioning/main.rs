@@ -121,6 +121,25 @@ async fn a_crash_before_anything_resumes() {
 }
 
 #[tokio::test]
+async fn a_request_cancelled_before_provisioning_gets_nothing() {
+    // Work is queued, but no worker runs until the restart.
+    let mut mesh = Mesh::start(Some(ReactorFault::AfterQueued)).await;
+    let name = mesh.name("cancelled");
+    let request = mesh.submit(database_request(&name, "dev", gantry_proto::types::Risk::Low)).await;
+    mesh.wait_for_provisioner_crash().await;
+    mesh.cancel(&request).await;
+    mesh.restart_provisioner().await;
+    mesh.wait_for_work_done().await;
+    assert_eq!(mesh.count_roles(&format!("{name}_user")).await, 0);
+    assert_eq!(mesh.count_databases(&name).await, 0);
+    assert_eq!(mesh.secret_versions(&name).await, 0);
+    let types = mesh.event_types(&request).await;
+    assert!(types.iter().all(|kind| !kind.starts_with("provisioner.")), "{types:?}");
+    mesh.wait_for_status(&request, pb::RequestStatus::Cancelled).await;
+    mesh.cleanup().await;
+}
+
+#[tokio::test]
 async fn an_environment_without_a_platform_postgres_fails_the_request_for_good() {
     let mesh = Mesh::start(None).await;
     let request = mesh.submit(database_request(&mesh.name("nowhere"), "test", gantry_proto::types::Risk::Low)).await;
