@@ -141,7 +141,10 @@ impl Reactor for FileReactor {
 
     fn gave_up(&self, work: &Work, error: &ReactError) -> Option<NewEvent> {
         let reason = format!("{}{}", if error.retryable { "retryable: " } else { "" }, error.reason);
-        Some(on_request(&work.key, Payload::ProvisioningFailed(ProvisioningFailed { reason, retryable: error.retryable })))
+        Some(on_request(
+            &work.key,
+            Payload::ProvisioningFailed(ProvisioningFailed { reason, retryable: error.retryable }),
+        ))
     }
 }
 
