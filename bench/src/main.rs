@@ -6,11 +6,14 @@
 //!   generator at the same concurrency; and the raw JetStream
 //!   acknowledged-publish rate;
 //! - projection catch-up: replaying events into the intake view, beside a
-//!   bulk upsert of as many rows into a table of the same shape.
+//!   bulk upsert of as many rows into a table of the same shape;
+//! - provisioning: approval → credentials stored for many databases, beside
+//!   the bare `CREATE ROLE` + `CREATE DATABASE` + `CreateSecret` calls
+//!   (needs the AWS API emulator, as the tests do).
 //!
 //! Run with `cargo run --release -p gantry-bench -- --help`. It uses the
-//! local Postgres and NATS (like the tests: its own stream and schema,
-//! removed afterwards).
+//! local Postgres, NATS and moto (like the tests: its own stream, schemas,
+//! names and secrets, removed afterwards).
 //!
 //! # Layout
 //!
@@ -19,11 +22,13 @@
 //! - `floor`: the bare tonic service.
 //! - `requests`: intake vs floor, and raw JetStream publishing.
 //! - `catchup`: the projection replay and the bulk-upsert baseline.
+//! - `provision`: provisioning through Gantry and the bare calls.
 
 mod catchup;
 mod cpu;
 mod floor;
 mod load;
+mod provision;
 mod requests;
 
 use clap::Parser;
@@ -36,7 +41,7 @@ use std::time::Duration;
 /// Gantry's benchmark: prints figures, asserts nothing.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Which figures: requests, catchup or all.
+    /// Which figures: requests, catchup, provision or all.
     #[arg(default_value = "all")]
     which: String,
     /// Concurrent clients of the request load.
@@ -54,6 +59,12 @@ struct Args {
     /// Events per projection transaction.
     #[arg(long, default_value_t = 1000)]
     batch_size: usize,
+    /// Databases provisioned by the provisioning figure.
+    #[arg(long, default_value_t = 200)]
+    databases: usize,
+    /// Databases provisioned at once.
+    #[arg(long, default_value_t = 8)]
+    in_flight: usize,
 }
 
 #[tokio::main]
@@ -66,6 +77,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.which.as_str(), "all" | "catchup") {
         catchup::run(args.events, args.batch_size).await?;
+    }
+    if matches!(args.which.as_str(), "all" | "provision") {
+        provision::run(args.databases, args.in_flight).await?;
     }
     Ok(())
 }
