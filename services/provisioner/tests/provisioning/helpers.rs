@@ -1,17 +1,17 @@
-//! One place for starting intake and the provisioner on a test's own
-//! stream and schemas, and for looking at what they made: roles and
-//! databases on the local Postgres, secrets in the emulator, the log.
+//! One place for starting the provisioner on a test's own stream and
+//! schema, for appending what intake would (the contracts in `proto/`, not
+//! intake's code), and for looking at what it made: roles and databases on
+//! the local Postgres, secrets in the emulator, its events on the log.
 
-use gantry_eventlog::{EventLog, ReactorFault, StreamSettings};
-use gantry_intake::Intake;
-use gantry_proto::intake::{self as pb, intake_service_client::IntakeServiceClient};
-use gantry_proto::types::{Environment, Risk, Size};
+use gantry_eventlog::{EventLog, ExpectedSequence, NewEvent, ReactorFault, StreamSettings};
+use gantry_proto::events::envelope::Payload;
+use gantry_proto::events::{DatabaseRequested, RequestCancelled};
+use gantry_proto::types::{DatabaseSpec, Environment, Principal, Risk, Size};
 use gantry_provisioner::Provisioner;
 use gantry_runtime::{Config, ShutdownTrigger};
 use gantry_testkit::TestEnv;
 use serde::Deserialize;
 use sqlx::{Connection as _, PgConnection};
-use std::collections::HashMap;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -38,13 +38,10 @@ fn start<S: gantry_service::Service>(built: gantry_service::Built<S>) -> Running
     Running { trigger, task: tokio::spawn(built.run(shutdown)) }
 }
 
-/// Intake and the provisioner of one test.
+/// The provisioner of one test, and the log it reads.
 pub(crate) struct Mesh {
     env: TestEnv,
     config: Config,
-    tokens: HashMap<String, String>,
-    intake: Option<Running>,
-    intake_address: std::net::SocketAddr,
     provisioner: Option<Running>,
     log: EventLog,
     secrets: aws_sdk_secretsmanager::Client,
@@ -56,17 +53,26 @@ pub(crate) struct Mesh {
     provisioner_schema: String,
 }
 
-/// A dev-style database request of `environment` (`dev`, `test`) and `risk`.
-pub(crate) fn database_request(name: &str, environment: &str, risk: Risk) -> pb::RequestDatabaseRequest {
+/// How a request's provisioning ended, as its events on the log say.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// `provisioner.resource_provisioned.v1`.
+    Ready { secret_path: String },
+    /// `provisioner.provisioning_failed.v1`.
+    Failed { reason: String, retryable: bool },
+}
+
+/// A validated small database spec of `environment` (`dev`, `test`) and
+/// `risk`, as intake would have approved it (username `<name>_user`).
+pub(crate) fn database_request(name: &str, environment: &str, risk: Risk) -> DatabaseSpec {
     let environment = match environment {
         "dev" => Environment::Dev,
         "test" => Environment::Test,
         other => panic!("no {other} in these tests"),
     };
-    pb::RequestDatabaseRequest {
-        idempotency_key: String::new(),
+    DatabaseSpec {
         database_name: name.into(),
-        username: String::new(),
+        username: format!("{name}_user"),
         owner: "team-orders".into(),
         requester: "alice".into(),
         environment: environment as i32,
@@ -76,20 +82,8 @@ pub(crate) fn database_request(name: &str, environment: &str, risk: Risk) -> pb:
     }
 }
 
-/// A policy approving every small database on submission, so tests need no approver.
-const POLICY: &str = "rules:
-  - name: databases
-    kind: database
-    require:
-      - [databases-rds]
-auto_approve:
-  - name: small-databases
-    kind: database
-    sizes: [small]
-";
-
 impl Mesh {
-    /// Starts intake and the provisioner (with `fault` armed, if any).
+    /// Starts the provisioner (with `fault` armed, if any).
     pub(crate) async fn start(fault: Option<ReactorFault>) -> Self {
         let aws_endpoint = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
         assert!(
@@ -98,17 +92,15 @@ impl Mesh {
              or export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
         );
         let env = TestEnv::new().await.expect("test env");
-        let tokens = env.write_tokens(&[("backstage", &["backstage"])]).expect("tokens");
+        // Every service authenticates its API; nothing here calls it.
+        env.write_tokens(&[]).expect("tokens");
         let suffix = env.schema.trim_start_matches("t_")[..8].to_owned();
         let secret_prefix = format!("gantry-test-{suffix}");
         let provisioner_schema = format!("{}_provisioner", env.schema);
-        let policy_file = env.directory.join("policy.yaml");
-        std::fs::write(&policy_file, POLICY).unwrap();
         let admin_url = std::env::var("GANTRY_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let config = env
             .config()
-            .with("intake.policy_file", &policy_file)
             .with("provisioner.schema", &provisioner_schema)
             .with("provisioner.listen", "127.0.0.1:0")
             .with("provisioner.secret_prefix", &secret_prefix)
@@ -119,9 +111,6 @@ impl Mesh {
             // A crashed replica's request is taken over this soon.
             .with("provisioner.lease_ms", 1000)
             .with("aws.endpoint_url", &aws_endpoint);
-        let intake = gantry_service::build::<Intake>(&config).await.expect("intake builds");
-        let intake_address = intake.local_addr();
-        let intake = Some(start(intake));
         let mut provisioner_config = config.clone();
         if let Some(fault) = fault {
             provisioner_config = provisioner_config.with("provisioner.reactor_fault", fault_value(fault));
@@ -140,9 +129,6 @@ impl Mesh {
         Self {
             env,
             config,
-            tokens,
-            intake,
-            intake_address,
             provisioner,
             log,
             secrets,
@@ -160,55 +146,57 @@ impl Mesh {
         name
     }
 
-    async fn client(
-        &self,
-    ) -> IntakeServiceClient<
-        tonic::service::interceptor::InterceptedService<tonic::transport::Channel, impl tonic::service::Interceptor>,
-    > {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.intake_address))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let token: tonic::metadata::MetadataValue<_> = format!("Bearer {}", self.tokens["backstage"]).parse().unwrap();
-        IntakeServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-            request.metadata_mut().insert("authorization", token.clone());
-            Ok(request)
-        })
+    /// Appends what intake appends for a request approved on submission
+    /// by a policy rule, and returns the request's id.
+    pub(crate) async fn submit(&self, spec: DatabaseSpec) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let requested = DatabaseRequested {
+            spec: Some(spec),
+            idempotency_key: String::new(),
+            required_approvals: Vec::new(),
+            auto_approved_by_rule: "small-databases".into(),
+        };
+        self.append(&id, Payload::DatabaseRequested(requested), ExpectedSequence::NoEvents).await;
+        id
     }
 
-    /// Submits a request and returns its id.
-    pub(crate) async fn submit(&self, request: pb::RequestDatabaseRequest) -> String {
-        let response = self.client().await.request_database(request).await.expect("submitted").into_inner();
-        let request = response.request.unwrap();
-        assert_eq!(request.status, pb::RequestStatus::Approved as i32, "the test policy approves it");
-        request.request_id
+    /// Appends what intake appends when the request is cancelled.
+    pub(crate) async fn cancel(&self, id: &str) {
+        let cancelled = RequestCancelled { reason: "changed my mind".into() };
+        self.append(id, Payload::RequestCancelled(cancelled), ExpectedSequence::Any).await;
     }
 
-    /// Waits until the request has `status` and returns it.
-    pub(crate) async fn wait_for_status(&self, id: &str, status: pb::RequestStatus) -> pb::Request {
-        let mut client = self.client().await;
+    async fn append(&self, id: &str, payload: Payload, expected: ExpectedSequence) {
+        let event = NewEvent {
+            aggregate_type: "request",
+            aggregate_id: id.to_owned(),
+            payload,
+            actor: Principal { subject: "alice".into(), groups: vec!["developers".into()] },
+            correlation_id: uuid::Uuid::now_v7().to_string(),
+            causation_id: String::new(),
+        };
+        self.log.append(event, expected).await.expect("appended");
+    }
+
+    /// Waits until the provisioner has recorded the request ready or failed.
+    pub(crate) async fn wait_for_outcome(&self, id: &str) -> Outcome {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let message = pb::GetRequestRequest { request_id: id.to_owned(), min_sequence: 0 };
-            let request = client.get_request(message).await.unwrap().into_inner().request.unwrap();
-            if request.status == status as i32 {
-                return request;
+            let history = self.log.load("request", id).await.unwrap();
+            for event in history.events {
+                match event.envelope.payload {
+                    Some(Payload::ResourceProvisioned(ready)) => {
+                        return Outcome::Ready { secret_path: ready.secret_path };
+                    }
+                    Some(Payload::ProvisioningFailed(failed)) => {
+                        return Outcome::Failed { reason: failed.reason, retryable: failed.retryable };
+                    }
+                    _ => {}
+                }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "request {id} is {:?}, not {status:?}: {}",
-                pb::RequestStatus::try_from(request.status),
-                request.reason
-            );
+            assert!(tokio::time::Instant::now() < deadline, "request {id} neither ready nor failed");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// Cancels a request as its submitter.
-    pub(crate) async fn cancel(&self, id: &str) {
-        let message = pb::CancelRequestRequest { request_id: id.to_owned(), reason: "changed my mind".into() };
-        self.client().await.cancel_request(message).await.expect("cancelled");
     }
 
     /// Waits until the provisioner's every work item is done.
@@ -376,7 +364,7 @@ impl Mesh {
 
     /// Stops both services and removes everything the test made.
     pub(crate) async fn cleanup(mut self) {
-        for running in [self.intake.take(), self.provisioner.take()].into_iter().flatten() {
+        if let Some(running) = self.provisioner.take() {
             running.trigger.trigger();
             let _ = tokio::time::timeout(PATIENCE, running.task).await;
         }

@@ -1,5 +1,6 @@
-//! The provisioner against the real things: intake and the provisioner
-//! in-process on a test's own stream and schemas, the local Postgres as
+//! The provisioner against the real things: the provisioner in-process on
+//! a test's own stream and schema, fed intake's events as the contracts in
+//! `proto/` define them (never intake's code), the local Postgres as
 //! the platform Postgres of `dev`, and Secrets Manager served by the AWS API
 //! emulator (`GANTRY_TEST_AWS_ENDPOINT`, credentials from the environment as
 //! `scripts/test.sh` exports them).
@@ -7,8 +8,7 @@
 mod helpers;
 
 use gantry_eventlog::ReactorFault;
-use gantry_proto::intake as pb;
-use helpers::{Mesh, database_request};
+use helpers::{Mesh, Outcome, database_request};
 
 #[tokio::test]
 async fn an_approved_database_gets_a_role_a_database_and_credentials_that_open_only_it() {
@@ -17,9 +17,9 @@ async fn an_approved_database_gets_a_role_a_database_and_credentials_that_open_o
     let second = mesh.name("other");
     let request = mesh.submit(database_request(&first, "dev", gantry_proto::types::Risk::High)).await;
     let other = mesh.submit(database_request(&second, "dev", gantry_proto::types::Risk::Low)).await;
-    for id in [&request, &other] {
-        let ready = mesh.wait_for_status(id, pb::RequestStatus::Ready).await;
-        assert_eq!(ready.secret_path, format!("{}/dev/{}/postgres", mesh.secret_prefix, database_of(&ready)));
+    for (id, database) in [(&request, &first), (&other, &second)] {
+        let secret_path = format!("{}/dev/{database}/postgres", mesh.secret_prefix);
+        assert_eq!(mesh.wait_for_outcome(id).await, Outcome::Ready { secret_path });
     }
 
     let credentials = mesh.credentials(&first).await;
@@ -62,13 +62,6 @@ async fn an_approved_database_gets_a_role_a_database_and_credentials_that_open_o
     mesh.cleanup().await;
 }
 
-fn database_of(request: &pb::Request) -> String {
-    match &request.spec {
-        Some(pb::request::Spec::Database(spec)) => spec.database_name.clone(),
-        other => panic!("a database request, not {other:?}"),
-    }
-}
-
 /// Crashes the provisioner at `fault`, starts it again without, and checks
 /// that the request ends ready with one of everything and a working password.
 async fn resumes_after(fault: ReactorFault) {
@@ -77,7 +70,7 @@ async fn resumes_after(fault: ReactorFault) {
     let request = mesh.submit(database_request(&name, "dev", gantry_proto::types::Risk::Medium)).await;
     mesh.wait_for_provisioner_crash().await;
     mesh.restart_provisioner().await;
-    mesh.wait_for_status(&request, pb::RequestStatus::Ready).await;
+    assert!(matches!(mesh.wait_for_outcome(&request).await, Outcome::Ready { .. }));
 
     assert_eq!(mesh.count_roles(&format!("{name}_user")).await, 1);
     assert_eq!(mesh.count_databases(&name).await, 1);
@@ -135,7 +128,7 @@ async fn a_request_cancelled_before_provisioning_gets_nothing() {
     assert_eq!(mesh.secret_versions(&name).await, 0);
     let types = mesh.event_types(&request).await;
     assert!(types.iter().all(|kind| !kind.starts_with("provisioner.")), "{types:?}");
-    mesh.wait_for_status(&request, pb::RequestStatus::Cancelled).await;
+    assert_eq!(types.last().map(String::as_str), Some("intake.request_cancelled.v1"));
     mesh.cleanup().await;
 }
 
@@ -143,8 +136,9 @@ async fn a_request_cancelled_before_provisioning_gets_nothing() {
 async fn an_environment_without_a_platform_postgres_fails_the_request_for_good() {
     let mesh = Mesh::start(None).await;
     let request = mesh.submit(database_request(&mesh.name("nowhere"), "test", gantry_proto::types::Risk::Low)).await;
-    let failed = mesh.wait_for_status(&request, pb::RequestStatus::Failed).await;
-    assert!(failed.reason.contains("no platform Postgres is configured for environment test"), "{}", failed.reason);
+    let Outcome::Failed { reason, retryable } = mesh.wait_for_outcome(&request).await else { panic!("not failed") };
+    assert!(reason.contains("no platform Postgres is configured for environment test"), "{reason}");
+    assert!(!retryable, "configuration does not fix itself");
     mesh.cleanup().await;
 }
 
@@ -154,8 +148,9 @@ async fn a_role_that_is_not_gantrys_is_never_adopted() {
     let name = mesh.name("squat");
     mesh.create_foreign_role(&format!("{name}_user")).await;
     let request = mesh.submit(database_request(&name, "dev", gantry_proto::types::Risk::Low)).await;
-    let failed = mesh.wait_for_status(&request, pb::RequestStatus::Failed).await;
-    assert!(failed.reason.contains("is not this request's"), "{}", failed.reason);
+    let Outcome::Failed { reason, retryable } = mesh.wait_for_outcome(&request).await else { panic!("not failed") };
+    assert!(reason.contains("is not this request's"), "{reason}");
+    assert!(!retryable);
     assert_eq!(mesh.count_databases(&name).await, 0, "nothing made for a refused request");
     assert_eq!(mesh.secret_versions(&name).await, 0);
     mesh.cleanup().await;
