@@ -86,4 +86,11 @@ impl IntakeService for BareIntake {
     ) -> Result<Response<pb::ExportCatalogResponse>, Status> {
         unimplemented()
     }
+
+    async fn request_decommission(
+        &self,
+        _: Request<pb::RequestDecommissionRequest>,
+    ) -> Result<Response<pb::RequestDecommissionResponse>, Status> {
+        unimplemented()
+    }
 }

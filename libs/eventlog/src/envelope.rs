@@ -24,6 +24,16 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::RoleCreated(_) => "provisioner.role_created.v1",
         Payload::DatabaseCreated(_) => "provisioner.database_created.v1",
         Payload::CredentialsStored(_) => "provisioner.credentials_stored.v1",
+        Payload::BucketCreated(_) => "provisioner.bucket_created.v1",
+        Payload::DriftDetected(_) => "provisioner.drift_detected.v1",
+        Payload::DriftRepaired(_) => "provisioner.drift_repaired.v1",
+        Payload::DecommissionRequested(_) => "intake.decommission_requested.v1",
+        Payload::DecommissionApproved(_) => "intake.decommission_approved.v1",
+        Payload::DecommissionRejected(_) => "intake.decommission_rejected.v1",
+        Payload::DatabaseDropped(_) => "provisioner.database_dropped.v1",
+        Payload::SecretDeleted(_) => "provisioner.secret_deleted.v1",
+        Payload::Decommissioned(_) => "provisioner.decommissioned.v1",
+        Payload::DecommissionFailed(_) => "provisioner.decommission_failed.v1",
     }
 }
 

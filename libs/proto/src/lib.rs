@@ -27,6 +27,11 @@ pub mod gantry {
             include!(concat!(env!("OUT_DIR"), "/gantry.intake.v1.rs"));
         }
     }
+    pub mod provisioner {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/gantry.provisioner.v1.rs"));
+        }
+    }
 }
 
-pub use gantry::{events::v1 as events, intake::v1 as intake, types::v1 as types};
+pub use gantry::{events::v1 as events, intake::v1 as intake, provisioner::v1 as provisioner, types::v1 as types};

@@ -368,4 +368,12 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
         let content = self.bounded(self.inner_export(request.into_inner())).await?;
         Ok(Response::new(pb::ExportCatalogResponse { content }))
     }
+
+    async fn request_decommission(
+        &self,
+        request: Request<pb::RequestDecommissionRequest>,
+    ) -> Result<Response<pb::RequestDecommissionResponse>, Status> {
+        principal_of(&request)?;
+        Err(Status::unimplemented("decommission is not yet served"))
+    }
 }

@@ -261,7 +261,20 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
             state.reason = Some(failed.reason.clone());
         }
         // Steps of provisioning: the status stays provisioning until ready.
-        Payload::RoleCreated(_) | Payload::DatabaseCreated(_) | Payload::CredentialsStored(_) => {}
+        Payload::RoleCreated(_)
+        | Payload::DatabaseCreated(_)
+        | Payload::CredentialsStored(_)
+        | Payload::BucketCreated(_)
+        | Payload::DriftDetected(_)
+        | Payload::DriftRepaired(_)
+        | Payload::DatabaseDropped(_)
+        | Payload::SecretDeleted(_) => {}
+        // Decommission: not yet followed by this view.
+        Payload::DecommissionRequested(_)
+        | Payload::DecommissionApproved(_)
+        | Payload::DecommissionRejected(_)
+        | Payload::Decommissioned(_)
+        | Payload::DecommissionFailed(_) => {}
         Payload::DatabaseRequested(_)
         | Payload::BucketRequested(_)
         | Payload::NameReserved(_)
