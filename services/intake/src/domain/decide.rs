@@ -196,7 +196,7 @@ pub fn name_hold(
     match holder {
         // A holder whose request is for another name (a key reused with a
         // different request) never held this one.
-        Folded::Request(state) if state.status.holds_name() && state.spec.reservation_id() == reservation_id => {
+        Folded::Request(state) if state.status.holds_name() && state.spec.holds_reservation(reservation_id) => {
             NameHold::HeldBy(holder_id.to_owned())
         }
         Folded::Request(_) | Folded::Voided => NameHold::Free,

@@ -200,3 +200,12 @@ pub(crate) async fn wait_for_view(app: &TestApp, sequence: u64) {
     .unwrap();
     assert!(reached, "the view did not reach {sequence}");
 }
+
+/// Returns the field names of an ALREADY_EXISTS's violations (the names
+/// other live requests hold).
+pub(crate) fn taken_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    let details = status.get_details_bad_request().expect("bad request details");
+    details.field_violations.into_iter().map(|violation| violation.field).collect()
+}

@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod reads;
 mod resilience;
+mod roles;
 mod server;
 mod submit;
 mod usability;
