@@ -177,9 +177,10 @@ impl IntakeApi {
 }
 
 /// Sends the request's state on every change of status or approvals until
-/// a terminal status, the client leaving, or shutdown (which ends it with
-/// UNAVAILABLE). The event at `history_end` (the last before the call) is
-/// always sent, marked `caught_up` like everything after it.
+/// a terminal status as of the log's end, the client leaving, or shutdown
+/// (which ends it with UNAVAILABLE). The event at `history_end` (the last
+/// before the call) is always sent, marked `caught_up` like everything
+/// after it.
 async fn forward_changes(
     id: String,
     history_end: u64,
@@ -245,7 +246,10 @@ async fn forward_changes(
                 return;
             }
         }
-        if next.status.is_terminal() {
+        // A request can leave a resting status (a ready database asked to
+        // be decommissioned): the past is replayed to its end before that
+        // counts.
+        if caught_up && next.status.is_terminal() {
             return;
         }
         state = Some(next);
