@@ -4,6 +4,7 @@
 //! state. The clock and ids are passed in.
 
 pub mod decide;
+pub mod decommission;
 pub mod names;
 pub mod policy;
 pub mod request;
@@ -13,9 +14,14 @@ pub mod validate;
 pub(crate) mod wire;
 
 pub use decide::{Decision, NameHold, decide_approve, decide_cancel, decide_reject, decide_submit, name_hold};
+pub use decommission::{
+    Decommission, DecommissionForm, DecommissionOrder, DecommissionStage, decide_request_decommission,
+};
 pub use policy::{Policy, PolicyOutcome};
 pub use request::{Approval, Folded, RequestState, Status, evolve, fold, is_void};
-pub use spec::{BucketPurpose, BucketSpec, DatabaseSpec, Environment, ReservedName, ResourceSpec, Risk, Size};
+pub use spec::{
+    BucketPurpose, BucketSpec, DatabaseSpec, Environment, ReservedName, ResourceSpec, Risk, SecretPolicy, Size,
+};
 pub use tiers::{RiskTier, SizeTier, risk_tier, size_tier};
 pub use validate::{BucketForm, DatabaseForm, FieldViolation, TEXT_MAX_BYTES, Violations, check_text};
 

@@ -49,6 +49,11 @@ vocabulary!(
     BucketPurpose { BackendState = "backend-state", Logs = "logs", Traces = "traces", Artifacts = "artifacts" }
 );
 
+vocabulary!(
+    /// What becomes of a decommissioned database's secret.
+    SecretPolicy { Delete = "delete", Retain = "retain" }
+);
+
 /// A requested Postgres database (validated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseSpec {

@@ -21,6 +21,7 @@ pub(crate) const PRINCIPALS: &[(&str, &[&str])] = &[
     ("backstage", &["backstage"]),
     ("bob", &["databases-rds"]),
     ("carol", &["platform-team"]),
+    ("frank", &["platform-team"]),
     ("dave", &["security"]),
     ("erin", &["database-team"]),
 ];

@@ -2,6 +2,7 @@
 //! stream, schema and tokens, against the real JetStream and Postgres.
 
 mod approval;
+mod decommission;
 mod durability;
 mod faults;
 
