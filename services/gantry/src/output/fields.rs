@@ -3,6 +3,7 @@
 
 use crate::approvals;
 use gantry_proto::intake as pb;
+use gantry_proto::provisioner as provisioner_pb;
 use gantry_proto::types;
 use serde_json::{Value, json};
 
@@ -23,21 +24,31 @@ pub(crate) fn is_final(number: i32) -> bool {
     matches!(pb::RequestStatus::try_from(number), Ok(Ready | Rejected | Cancelled | Failed))
 }
 
-fn environment_word(number: i32) -> String {
+/// Returns an environment as the CLI spells it (`prod`).
+pub(crate) fn environment_word(number: i32) -> String {
     types::Environment::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "ENVIRONMENT_"))
 }
 
-fn risk_word(number: i32) -> String {
+/// Returns a risk as the CLI spells it (`high`).
+pub(crate) fn risk_word(number: i32) -> String {
     types::Risk::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "RISK_"))
 }
 
-fn size_word(number: i32) -> String {
+/// Returns a size as the CLI spells it (`xlarge`).
+pub(crate) fn size_word(number: i32) -> String {
     types::Size::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "SIZE_"))
 }
 
-fn purpose_word(number: i32) -> String {
+/// Returns a bucket's purpose as the CLI spells it (`backend-state`).
+pub(crate) fn purpose_word(number: i32) -> String {
     types::BucketPurpose::try_from(number)
         .map_or("unknown".into(), |value| word(value.as_str_name(), "BUCKET_PURPOSE_"))
+}
+
+/// Returns a database's or bucket's status as the CLI spells it (`ready`).
+pub(crate) fn resource_status_word(number: i32) -> String {
+    provisioner_pb::ResourceStatus::try_from(number)
+        .map_or("unknown".into(), |value| word(value.as_str_name(), "RESOURCE_STATUS_"))
 }
 
 /// Returns a time as RFC 3339, empty when unset.
