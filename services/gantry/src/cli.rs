@@ -10,7 +10,9 @@ mod values;
 
 pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
 pub(crate) use request::{BucketArgs, DatabaseArgs, ListArgs, RequestCommand, WatchArgs};
-pub(crate) use resources::{BucketCommand, BucketListArgs, DatabaseCommand, DatabaseRef, ResourceFilter};
+pub(crate) use resources::{
+    BucketCommand, BucketListArgs, DatabaseCommand, DatabaseRef, ExternalSecretArgs, ResourceFilter,
+};
 pub(crate) use values::{CatalogFormat, CatalogSource, Environment, Output, Status, format_duration};
 
 use clap::{Args, Parser, Subcommand};
@@ -97,16 +99,16 @@ pub(crate) enum Command {
         after_help = "Examples:\n  gantry request list --status pending_approval\n  gantry request watch <ID> --timeout 10m"
     )]
     Request(RequestCommand),
-    /// Databases the provisioner made.
+    /// Databases the provisioner made, and manifests that use them.
     #[command(
         subcommand,
-        after_help = "Examples:\n  gantry database list --env prod\n  gantry database get orders --env prod"
+        after_help = "Examples:\n  gantry database list --env prod\n  gantry database external-secret orders --env prod --namespace team-orders"
     )]
     Database(DatabaseCommand),
-    /// Buckets the provisioner made.
+    /// Buckets the provisioner made, and Terraform backend files in them.
     #[command(
         subcommand,
-        after_help = "Examples:\n  gantry bucket list --purpose backend-state\n  gantry bucket get team-obs-logs-prod"
+        after_help = "Examples:\n  gantry bucket list --purpose backend-state\n  gantry bucket backend-config acme-backend-state-prod --layer network"
     )]
     Bucket(BucketCommand),
     /// Export the catalog: what was requested (intake) or what exists (the provisioner).

@@ -7,6 +7,8 @@
 //! - `serve`: runs any set of services until SIGTERM/ctrl-c.
 //! - `client`: the commands that call intake or the provisioner over gRPC.
 //! - `watch`: `request watch`: the history, what it waits for, the end.
+//! - `external_secret`: the ExternalSecret manifest of a ready database.
+//! - `backend_config`: Terraform S3 backend files in a backend-state bucket.
 //! - `output`: tables for humans, JSON for machines.
 //! - `failure`: errors as text or JSON on stderr, and exit statuses.
 //! - `approvals`: which approvals a request still needs.
@@ -14,8 +16,10 @@
 
 mod admin;
 mod approvals;
+mod backend_config;
 mod cli;
 mod client;
+mod external_secret;
 mod failure;
 mod output;
 mod serve;

@@ -7,13 +7,15 @@
 //! - `fields`: a request's fields as words and JSON; the enum words.
 //! - `resources`: databases and buckets the provisioner made.
 //! - `results`: what the provisioner's other commands produced: the
-//!   drift report, an export written.
+//!   drift report, a manifest, files written.
 
 mod fields;
 mod resources;
 mod results;
 
-pub(crate) use fields::{is_final, request_json, status_word, waiting_for};
+pub(crate) use fields::{
+    environment_word, is_final, purpose_word, request_json, resource_status_word, status_word, waiting_for,
+};
 pub(crate) use results::remaining as remaining_drifts;
 
 use crate::approvals;

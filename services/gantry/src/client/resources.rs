@@ -1,8 +1,11 @@
 //! `gantry database ...` and `gantry bucket ...`: the provisioner's view of
-//! what it made.
+//! what it made, and the files made from it (an ExternalSecret manifest,
+//! Terraform backend files).
 
 use super::{ProvisionerClient, environment_number, every_page, provisioner};
+use crate::backend_config;
 use crate::cli::{BucketCommand, BucketListArgs, ClientArgs, DatabaseCommand, DatabaseRef, ResourceFilter};
+use crate::external_secret::ExternalSecret;
 use crate::failure::Failure;
 use crate::output::Printer;
 use gantry_proto::provisioner as pb;
@@ -32,6 +35,10 @@ pub(crate) async fn database(args: &ClientArgs, command: DatabaseCommand) -> any
             .await?;
             printer.databases(&databases);
         }
+        DatabaseCommand::ExternalSecret(external_secret) => {
+            let database = get_database(&mut client, &external_secret.database, None).await?;
+            printer.manifest(&ExternalSecret::for_database(&database, &external_secret)?)?;
+        }
     }
     Ok(())
 }
@@ -55,6 +62,13 @@ pub(crate) async fn bucket(args: &ClientArgs, command: BucketCommand) -> anyhow:
             })
             .await?;
             printer.buckets(&buckets);
+        }
+        BucketCommand::BackendConfig(config) => {
+            let bucket = get_bucket(&mut client, config.bucket, None).await?;
+            let table = config.dynamodb_table.as_deref();
+            let files = backend_config::backend_files(&bucket, &config.layers, &config.out_dir, table)?;
+            backend_config::write(&files, config.force)?;
+            printer.backend_files(&files);
         }
     }
     Ok(())

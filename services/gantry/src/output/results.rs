@@ -1,9 +1,12 @@
 //! What the provisioner's other commands produced: the drift report of
-//! `admin reconcile`, and the file `audit export` wrote.
+//! `admin reconcile`, the manifest of `database external-secret`, and the
+//! files `bucket backend-config` and `audit export` wrote.
 
 use super::fields::environment_word;
 use super::{Printer, plain_table};
+use crate::backend_config::BackendFile;
 use crate::cli::Output;
+use crate::external_secret::ExternalSecret;
 use gantry_proto::provisioner as pb;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -24,6 +27,34 @@ impl Printer {
                     println!("{table}");
                 }
                 println!("{}", summary(response));
+            }
+        }
+    }
+
+    /// Prints a manifest: YAML, or with `--output json` the same object as
+    /// JSON (kubectl takes either).
+    pub(crate) fn manifest(&self, manifest: &ExternalSecret) -> anyhow::Result<()> {
+        match self.output {
+            Output::Json => println!("{}", serde_json::to_value(manifest)?),
+            Output::Table => print!("{}", manifest.to_yaml()?),
+        }
+        Ok(())
+    }
+
+    /// Says which backend files were written.
+    pub(crate) fn backend_files(&self, files: &[BackendFile]) {
+        match self.output {
+            Output::Json => {
+                let files: Vec<Value> = files
+                    .iter()
+                    .map(|file| json!({"layer": file.layer, "path": file.path.display().to_string(), "key": file.key}))
+                    .collect();
+                println!("{}", json!({ "written": files }));
+            }
+            Output::Table => {
+                for file in files {
+                    println!("wrote {}  (state key {})", file.path.display(), file.key);
+                }
             }
         }
     }
