@@ -9,7 +9,7 @@ mod resources;
 mod values;
 
 pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
-pub(crate) use request::{BucketArgs, DatabaseArgs, ListArgs, RequestCommand, WatchArgs};
+pub(crate) use request::{BucketArgs, DatabaseArgs, DecommissionArgs, ListArgs, RequestCommand, WatchArgs};
 pub(crate) use resources::{
     BucketCommand, BucketListArgs, DatabaseCommand, DatabaseRef, ExternalSecretArgs, ResourceFilter,
 };

@@ -103,6 +103,9 @@ pub(crate) enum Status {
     Provisioning,
     Ready,
     Failed,
+    DecommissionRequested,
+    Decommissioning,
+    Decommissioned,
 }
 
 impl From<Status> for pb::RequestStatus {
@@ -115,6 +118,9 @@ impl From<Status> for pb::RequestStatus {
             Status::Provisioning => Self::Provisioning,
             Status::Ready => Self::Ready,
             Status::Failed => Self::Failed,
+            Status::DecommissionRequested => Self::DecommissionRequested,
+            Status::Decommissioning => Self::Decommissioning,
+            Status::Decommissioned => Self::Decommissioned,
         }
     }
 }
@@ -259,6 +265,7 @@ mod tests {
         assert_eq!(Status::from_str("pending_approval", false), Ok(Status::PendingApproval));
         assert_eq!(Purpose::from_str("backend-state", false), Ok(Purpose::BackendState));
         assert_eq!(pb::RequestStatus::from(Status::Failed), pb::RequestStatus::Failed);
+        assert_eq!(Status::from_str("decommission_requested", false), Ok(Status::DecommissionRequested));
         for status in ResourceStatus::value_variants() {
             assert_ne!(provisioner_pb::ResourceStatus::from(*status), provisioner_pb::ResourceStatus::Unspecified);
         }

@@ -69,11 +69,13 @@ pub(crate) fn summary(request: &pb::Request) -> [String; 4] {
     }
 }
 
-/// Returns the approval clauses still open while a request is pending;
-/// none once it is decided (an auto-approved request needed none).
+/// Returns the approval clauses still open while a request (or its
+/// decommission) is pending; none once it is decided (an auto-approved
+/// request needed none).
 pub(crate) fn approvals_needed(request: &pb::Request) -> Vec<Vec<String>> {
+    use pb::RequestStatus::{DecommissionRequested, PendingApproval};
     match pb::RequestStatus::try_from(request.status) {
-        Ok(pb::RequestStatus::PendingApproval) => approvals::still_needed(request),
+        Ok(PendingApproval | DecommissionRequested) => approvals::still_needed(request),
         _ => Vec::new(),
     }
 }
@@ -81,16 +83,24 @@ pub(crate) fn approvals_needed(request: &pb::Request) -> Vec<Vec<String>> {
 /// Returns what a request that is not final waits for, in words.
 pub(crate) fn waiting_for(request: &pb::Request) -> Option<String> {
     match pb::RequestStatus::try_from(request.status).ok()? {
-        pb::RequestStatus::PendingApproval => {
-            let needed = approvals::still_needed(request);
-            Some(match needed.is_empty() {
-                true => "approval".into(),
-                false => format!("approval by {} (not the requester)", approvals::describe(&needed)),
-            })
-        }
+        pb::RequestStatus::PendingApproval => Some(approval_by(request, "approval", "the requester")),
         pb::RequestStatus::Approved => Some("provisioning".into()),
         pb::RequestStatus::Provisioning => Some("provisioning to finish".into()),
+        pb::RequestStatus::DecommissionRequested => {
+            Some(approval_by(request, "approval of the decommission", "who asked for it"))
+        }
+        pb::RequestStatus::Decommissioning => Some("the decommission to finish".into()),
         _ => None,
+    }
+}
+
+/// Returns `<what> by <the groups still needed> (not <excluded>)`, or just
+/// `<what>` when intake named no group.
+fn approval_by(request: &pb::Request, what: &str, excluded: &str) -> String {
+    let needed = approvals::still_needed(request);
+    match needed.is_empty() {
+        true => what.into(),
+        false => format!("{what} by {} (not {excluded})", approvals::describe(&needed)),
     }
 }
 
