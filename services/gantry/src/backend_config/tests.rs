@@ -64,7 +64,8 @@ fn each_layer_gets_its_own_state_key_encrypted_and_locked_by_s3() {
 
 #[test]
 fn a_kms_bucket_names_its_key_and_a_lock_table_only_when_given() {
-    let key_arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    // An RFC 4122 key id: Terraform refuses AWS's documentation example (1234abcd-12ab-34cd-…).
+    let key_arn = "arn:aws:kms:eu-west-1:111122223333:key/0e5b1d6f-3c2a-4b8e-9f1d-2a7c4e6b8d90";
     let kms = pb::Bucket { encryption: "aws:kms".into(), kms_key_id: key_arn.into(), ..ready_bucket() };
     let files = backend_files(&kms, &layers(&["network"]), Path::new("."), Some("terraform-locks")).unwrap();
     let network = attributes(&files[0].content);
