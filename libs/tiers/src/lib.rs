@@ -1,6 +1,8 @@
-//! The platform's tier tables (DESIGN.md, from the platform's standards):
-//! what a risk class and a size imply, keyed by the contract's enums so
-//! every service reads the same table without another service's code.
+//! The platform's standards shared by every service (DESIGN.md): the tier
+//! tables (what a risk class and a size imply, keyed by the contract's enums)
+//! and the names derived from validated ones ([`names`]).
+
+pub mod names;
 
 use gantry_proto::types::{Risk, Size};
 

@@ -160,6 +160,7 @@ mod tests {
             auto_approved_by: None,
             reason: None,
             secret_path: Some("goldenpath/prod/orders_db/postgres".into()),
+            decommission: None,
             created_micros: 0,
             updated_micros: 0,
             created_sequence: 1,

@@ -1,20 +1,43 @@
 //! The command side: load a request's events from the log, decide, append
 //! with the expected sequence, and retry when another writer got there first.
 //! Set rules are decided on the log itself: the idempotency key names the
-//! request (UUIDv5), and a name is reserved on its own subject.
+//! request (UUIDv5), and each name a request holds (a database's and its
+//! role's, a bucket's) is reserved on its own subject.
 
-use crate::domain::{
-    Decision, DomainError, Folded, NameHold, Policy, RequestState, ResourceSpec, decide_submit, evolve, fold, name_hold,
-};
+use crate::domain::{Decision, DomainError, Folded, Policy, RequestState, ResourceSpec, decide_submit, evolve, fold};
 use crate::error::Error;
 use gantry_eventlog::{AppendError, EventLog, ExpectedSequence, NewEvent, RecordedEvent};
-use gantry_proto::events::{NameReserved, RequestVoided, envelope::Payload};
+use gantry_proto::events::envelope::Payload;
 use gantry_proto::types::Principal;
-use std::time::SystemTime;
 use uuid::Uuid;
+
+mod names;
 
 /// How often a command is re-decided after losing a race.
 const MAX_ATTEMPTS: usize = 8;
+
+/// What a submission's request id holds already.
+// Short-lived; boxing the request would only add an allocation, as `Folded`'s.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Resubmission {
+    /// Nothing: the id was never used.
+    Unused,
+    /// It was voided (its submission stalled, or lost a name to a racer).
+    Voided,
+    /// The same request: the submission is a retry.
+    Same(Outcome),
+}
+
+/// Refuses a key whose request id was voided.
+fn voided_key() -> Error {
+    DomainError::FailedPrecondition(
+        "an earlier submission under this idempotency key stalled or lost a name to another request, and was \
+         voided; use a new key"
+            .into(),
+    )
+    .into()
+}
 
 /// Namespace of request ids derived from idempotency keys.
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_4c1e_93d2_4b7e_8f0a_5e2c_7d9b_1c30);
@@ -78,52 +101,48 @@ impl Commands {
         };
         // The key first: a retry is answered with its request, and a key used
         // for another request is refused before anything is reserved.
-        if !idempotency_key.is_empty()
-            && let Some(answer) = self.resubmitted(&id, &spec, idempotency_key).await?
-        {
-            return Ok(answer);
+        if !idempotency_key.is_empty() {
+            match self.resubmitted(&id, &spec, idempotency_key).await? {
+                Resubmission::Same(answer) => return Ok(answer),
+                Resubmission::Voided => return Err(voided_key()),
+                Resubmission::Unused => {}
+            }
         }
-        // A new request on a free name takes two appends. Two submissions of
-        // one key racing here meet again below: the loser finds its own
-        // reservation or its request.
-        if let Err(error) = self.reserve_name(&spec, &id, caller).await {
-            if idempotency_key.is_empty() || !matches!(error, Error::Domain(DomainError::NameTaken { .. })) {
+        // A new request on free names takes an append per name and one for
+        // the request. Two submissions of one key racing here meet again
+        // below: the loser finds its own reservations or its request.
+        if let Err(error) = self.reserve_names(&spec, &id, caller).await {
+            if idempotency_key.is_empty() || !matches!(error, Error::Domain(DomainError::NameTaken(_))) {
                 return Err(error);
             }
             // A retry of a request made earlier is answered with it, whoever
             // holds the name now (its request may have been rejected since).
-            return self.resubmitted(&id, &spec, idempotency_key).await?.ok_or(error);
+            return match self.resubmitted(&id, &spec, idempotency_key).await? {
+                Resubmission::Same(answer) => Ok(answer),
+                Resubmission::Voided | Resubmission::Unused => Err(error),
+            };
         }
         match self.append(&id, None, payload, caller, ExpectedSequence::NoEvents).await {
-            Err(Error::Contended(_)) => {
-                self.resubmitted(&id, &spec, idempotency_key).await?.ok_or_else(|| Error::Contended(id.clone()))
-            }
+            Err(Error::Contended(_)) => match self.resubmitted(&id, &spec, idempotency_key).await? {
+                Resubmission::Same(answer) => Ok(answer),
+                Resubmission::Voided => Err(voided_key()),
+                Resubmission::Unused => Err(Error::Contended(id.clone())),
+            },
             result => result,
         }
     }
 
-    /// Answers a submission whose request id exists already: the same
-    /// request again is answered with it; anything else is refused. `None`
-    /// when the id was never used.
-    async fn resubmitted(
-        &self,
-        id: &str,
-        spec: &ResourceSpec,
-        idempotency_key: &str,
-    ) -> Result<Option<Outcome>, Error> {
+    /// Reads what a submission's request id holds already: the same request
+    /// again is answered with it, another request under the id is refused.
+    async fn resubmitted(&self, id: &str, spec: &ResourceSpec, idempotency_key: &str) -> Result<Resubmission, Error> {
         let (folded, last_sequence) = self.load(id).await?;
         let existing = match folded {
             Folded::Request(existing) => existing,
-            Folded::Voided => {
-                return Err(DomainError::FailedPrecondition(
-                    "an earlier submission under this idempotency key stalled and was voided; use a new key".into(),
-                )
-                .into());
-            }
-            Folded::Missing => return Ok(None),
+            Folded::Voided => return Ok(Resubmission::Voided),
+            Folded::Missing => return Ok(Resubmission::Unused),
         };
         match decide_submit(Some(&existing), spec, idempotency_key, &self.policy)? {
-            Decision::AlreadyDone => Ok(Some(Outcome { state: existing, sequence: last_sequence })),
+            Decision::AlreadyDone => Ok(Resubmission::Same(Outcome { state: existing, sequence: last_sequence })),
             Decision::Append(_) => Err(Error::Contended(id.to_owned())),
         }
     }
@@ -185,75 +204,6 @@ impl Commands {
         };
         let state = evolve(state, &recorded).map_err(|reason| anyhow::anyhow!("applying own event: {reason}"))?;
         Ok(Outcome { state, sequence: appended.sequence })
-    }
-
-    /// Reserves the spec's name for request `id` unless a live request holds it.
-    async fn reserve_name(&self, spec: &ResourceSpec, id: &str, caller: &Caller) -> Result<(), Error> {
-        let reservation_id = spec.reservation_id();
-        // Most names were never used: try that first, and read only if not.
-        if self.append_reservation(&reservation_id, id, caller, ExpectedSequence::NoEvents).await? {
-            return Ok(());
-        }
-        for _ in 0..MAX_ATTEMPTS {
-            let last = self.log.last("name", &reservation_id).await.map_err(Error::Unavailable)?;
-            let last_sequence = last.as_ref().map_or(0, |(sequence, _)| *sequence);
-            let reservation = last.and_then(|(_, event)| event).and_then(|event| match event.payload() {
-                Some(Payload::NameReserved(reserved)) => Some((reserved.request_id.clone(), event.occurred_at())),
-                _ => None,
-            });
-            let holder = match &reservation {
-                Some((holder_id, _)) if holder_id != id => self.load(holder_id).await?.0,
-                _ => Folded::Missing,
-            };
-            let reservation = reservation.as_ref().map(|(holder_id, at)| (holder_id.as_str(), *at));
-            match name_hold(id, &reservation_id, reservation, &holder, SystemTime::now()) {
-                NameHold::Ours => return Ok(()),
-                NameHold::HeldBy(holder) => {
-                    let name = format!("{} {} ({})", spec.kind(), spec.name(), spec.environment());
-                    return Err(DomainError::NameTaken { name, holder }.into());
-                }
-                NameHold::Orphaned(holder) => {
-                    if !self.void(&holder, caller).await? {
-                        continue;
-                    }
-                }
-                NameHold::Free => {}
-            }
-            if self.append_reservation(&reservation_id, id, caller, ExpectedSequence::after(last_sequence)).await? {
-                return Ok(());
-            }
-        }
-        Err(Error::Contended(reservation_id))
-    }
-
-    /// Appends a reservation of `reservation_id` for request `id`; false when
-    /// the name's subject changed meanwhile.
-    async fn append_reservation(
-        &self,
-        reservation_id: &str,
-        id: &str,
-        caller: &Caller,
-        expected: ExpectedSequence,
-    ) -> Result<bool, Error> {
-        let payload = Payload::NameReserved(NameReserved { request_id: id.to_owned() });
-        let event = self.new_event("name", reservation_id.to_owned(), payload, caller);
-        match self.log.append(event, expected).await {
-            Ok(_) => Ok(true),
-            Err(AppendError::Conflict { .. }) => Ok(false),
-            Err(AppendError::Unavailable(cause)) => Err(Error::Unavailable(cause)),
-        }
-    }
-
-    /// Voids an unused request id so it can never be created; false when
-    /// the id was used meanwhile (then everything must be read again).
-    async fn void(&self, id: &str, caller: &Caller) -> Result<bool, Error> {
-        let reason = "its name reservation was orphaned and taken over".to_owned();
-        let event = self.new_event("request", id.to_owned(), Payload::RequestVoided(RequestVoided { reason }), caller);
-        match self.log.append(event, ExpectedSequence::NoEvents).await {
-            Ok(_) => Ok(true),
-            Err(AppendError::Conflict { .. }) => Ok(false),
-            Err(AppendError::Unavailable(cause)) => Err(Error::Unavailable(cause)),
-        }
     }
 
     fn new_event(

@@ -6,7 +6,8 @@ use crate::domain::policy::outstanding;
 use crate::domain::validate::unknown_choice;
 use crate::domain::wire::{choice_of, number_of, value_of};
 use crate::domain::{
-    BucketForm, BucketPurpose, DatabaseForm, Environment, RequestState, ResourceSpec, Risk, Size, Status,
+    BucketForm, BucketPurpose, DatabaseForm, DecommissionForm, Environment, RequestState, ResourceSpec, Risk,
+    SecretPolicy, Size, Status,
 };
 use crate::error::Error;
 use base64::Engine as _;
@@ -16,15 +17,7 @@ use gantry_proto::types::{ApprovalClause, Principal};
 use uuid::Uuid;
 
 /// Statuses in the order of `pb::RequestStatus` (1-based).
-const STATUSES: &[Status] = &[
-    Status::PendingApproval,
-    Status::Approved,
-    Status::Rejected,
-    Status::Cancelled,
-    Status::Provisioning,
-    Status::Ready,
-    Status::Failed,
-];
+const STATUSES: &[Status] = Status::ALL;
 
 pub(crate) fn database_form(request: &pb::RequestDatabaseRequest) -> DatabaseForm {
     DatabaseForm {
@@ -50,6 +43,15 @@ pub(crate) fn bucket_form(request: &pb::RequestBucketRequest) -> BucketForm {
         retention_days: request.retention_days,
         kms_key_id: request.kms_key_id.clone(),
         replication_target: request.replication_target.clone(),
+    }
+}
+
+pub(crate) fn decommission_form(request: &pb::RequestDecommissionRequest) -> DecommissionForm {
+    DecommissionForm {
+        confirm_name: request.confirm_name.clone(),
+        reason: request.reason.clone(),
+        secret_policy: choice_of(SecretPolicy::ALL, request.secret_policy),
+        recovery_window_days: request.recovery_window_days,
     }
 }
 
@@ -102,13 +104,18 @@ fn timestamp(micros: i64) -> prost_types::Timestamp {
     }
 }
 
-/// The approval clauses a pending request still needs (none otherwise).
+/// The approval clauses a pending request, or a decommission waiting for
+/// approval, still needs (none otherwise).
 fn outstanding_approvals(state: &RequestState) -> Vec<Vec<String>> {
-    if state.status != Status::PendingApproval {
-        return Vec::new();
+    match (state.status, &state.decommission) {
+        (Status::PendingApproval, _) => {
+            let approvers: Vec<&[String]> = state.approvals.iter().map(|approval| approval.groups.as_slice()).collect();
+            outstanding(&state.required, &approvers)
+        }
+        // One approval decides a decommission.
+        (Status::DecommissionRequested, Some(decommission)) => decommission.required.clone(),
+        _ => Vec::new(),
     }
-    let approvers: Vec<&[String]> = state.approvals.iter().map(|approval| approval.groups.as_slice()).collect();
-    outstanding(&state.required, &approvers)
 }
 
 /// Returns the API form of a request.
@@ -165,6 +172,11 @@ mod tests {
     fn statuses_match_the_proto_enum() {
         assert_eq!(number_of(STATUSES, &Status::PendingApproval), pb::RequestStatus::PendingApproval as i32);
         assert_eq!(number_of(STATUSES, &Status::Failed), pb::RequestStatus::Failed as i32);
+        assert_eq!(number_of(STATUSES, &Status::Decommissioned), pb::RequestStatus::Decommissioned as i32);
+        assert_eq!(
+            status_filter(pb::RequestStatus::DecommissionRequested as i32).unwrap(),
+            Some(Status::DecommissionRequested)
+        );
         assert_eq!(status_filter(pb::RequestStatus::Ready as i32).unwrap(), Some(Status::Ready));
         assert!(status_filter(42).is_err());
     }

@@ -57,8 +57,15 @@ impl From<Error> for Status {
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
             Error::Domain(DomainError::NotFound(_)) => Status::not_found(message),
-            Error::Domain(DomainError::IdempotencyKeyReused { .. } | DomainError::NameTaken { .. }) => {
-                Status::already_exists(message)
+            Error::Domain(DomainError::IdempotencyKeyReused { .. }) => Status::already_exists(message),
+            Error::Domain(DomainError::NameTaken(taken)) => {
+                // Which field to change, as a form shows it.
+                let mut details = ErrorDetails::new();
+                for name in taken.0 {
+                    let description = name.to_string();
+                    details.add_bad_request_violation(name.field, description);
+                }
+                Status::with_error_details(Code::AlreadyExists, message, details)
             }
             Error::Domain(DomainError::FailedPrecondition(_)) => Status::failed_precondition(message),
             Error::Domain(DomainError::PermissionDenied(_)) => Status::permission_denied(message),

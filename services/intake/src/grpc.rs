@@ -6,8 +6,8 @@ use crate::commands::{Caller, Commands, Outcome};
 use crate::convert;
 use crate::domain::validate::check_idempotency_key;
 use crate::domain::{
-    RequestState, ResourceSpec, TEXT_MAX_BYTES, Violations, check_text, decide_approve, decide_cancel, decide_reject,
-    evolve, is_void,
+    DecommissionForm, RequestState, ResourceSpec, TEXT_MAX_BYTES, Violations, check_text, decide_approve,
+    decide_cancel, decide_reject, decide_request_decommission, evolve, is_void,
 };
 use crate::error::Error;
 use crate::view::{self, ListFilter, VIEW_NAME};
@@ -73,6 +73,22 @@ fn id_and_text(id: &str, field: &str, text: &str, required: bool) -> Result<Uuid
     violations.check(field, check_text(text, TEXT_MAX_BYTES, required));
     violations.into_result(|| ())?;
     Ok(parsed.expect("checked"))
+}
+
+/// Parses a request id. A bad one is reported with every violation of the
+/// decommission form that can be found without the request (the form is
+/// checked in full, its confirmation included, once the request is read).
+fn id_and_form(id: &str, form: &DecommissionForm) -> Result<Uuid, Error> {
+    let description = match convert::request_id(id) {
+        Ok(id) => return Ok(id),
+        Err(description) => description,
+    };
+    let mut violations = Violations::default();
+    violations.check("request_id", Err(description));
+    if let Err(more) = form.validate(None) {
+        violations.0.extend(more.0);
+    }
+    Err(violations.into())
 }
 
 impl IntakeApi {
@@ -177,9 +193,10 @@ impl IntakeApi {
 }
 
 /// Sends the request's state on every change of status or approvals until
-/// a terminal status, the client leaving, or shutdown (which ends it with
-/// UNAVAILABLE). The event at `history_end` (the last before the call) is
-/// always sent, marked `caught_up` like everything after it.
+/// a terminal status as of the log's end, the client leaving, or shutdown
+/// (which ends it with UNAVAILABLE). The event at `history_end` (the last
+/// before the call) is always sent, marked `caught_up` like everything
+/// after it.
 async fn forward_changes(
     id: String,
     history_end: u64,
@@ -245,7 +262,10 @@ async fn forward_changes(
                 return;
             }
         }
-        if next.status.is_terminal() {
+        // A request can leave a resting status (a ready database asked to
+        // be decommissioned): the past is replayed to its end before that
+        // counts.
+        if caught_up && next.status.is_terminal() {
             return;
         }
         state = Some(next);
@@ -369,11 +389,18 @@ impl pb::intake_service_server::IntakeService for IntakeApi {
         Ok(Response::new(pb::ExportCatalogResponse { content }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn request_decommission(
         &self,
         request: Request<pb::RequestDecommissionRequest>,
     ) -> Result<Response<pb::RequestDecommissionResponse>, Status> {
-        principal_of(&request)?;
-        Err(Status::unimplemented("decommission is not yet served"))
+        let caller = caller(&request)?;
+        let message = request.into_inner();
+        let form = convert::decommission_form(&message);
+        let id = id_and_form(&message.request_id, &form)?.to_string();
+        let actor = caller.principal.clone();
+        let decide = |state: Option<&RequestState>| decide_request_decommission(state, &id, &actor, &form);
+        let (request, sequence) = answer(self.commands.execute(&id, &caller, decide).await?);
+        Ok(Response::new(pb::RequestDecommissionResponse { request, sequence }))
     }
 }

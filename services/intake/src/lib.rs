@@ -8,8 +8,9 @@
 //! # Layout
 //!
 //! - [`domain`]: the rules — specs, validation, policy, decider, `evolve`.
-//! - `commands`: load → decide → append, with retries on concurrent writes
-//!   and the one-live-request-per-name reservation.
+//! - `commands`: load → decide → append, with retries on concurrent writes;
+//!   `commands::names`, the reservations that keep one live request per
+//!   database, role and bucket name.
 //! - [`view`]: the projection into Postgres and the queries on it.
 //! - `catalog`: `rds-catalog.yaml` and Backstage entities from the view.
 //! - `grpc`: the thin tonic service (parse → command or query → answer).

@@ -321,15 +321,19 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> anyhow::Result<Vec<Requ
     Ok(states.into_iter().map(|Json(state)| state).collect())
 }
 
-/// Returns the database requests that hold their name (the catalog), by name.
+/// Returns the database requests that hold their name (the catalog), by
+/// name: not rejected, cancelled, failed or decommissioned.
 pub async fn databases(pool: &PgPool, environment: Option<Environment>) -> anyhow::Result<Vec<RequestState>> {
+    let gone: Vec<&str> =
+        Status::ALL.iter().filter(|status| !status.holds_name()).map(|status| status.as_str()).collect();
     let states: Vec<Json<RequestState>> = sqlx::query_scalar(
         "SELECT state FROM requests
-         WHERE kind = 'database' AND status NOT IN ('rejected', 'cancelled', 'failed')
+         WHERE kind = 'database' AND status <> ALL($2::text[])
            AND ($1::text IS NULL OR environment = $1)
          ORDER BY environment, name",
     )
     .bind(environment.map(Environment::as_str))
+    .bind(gone)
     .fetch_all(pool)
     .await
     .context("reading the catalog")?;

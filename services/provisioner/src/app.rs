@@ -1,13 +1,22 @@
-//! [`Provisioner`] declared on the service skeleton: its settings, its view
-//! and its database reactor. (Its API comes with the reads of its view.)
+//! [`Provisioner`] declared on the service skeleton: its settings, its view,
+//! its reactors (databases, buckets, decommissions), the periodic drift
+//! check and its gRPC API.
 
+use crate::api::ProvisionerApi;
+use crate::aws::Aws;
+use crate::buckets::BucketReactor;
 use crate::databases::DatabaseReactor;
+use crate::decommission::DecommissionReactor;
+use crate::drift::Reconciler;
+use crate::s3::BucketStore;
 use crate::secrets::SecretStore;
 use crate::settings::ProvisionerSettings;
-use crate::view::{DatabasesView, MIGRATOR};
+use crate::view::{MIGRATOR, ResourcesView};
+use gantry_proto::provisioner::provisioner_service_server::ProvisionerServiceServer;
 use gantry_runtime::{Config, Shutdown};
 use gantry_service::{Declaration, Parts, Service};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The provisioner service.
 #[derive(Debug)]
@@ -25,11 +34,43 @@ impl Service for Provisioner {
     fn declare(parts: &Parts<ProvisionerSettings>) -> anyhow::Result<Declaration> {
         let requests = parts.log.settings().subjects_of("request");
         let settings = parts.settings.clone();
-        let secrets = SecretStore::new(parts.config.section("aws")?);
+        let aws = Aws::new(parts.config.section("aws")?);
+        let (secrets, buckets) = (SecretStore::new(aws.clone()), BucketStore::new(aws));
         let options = settings.reactor_options();
-        let reactor = Arc::new(DatabaseReactor::new(requests.clone(), settings, secrets));
-        let view = Arc::new(DatabasesView::new(requests));
-        Ok(Declaration::new().view(parts, view).reactor(parts, reactor, options))
+        let databases = Arc::new(DatabaseReactor::new(requests.clone(), settings.clone(), secrets.clone()));
+        let bucket_reactor = Arc::new(BucketReactor::new(requests.clone(), settings.clone(), buckets.clone()));
+        let decommissions = Arc::new(DecommissionReactor::new(requests.clone(), settings.clone(), secrets.clone()));
+        let reconciler = Reconciler {
+            pool: parts.pool.clone(),
+            log: parts.log.clone(),
+            settings: settings.clone(),
+            secrets,
+            buckets,
+        };
+        let api = ProvisionerApi {
+            pool: parts.pool.clone(),
+            readiness: parts.readiness.clone(),
+            read_wait: parts.read_wait(),
+            reconciler: reconciler.clone(),
+        };
+        let server = ProvisionerServiceServer::new(api)
+            .max_decoding_message_size(parts.service.max_message_bytes)
+            .max_encoding_message_size(64 * 1024 * 1024);
+        let mut declaration = Declaration::new()
+            .view(parts, Arc::new(ResourcesView::new(requests)))
+            .reactor(parts, databases, options.clone())
+            .reactor(parts, bucket_reactor, options.clone())
+            .reactor(parts, decommissions, options)
+            .api(server);
+        if settings.reconcile_interval_s > 0 {
+            let interval = Duration::from_secs(settings.reconcile_interval_s);
+            let readiness = parts.readiness.clone();
+            declaration = declaration.task("drift check", move |shutdown| async move {
+                readiness.ready().await;
+                reconciler.every(interval, shutdown).await
+            });
+        }
+        Ok(declaration)
     }
 }
 

@@ -17,38 +17,32 @@
 use crate::password;
 use crate::secrets::{Credentials, Found, REQUEST_TAG, SecretStore};
 use crate::settings::ProvisionerSettings;
+use crate::steps::{self, Approved, Steps};
 use crate::target::{DatabasePlan, Target};
 use futures::future::BoxFuture;
 use gantry_eventlog::{NewEvent, ReactContext, ReactError, Reactor, RecordedEvent, Work};
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{
     CredentialsStored, DatabaseCreated, ProvisioningFailed, ProvisioningStarted, ResourceProvisioned, RoleCreated,
-    approval_granted,
 };
-use gantry_proto::types::{DatabaseSpec, Environment, Principal, Risk, Size};
+use gantry_proto::types::{DatabaseSpec, Risk, Size};
 use gantry_tiers::{RiskTier, SizeTier};
 use uuid::Uuid;
 
 /// The reactor's name: its consumer, checkpoint and work queue.
 pub(crate) const NAME: &str = "databases";
 
-/// The principal the provisioner's events are recorded as.
-pub(crate) fn principal() -> Principal {
-    Principal { subject: "gantry-provisioner".into(), groups: vec!["gantry".into()] }
+/// Returns the database spec an event approves, if it approves one.
+pub(crate) fn approved_database(event: &RecordedEvent) -> Option<&DatabaseSpec> {
+    match steps::approved(event)? {
+        Approved::Database(spec) => Some(spec),
+        Approved::Bucket(_) => None,
+    }
 }
 
-/// Returns the database spec an event approves, if it approves one: a
-/// request created auto-approved by a rule, or the approval that satisfied
-/// the policy (which carries what was approved).
-pub(crate) fn approved_database(event: &RecordedEvent) -> Option<&DatabaseSpec> {
-    match event.envelope.payload.as_ref()? {
-        Payload::DatabaseRequested(requested) if !requested.auto_approved_by_rule.is_empty() => requested.spec.as_ref(),
-        Payload::ApprovalGranted(granted) if granted.policy_satisfied => match granted.approved.as_ref()? {
-            approval_granted::Approved::Database(spec) => Some(spec),
-            approval_granted::Approved::Bucket(_) => None,
-        },
-        _ => None,
-    }
+/// A database's secret name: `<prefix>/<env>/<db>/postgres`.
+pub(crate) fn secret_name(settings: &ProvisionerSettings, environment: &str, database: &str) -> String {
+    format!("{}/{environment}/{database}/postgres", settings.secret_prefix.trim_end_matches('/'))
 }
 
 /// Provisions approved database requests.
@@ -65,34 +59,12 @@ impl DatabaseReactor {
         Self { filter_subject, settings, secrets }
     }
 
-    /// The secret's name: `<prefix>/<env>/<db>/postgres`.
-    fn secret_name(&self, environment: &str, database: &str) -> String {
-        format!("{}/{environment}/{database}/postgres", self.settings.secret_prefix.trim_end_matches('/'))
-    }
-
-    /// True when the request was cancelled or rejected after its approval
-    /// and before provisioning started (intake refuses both once it has).
-    async fn withdrawn(&self, context: &ReactContext, request_id: &str) -> Result<bool, ReactError> {
-        let history = context
-            .log()
-            .load("request", request_id)
-            .await
-            .map_err(|error| ReactError::retryable(format!("reading request {request_id}: {error:#}")))?;
-        Ok(history.events.iter().any(|event| {
-            matches!(event.envelope.payload, Some(Payload::RequestCancelled(_) | Payload::RequestRejected(_)))
-        }))
-    }
-
     async fn provision(&self, work: &Work, context: &ReactContext) -> Result<(), ReactError> {
         let trigger = work.trigger.as_ref().ok_or_else(|| ReactError::permanent("work without its approval"))?;
         let spec =
             approved_database(trigger).ok_or_else(|| ReactError::permanent("the trigger approves no database"))?;
         let request_id = work.key.as_str();
-        let environment = Environment::try_from(spec.environment)
-            .ok()
-            .filter(|environment| *environment != Environment::Unspecified)
-            .map(|environment| environment.as_str_name().trim_start_matches("ENVIRONMENT_").to_lowercase())
-            .ok_or_else(|| ReactError::permanent(format!("unknown environment {}", spec.environment)))?;
+        let environment = steps::environment(spec.environment)?;
         let risk = Risk::try_from(spec.risk).ok().and_then(RiskTier::of);
         let size = Size::try_from(spec.size).ok().and_then(SizeTier::of);
         let (Some(risk), Some(size)) = (risk, size) else {
@@ -105,19 +77,10 @@ impl DatabaseReactor {
             audit_logging: risk.audit_logging,
             request_id: request_id.to_owned(),
         };
-        let record = |step: &'static str, payload: Payload| {
-            let event = NewEvent {
-                aggregate_type: "request",
-                aggregate_id: request_id.to_owned(),
-                payload,
-                actor: principal(),
-                correlation_id: String::new(),
-                causation_id: String::new(),
-            };
-            context.record(step, event)
-        };
+        let steps = Steps { context, request_id };
+        let record = |step: &'static str, payload: Payload| steps.record(step, payload);
 
-        if self.withdrawn(context, request_id).await? {
+        if steps.withdrawn().await? {
             tracing::info!(request_id, "request withdrawn before provisioning; nothing to do");
             return Ok(());
         }
@@ -125,7 +88,7 @@ impl DatabaseReactor {
         let target_settings = self.settings.environments.get(&environment).ok_or_else(|| {
             ReactError::permanent(format!("no platform Postgres is configured for environment {environment}"))
         })?;
-        let secret_name = self.secret_name(&environment, &plan.database);
+        let secret_name = secret_name(&self.settings, &environment, &plan.database);
         let stored = match self.secrets.find(&secret_name, request_id).await? {
             Found::Foreign => {
                 return Err(ReactError::permanent(format!(
@@ -217,27 +180,13 @@ impl Reactor for DatabaseReactor {
     fn react<'a>(&'a self, work: &'a Work, context: &'a ReactContext) -> BoxFuture<'a, Result<(), ReactError>> {
         Box::pin(async move {
             let result = self.provision(work, context).await;
-            let outcome = match &result {
-                Ok(()) => "ready",
-                Err(error) if error.retryable => "retry",
-                Err(_) => "failed",
-            };
-            metrics::counter!("provisioner_attempts_total", "kind" => "database", "outcome" => outcome).increment(1);
+            crate::count_attempt("database", &result);
             result
         })
     }
 
     fn gave_up(&self, work: &Work, error: &ReactError) -> Option<NewEvent> {
-        Some(NewEvent {
-            aggregate_type: "request",
-            aggregate_id: work.key.clone(),
-            payload: Payload::ProvisioningFailed(ProvisioningFailed {
-                reason: error.reason.clone(),
-                retryable: error.retryable,
-            }),
-            actor: principal(),
-            correlation_id: work.correlation_id(),
-            causation_id: work.causation_id(),
-        })
+        let failed = ProvisioningFailed { reason: error.reason.clone(), retryable: error.retryable };
+        Some(steps::gave_up(work, Payload::ProvisioningFailed(failed)))
     }
 }

@@ -1,31 +1,61 @@
 //! The provisioner: approved requests become real resources, exactly once,
 //! and everyone learns of each step through events on the request.
 //!
-//! This build provisions databases: on `request approved` (or a request
-//! auto-approved by a rule) for a database, it makes a login role with a
-//! generated password and a database it owns on the environment's shared
-//! platform Postgres, with the tiers' limits and controls, and stores the
-//! credentials in AWS Secrets Manager. Buckets come next.
+//! Databases: on `request approved` (or a request auto-approved by a rule),
+//! a login role with a generated password and a database it owns on the
+//! environment's shared platform Postgres, with the tiers' limits and
+//! controls, and the credentials in AWS Secrets Manager. Buckets: an S3
+//! bucket with versioning, encryption, public access blocked, a TLS-only
+//! policy, tags, its purpose's lifecycle and replication. Break-glass
+//! decommission drops a database, its role and its secret once approved.
+//! A drift check compares what exists with what was made.
 //!
 //! # Layout
 //!
-//! - `databases`: the reactor and its steps (each idempotent, each recorded).
+//! - `steps`: what the reactors share (what an event approves, recording).
+//! - `databases`, `buckets`, `decommission`: the reactors and their steps
+//!   (each idempotent, each recorded).
 //! - `target`: the environment's platform Postgres (role, database, grants).
-//! - `secrets`: credentials in Secrets Manager.
+//! - `secrets`, `s3`, `aws`: Secrets Manager and S3 on one AWS configuration.
+//! - `bucket_plan`: what a bucket must look like (pure).
 //! - `password`: passwords from OS randomness, sent as SCRAM verifiers.
-//! - [`view`]: what the provisioner made, from its own events.
+//! - `drift`: the reconcile (check, record, repair when asked).
+//! - [`view`]: what the provisioner made, from the log; `reads`, `catalog`,
+//!   `audit`: what the API answers from it; `api`, `error`: the gRPC service.
 //! - `settings`: environments, the secret prefix, retries (AWS is the
 //!   shared `aws` section).
 //! - `app`: [`Provisioner`] declared on the service skeleton.
 
 pub mod view;
 
+mod api;
 mod app;
+mod audit;
+mod aws;
+mod bucket_plan;
+mod buckets;
+mod catalog;
 mod databases;
+mod decommission;
+mod drift;
+mod error;
 mod password;
+mod reads;
+mod s3;
 mod secrets;
 mod settings;
+mod steps;
 mod target;
 
 pub use app::{Provisioner, run};
 pub use settings::{EnvironmentTarget, ProvisionerSettings};
+
+/// Counts one attempt of a reactor by its outcome.
+fn count_attempt(kind: &'static str, result: &Result<(), gantry_eventlog::ReactError>) {
+    let outcome = match result {
+        Ok(()) => "done",
+        Err(error) if error.retryable => "retry",
+        Err(_) => "failed",
+    };
+    metrics::counter!("provisioner_attempts_total", "kind" => kind, "outcome" => outcome).increment(1);
+}

@@ -3,12 +3,13 @@
 //! the request it belongs to. A secret not tagged with the request is never
 //! read or changed.
 
+use crate::aws::Aws;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::Tag;
 use gantry_eventlog::ReactError;
-use gantry_runtime::config::AwsSettings;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
 
 /// The tag naming the request a secret belongs to.
 pub(crate) const REQUEST_TAG: &str = "gantry:request-id";
@@ -66,11 +67,10 @@ pub(crate) enum Found {
     Foreign,
 }
 
-/// Secrets Manager as the provisioner uses it. The client is made on first
-/// use (loading the AWS config may read files and the environment).
+/// Secrets Manager as the provisioner uses it; the client is made on first use.
 #[derive(Debug, Clone)]
 pub(crate) struct SecretStore {
-    settings: AwsSettings,
+    aws: Aws,
     client: std::sync::Arc<tokio::sync::OnceCell<Client>>,
 }
 
@@ -84,28 +84,13 @@ fn described<E: std::error::Error + Send + Sync + 'static>(
 }
 
 impl SecretStore {
-    /// A store for the configured region and endpoint.
-    pub(crate) fn new(settings: AwsSettings) -> Self {
-        Self { settings, client: Default::default() }
+    /// A store on the shared AWS configuration.
+    pub(crate) fn new(aws: Aws) -> Self {
+        Self { aws, client: Default::default() }
     }
 
-    /// The client: credentials from the standard AWS chain, over rustls with ring.
     async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-                let http = aws_smithy_http_client::Builder::new()
-                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
-                    .build_https();
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .http_client(http)
-                    .region(aws_config::Region::new(self.settings.region.clone()));
-                if let Some(endpoint) = &self.settings.endpoint_url {
-                    loader = loader.endpoint_url(endpoint);
-                }
-                Client::new(&loader.load().await)
-            })
-            .await
+        self.client.get_or_init(|| async { Client::new(self.aws.config().await) }).await
     }
 
     /// Looks `name` up: missing, ours (tagged with `request_id`) with its
@@ -166,5 +151,47 @@ impl SecretStore {
             // A concurrent or earlier creation is found by the next attempt.
             .map_err(|error| ReactError::retryable(described("CreateSecret", &error)))?;
         Ok(created.version_id().unwrap_or_default().to_owned())
+    }
+
+    /// Schedules `name` (ours only) for deletion, recoverable for
+    /// `window_days`; returns when it will be gone, or `None` when there is
+    /// no such secret. A secret already scheduled is left as it is.
+    pub(crate) async fn delete(
+        &self,
+        name: &str,
+        request_id: &str,
+        window_days: u32,
+    ) -> Result<Option<SystemTime>, ReactError> {
+        let description = match self.client().await.describe_secret().secret_id(name).send().await {
+            Ok(description) => description,
+            Err(error) if error.as_service_error().is_some_and(|error| error.is_resource_not_found_exception()) => {
+                return Ok(None);
+            }
+            Err(error) => return Err(ReactError::retryable(described("DescribeSecret", &error))),
+        };
+        let ours =
+            description.tags().iter().any(|tag| tag.key() == Some(REQUEST_TAG) && tag.value() == Some(request_id));
+        if !ours {
+            return Err(ReactError::permanent(format!("secret {name} is not this request's; it is never deleted")));
+        }
+        let window = Duration::from_secs(u64::from(window_days) * 86_400);
+        if let Some(deleted) = description.deleted_date() {
+            return Ok(Some(SystemTime::try_from(*deleted).unwrap_or(SystemTime::UNIX_EPOCH) + window));
+        }
+        let deleted = self
+            .client()
+            .await
+            .delete_secret()
+            .secret_id(name)
+            .recovery_window_in_days(i64::from(window_days))
+            .send()
+            .await
+            .map_err(|error| ReactError::retryable(described("DeleteSecret", &error)))?;
+        Ok(Some(
+            deleted
+                .deletion_date()
+                .and_then(|date| SystemTime::try_from(*date).ok())
+                .unwrap_or_else(|| SystemTime::now() + window),
+        ))
     }
 }

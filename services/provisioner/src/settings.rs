@@ -30,6 +30,12 @@ pub struct ProvisionerSettings {
     /// (renewed while it works); another replica takes over a request whose
     /// holder died after this long.
     pub lease_ms: u64,
+    /// The IAM role S3 replicates with (`arn:aws:iam::…:role/…`); a bucket
+    /// request with a replication target fails without one.
+    pub replication_role_arn: Option<String>,
+    /// Seconds between drift checks of every ready resource (0: none; they
+    /// only record drift, `gantry admin reconcile --repair` repairs).
+    pub reconcile_interval_s: u64,
     /// Simulated crash point of the provisioning reactor (tests only; the
     /// common `fault` is the views').
     pub reactor_fault: Option<ReactorFault>,
@@ -45,6 +51,8 @@ impl Default for ProvisionerSettings {
             retry_base_ms: 1000,
             retry_cap_ms: 300_000,
             lease_ms: 60_000,
+            replication_role_arn: None,
+            reconcile_interval_s: 3600,
             reactor_fault: None,
         }
     }

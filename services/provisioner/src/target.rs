@@ -32,6 +32,71 @@ pub(crate) struct DatabasePlan {
     pub request_id: String,
 }
 
+/// A role as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleState {
+    /// It carries this request's marker.
+    pub ours: bool,
+    pub connection_limit: i32,
+    pub login: bool,
+}
+
+/// A database as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DatabaseFound {
+    pub owner: String,
+    pub connection_limit: i32,
+    /// Who may connect (`PUBLIC` for everyone), sorted.
+    pub connect: Vec<String>,
+    /// `log_statement = all` is set on the database.
+    pub statement_logging: bool,
+}
+
+/// What exists of a plan's role and database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DatabaseState {
+    pub role: Option<RoleState>,
+    pub database: Option<DatabaseFound>,
+}
+
+/// The differences of what exists from the plan: (property, expected, actual).
+pub(crate) fn differences(plan: &DatabasePlan, found: &DatabaseState) -> Vec<(&'static str, String, String)> {
+    let mut differences = Vec::new();
+    let limit = plan.connection_limit as i32;
+    match &found.role {
+        None => differences.push(("role", format!("{} (Gantry's)", plan.role), "missing".into())),
+        Some(role) if !role.ours => {
+            differences.push(("role", format!("{} (Gantry's)", plan.role), "not Gantry's".into()))
+        }
+        Some(role) => {
+            if !role.login {
+                differences.push(("login", "allowed".into(), "not allowed".into()));
+            }
+            if role.connection_limit != limit {
+                differences.push(("role_connection_limit", limit.to_string(), role.connection_limit.to_string()));
+            }
+        }
+    }
+    let Some(database) = &found.database else {
+        differences.push(("database", plan.database.clone(), "missing".into()));
+        return differences;
+    };
+    if database.owner != plan.role {
+        differences.push(("owner", plan.role.clone(), database.owner.clone()));
+    }
+    if database.connection_limit != limit {
+        differences.push(("connection_limit", limit.to_string(), database.connection_limit.to_string()));
+    }
+    if database.connect != [plan.role.clone()] {
+        differences.push(("connect_grants", plan.role.clone(), database.connect.join(", ")));
+    }
+    if database.statement_logging != plan.audit_logging {
+        let word = |on: bool| if on { "all" } else { "default" }.to_owned();
+        differences.push(("statement_logging", word(plan.audit_logging), word(database.statement_logging)));
+    }
+    differences
+}
+
 /// Quotes an identifier for SQL (names are validated by intake already;
 /// quoting keeps a bad one from ever being anything but a name).
 fn identifier(name: &str) -> String {
@@ -82,12 +147,7 @@ impl Target {
     /// attempt of the same request made it, sets the verifier and limits
     /// again. A role of that name that is not this request's is refused.
     pub(crate) async fn ensure_role(&mut self, plan: &DatabasePlan, verifier: &str) -> Result<(), ReactError> {
-        let existing: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT shobj_description(oid, 'pg_authid') FROM pg_catalog.pg_roles WHERE rolname = $1")
-                .bind(&plan.role)
-                .fetch_optional(&mut self.connection)
-                .await
-                .map_err(|error| retryable("looking up the role", error))?;
+        let existing = self.role_marker(&plan.role).await?;
         let role = identifier(&plan.role);
         let limit = plan.connection_limit;
         match existing {
@@ -101,7 +161,7 @@ impl Target {
                 );
                 self.run(&create, "creating the role").await?;
             }
-            Some((Some(comment),)) if comment == marker(&plan.request_id) => {
+            Some(Some(comment)) if comment == marker(&plan.request_id) => {
                 let alter = format!("ALTER ROLE {role} LOGIN CONNECTION LIMIT {limit} PASSWORD '{verifier}'");
                 self.run(&alter, "updating the role").await?;
             }
@@ -120,12 +180,7 @@ impl Target {
     /// `PUBLIC`, sets the connection limit and the risk's logging. A
     /// database of that name that the role does not own is refused.
     pub(crate) async fn ensure_database(&mut self, plan: &DatabasePlan) -> Result<(), ReactError> {
-        let owner: Option<(String,)> =
-            sqlx::query_as("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = $1")
-                .bind(&plan.database)
-                .fetch_optional(&mut self.connection)
-                .await
-                .map_err(|error| retryable("looking up the database", error))?;
+        let owner = self.database_owner(&plan.database).await?;
         let (database, role, limit) = (identifier(&plan.database), identifier(&plan.role), plan.connection_limit);
         match owner {
             None => {
@@ -133,7 +188,7 @@ impl Target {
                 let create = format!("CREATE DATABASE {database} OWNER {role} CONNECTION LIMIT {limit}");
                 self.run(&create, "creating the database").await?;
             }
-            Some((owner,)) if owner == plan.role => {}
+            Some(owner) if owner == plan.role => {}
             Some(_) => {
                 return Err(ReactError::permanent(format!(
                     "database {} exists on the platform Postgres and is not this request's; it is never adopted",
@@ -149,6 +204,124 @@ impl Target {
              ALTER DATABASE {database} {logging}"
         );
         self.run(&settings, "setting the database's access and controls").await
+    }
+
+    /// Drops the database (when its role owns it) and the role (when it is
+    /// this request's); what is gone already counts as dropped. Sessions
+    /// still open on the database are ended (break-glass).
+    pub(crate) async fn drop_database(&mut self, plan: &DatabasePlan) -> Result<(), ReactError> {
+        let (database, role) = (identifier(&plan.database), identifier(&plan.role));
+        match self.database_owner(&plan.database).await? {
+            None => {}
+            Some(owner) if owner == plan.role => {
+                self.run(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"), "dropping the database").await?;
+            }
+            Some(_) => {
+                return Err(ReactError::permanent(format!(
+                    "database {} is not owned by {}; it is never dropped",
+                    plan.database, plan.role
+                )));
+            }
+        }
+        match self.role_marker(&plan.role).await? {
+            None => Ok(()),
+            Some(Some(marker_found)) if marker_found == marker(&plan.request_id) => {
+                self.run(&format!("DROP ROLE IF EXISTS {role}"), "dropping the role").await
+            }
+            Some(_) => {
+                Err(ReactError::permanent(format!("role {} is not this request's; it is never dropped", plan.role)))
+            }
+        }
+    }
+
+    /// The owner of a database, `None` when there is no such database.
+    async fn database_owner(&mut self, database: &str) -> Result<Option<String>, ReactError> {
+        let owner: Option<(String,)> =
+            sqlx::query_as("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = $1")
+                .bind(database)
+                .fetch_optional(&mut self.connection)
+                .await
+                .map_err(|error| retryable("looking up the database", error))?;
+        Ok(owner.map(|(owner,)| owner))
+    }
+
+    /// The comment of a role (`Some(None)`: a role without one), `None` when there is no such role.
+    async fn role_marker(&mut self, role: &str) -> Result<Option<Option<String>>, ReactError> {
+        let existing: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT shobj_description(oid, 'pg_authid') FROM pg_catalog.pg_roles WHERE rolname = $1")
+                .bind(role)
+                .fetch_optional(&mut self.connection)
+                .await
+                .map_err(|error| retryable("looking up the role", error))?;
+        Ok(existing.map(|(comment,)| comment))
+    }
+
+    /// Reads what exists of the plan's role and database.
+    pub(crate) async fn inspect(&mut self, plan: &DatabasePlan) -> Result<DatabaseState, ReactError> {
+        let role: Option<(Option<String>, i32, bool)> = sqlx::query_as(
+            "SELECT shobj_description(oid, 'pg_authid'), rolconnlimit, rolcanlogin FROM pg_catalog.pg_roles
+             WHERE rolname = $1",
+        )
+        .bind(&plan.role)
+        .fetch_optional(&mut self.connection)
+        .await
+        .map_err(|error| retryable("looking up the role", error))?;
+        let database: Option<(String, i32, Vec<String>, bool)> = sqlx::query_as(
+            "SELECT pg_catalog.pg_get_userbyid(d.datdba), d.datconnlimit,
+                 COALESCE((SELECT array_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                                 ELSE pg_catalog.pg_get_userbyid(a.grantee) END ORDER BY 1)
+                           FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a
+                           WHERE a.privilege_type = 'CONNECT'), '{}'),
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s
+                         WHERE s.setdatabase = d.oid AND s.setrole = 0 AND 'log_statement=all' = ANY (s.setconfig))
+             FROM pg_catalog.pg_database d WHERE d.datname = $1",
+        )
+        .bind(&plan.database)
+        .fetch_optional(&mut self.connection)
+        .await
+        .map_err(|error| retryable("looking up the database", error))?;
+        Ok(DatabaseState {
+            role: role.as_ref().map(|(comment, limit, login)| RoleState {
+                ours: comment.as_deref() == Some(marker(&plan.request_id).as_str()),
+                connection_limit: *limit,
+                login: *login,
+            }),
+            database: database.map(|(owner, connection_limit, mut connect, statement_logging)| {
+                connect.sort();
+                connect.dedup();
+                DatabaseFound { owner, connection_limit, connect, statement_logging }
+            }),
+        })
+    }
+
+    /// Sets what drifted back to the plan: the owner, `CONNECT` for the role
+    /// alone, limits and logging; the role's password from its secret when
+    /// `verifier` is given. A missing database cannot be repaired.
+    pub(crate) async fn repair(
+        &mut self,
+        plan: &DatabasePlan,
+        verifier: Option<&str>,
+        found: &DatabaseState,
+    ) -> Result<(), ReactError> {
+        let (database, role) = (identifier(&plan.database), identifier(&plan.role));
+        match (&found.role, verifier) {
+            (Some(state), _) if !state.ours => return Ok(()),
+            (_, Some(verifier)) => self.ensure_role(plan, verifier).await?,
+            (Some(_), None) => {
+                let alter = format!("ALTER ROLE {role} LOGIN CONNECTION LIMIT {}", plan.connection_limit);
+                self.run(&alter, "updating the role").await?;
+            }
+            (None, None) => return Ok(()),
+        }
+        let Some(existing) = &found.database else { return Ok(()) };
+        if existing.owner != plan.role {
+            self.run(&format!("ALTER DATABASE {database} OWNER TO {role}"), "giving the database back").await?;
+        }
+        for grantee in existing.connect.iter().filter(|grantee| **grantee != plan.role && *grantee != "PUBLIC") {
+            let revoke = format!("REVOKE CONNECT ON DATABASE {database} FROM {}", identifier(grantee));
+            self.run(&revoke, "revoking CONNECT").await?;
+        }
+        self.ensure_database(plan).await
     }
 
     /// Runs statements as one simple query (one implicit transaction).

@@ -8,6 +8,7 @@
 //! limit `RESOURCE_EXHAUSTED` (tonic says `INTERNAL` and `OUT_OF_RANGE`).
 
 mod listener;
+pub mod page;
 mod tls;
 
 pub use listener::{Activity, CallGuard, ConnectionInfo};

@@ -3,6 +3,7 @@
 //! appends what comes out.
 
 use super::DomainError;
+use super::decommission;
 use super::policy::{Policy, is_reviewer, is_satisfied};
 use super::request::{Folded, RequestState, Status};
 use super::spec::ResourceSpec;
@@ -77,6 +78,9 @@ pub fn decide_approve(
     comment: &str,
 ) -> Result<Decision, DomainError> {
     let state = state.ok_or_else(|| DomainError::NotFound(id.to_owned()))?;
+    if let Some(decommission) = decommission::open(state) {
+        return decommission::decide_approval(state, decommission, approver, comment);
+    }
     refuse_self_review(state, approver)?;
     if state.approvals.iter().any(|approval| approval.subject == approver.subject) {
         return Ok(Decision::AlreadyDone);
@@ -106,6 +110,9 @@ pub fn decide_reject(
     reason: &str,
 ) -> Result<Decision, DomainError> {
     let state = state.ok_or_else(|| DomainError::NotFound(id.to_owned()))?;
+    if let Some(decommission) = decommission::open_or_turned_down(state) {
+        return decommission::decide_rejection(state, decommission, reviewer, reason);
+    }
     refuse_self_review(state, reviewer)?;
     if state.status == Status::Rejected {
         return Ok(Decision::AlreadyDone);
@@ -123,8 +130,11 @@ pub fn decide_cancel(
     reason: &str,
 ) -> Result<Decision, DomainError> {
     let state = state.ok_or_else(|| DomainError::NotFound(id.to_owned()))?;
-    let own = actor.subject == state.spec.requester() || actor.subject == state.submitted_by;
-    if !own && !actor.groups.iter().any(|group| group == PLATFORM_GROUP) {
+    // A decommission waiting for approval is withdrawn, not the request.
+    if let Some(decommission) = decommission::open_or_turned_down(state) {
+        return decommission::decide_withdrawal(state, decommission, actor, reason);
+    }
+    if !may_act_for(state, actor) {
         return Err(DomainError::PermissionDenied(format!(
             "only the requester, the submitter or {PLATFORM_GROUP} may cancel a request"
         )));
@@ -135,10 +145,17 @@ pub fn decide_cancel(
             Ok(Decision::Append(Payload::RequestCancelled(RequestCancelled { reason: reason.to_owned() })))
         }
         other => Err(DomainError::FailedPrecondition(format!(
-            "request is {}; only pending or approved requests can be cancelled",
-            other.as_str()
+            "request is {other}; only pending or approved requests can be cancelled"
         ))),
     }
+}
+
+/// Returns true when `actor` asked for or submitted the request, or is in
+/// `platform-team`: who may cancel it, and ask for or withdraw its
+/// decommission.
+pub(super) fn may_act_for(state: &RequestState, actor: &Principal) -> bool {
+    let own = actor.subject == state.spec.requester() || actor.subject == state.submitted_by;
+    own || actor.groups.iter().any(|group| group == PLATFORM_GROUP)
 }
 
 fn refuse_self_review(state: &RequestState, reviewer: &Principal) -> Result<(), DomainError> {
@@ -196,7 +213,7 @@ pub fn name_hold(
     match holder {
         // A holder whose request is for another name (a key reused with a
         // different request) never held this one.
-        Folded::Request(state) if state.status.holds_name() && state.spec.reservation_id() == reservation_id => {
+        Folded::Request(state) if state.status.holds_name() && state.spec.holds_reservation(reservation_id) => {
             NameHold::HeldBy(holder_id.to_owned())
         }
         Folded::Request(_) | Folded::Voided => NameHold::Free,

@@ -1,6 +1,7 @@
 //! A request's state and `evolve`, which folds the request's events into it.
 //! The command side and the view share this one function.
 
+use super::decommission::{self, Decommission};
 use super::spec::ResourceSpec;
 use super::wire::{bucket_spec, database_spec};
 use gantry_eventlog::RecordedEvent;
@@ -27,9 +28,29 @@ pub enum Status {
     Ready,
     /// Provisioning failed (terminal).
     Failed,
+    /// A ready database whose decommission waits for approval.
+    DecommissionRequested,
+    /// Approved for decommission; the provisioner drops it.
+    Decommissioning,
+    /// Dropped (terminal).
+    Decommissioned,
 }
 
 impl Status {
+    /// Every status, in the order of the protobuf enum.
+    pub const ALL: &'static [Self] = &[
+        Self::PendingApproval,
+        Self::Approved,
+        Self::Rejected,
+        Self::Cancelled,
+        Self::Provisioning,
+        Self::Ready,
+        Self::Failed,
+        Self::DecommissionRequested,
+        Self::Decommissioning,
+        Self::Decommissioned,
+    ];
+
     /// Returns the lowercase name used in the view and the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,18 +61,22 @@ impl Status {
             Self::Provisioning => "provisioning",
             Self::Ready => "ready",
             Self::Failed => "failed",
+            Self::DecommissionRequested => "decommission_requested",
+            Self::Decommissioning => "decommissioning",
+            Self::Decommissioned => "decommissioned",
         }
     }
 
-    /// Returns true where a watch ends: nothing more will happen on its own.
+    /// Returns true where a watch ends: nothing more will happen on its own
+    /// (a ready database stays ready until somebody asks otherwise).
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Rejected | Self::Cancelled | Self::Ready | Self::Failed)
+        matches!(self, Self::Rejected | Self::Cancelled | Self::Ready | Self::Failed | Self::Decommissioned)
     }
 
-    /// Returns true while the request holds its resource name (a ready
-    /// resource exists, so it still holds it).
+    /// Returns true while the request holds its names (a ready resource
+    /// exists, so it still holds them, until it is decommissioned).
     pub fn holds_name(self) -> bool {
-        !matches!(self, Self::Rejected | Self::Cancelled | Self::Failed)
+        !matches!(self, Self::Rejected | Self::Cancelled | Self::Failed | Self::Decommissioned)
     }
 }
 
@@ -103,6 +128,9 @@ pub struct RequestState {
     /// Where its credentials are, once ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_path: Option<String>,
+    /// Its latest decommission, if one was ever asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decommission: Option<Decommission>,
     /// Creation time, microseconds since the epoch.
     pub created_micros: i64,
     /// Last change, microseconds since the epoch.
@@ -223,6 +251,7 @@ fn created(event: &RecordedEvent, creation: Creation<'_>, actor: &pb::Principal)
         auto_approved_by,
         reason: None,
         secret_path: None,
+        decommission: None,
         created_micros: micros(event.occurred_at()),
         updated_micros: 0,
         created_sequence: event.sequence,
@@ -260,7 +289,9 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
             state.status = Status::Failed;
             state.reason = Some(failed.reason.clone());
         }
-        // Steps of provisioning: the status stays provisioning until ready.
+        // Steps of provisioning (the status stays provisioning until ready),
+        // of a drift check (it stays ready) and of a decommission (it stays
+        // decommissioning until decommissioned).
         Payload::RoleCreated(_)
         | Payload::DatabaseCreated(_)
         | Payload::CredentialsStored(_)
@@ -269,12 +300,11 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::DriftRepaired(_)
         | Payload::DatabaseDropped(_)
         | Payload::SecretDeleted(_) => {}
-        // Decommission: not yet followed by this view.
         Payload::DecommissionRequested(_)
         | Payload::DecommissionApproved(_)
         | Payload::DecommissionRejected(_)
         | Payload::Decommissioned(_)
-        | Payload::DecommissionFailed(_) => {}
+        | Payload::DecommissionFailed(_) => decommission::evolve(&mut state, payload, actor)?,
         Payload::DatabaseRequested(_)
         | Payload::BucketRequested(_)
         | Payload::NameReserved(_)

@@ -49,6 +49,11 @@ vocabulary!(
     BucketPurpose { BackendState = "backend-state", Logs = "logs", Traces = "traces", Artifacts = "artifacts" }
 );
 
+vocabulary!(
+    /// What becomes of a decommissioned database's secret.
+    SecretPolicy { Delete = "delete", Retain = "retain" }
+);
+
 /// A requested Postgres database (validated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseSpec {
@@ -146,15 +151,49 @@ impl ResourceSpec {
         }
     }
 
-    /// Returns the id of the name reservation aggregate: one live request
-    /// per database name and environment, one per bucket name (bucket names
-    /// are global).
-    pub fn reservation_id(&self) -> String {
+    /// Returns the names the request holds while it is live, in the order
+    /// they are reserved: a database's name and its role's, one live request
+    /// each per environment; a bucket's name (bucket names are global).
+    pub fn reserved_names(&self) -> Vec<ReservedName> {
         match self {
-            Self::Database(spec) => format!("{}.{}", spec.environment, spec.database_name),
-            Self::Bucket(spec) => format!("s3.{}", spec.bucket_name),
+            Self::Database(spec) => vec![
+                ReservedName {
+                    id: format!("{}.{}", spec.environment, spec.database_name),
+                    field: "database_name",
+                    description: format!("database {} ({})", spec.database_name, spec.environment),
+                },
+                ReservedName {
+                    id: format!("{}.role.{}", spec.environment, spec.username),
+                    field: "username",
+                    description: format!("role {} ({})", spec.username, spec.environment),
+                },
+            ],
+            Self::Bucket(spec) => vec![ReservedName {
+                id: format!("s3.{}", spec.bucket_name),
+                field: "bucket_name",
+                description: format!("bucket {} ({})", spec.bucket_name, spec.environment),
+            }],
         }
     }
+
+    /// Returns true when `reservation_id` names one of the request's names.
+    pub fn holds_reservation(&self, reservation_id: &str) -> bool {
+        self.reserved_names().iter().any(|name| name.id == reservation_id)
+    }
+}
+
+/// A name a live request holds, decided on its own subject of the `name`
+/// aggregate. The ids never meet: a database's is `<env>.<database>` (two
+/// tokens), a role's `<env>.role.<username>` (three), a bucket's
+/// `s3.<bucket>` (no environment is called `s3`); names have no dots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservedName {
+    /// Id of the reservation aggregate.
+    pub id: String,
+    /// The request's field that gives the name (for a field violation).
+    pub field: &'static str,
+    /// What it is, for messages: `role orders_user (prod)`.
+    pub description: String,
 }
 
 #[cfg(test)]
@@ -168,5 +207,22 @@ mod tests {
         }
         assert_eq!(BucketPurpose::BackendState.as_str(), "backend-state");
         assert_eq!(Environment::parse("production"), None);
+    }
+
+    #[test]
+    fn a_database_reserves_its_name_and_its_role_on_subjects_that_never_meet() {
+        let spec = ResourceSpec::Database(DatabaseSpec {
+            database_name: "role".into(),
+            username: "role".into(),
+            owner: "team".into(),
+            requester: "alice".into(),
+            environment: Environment::Prod,
+            domain: "d".into(),
+            risk: Risk::Low,
+            size: Size::Small,
+        });
+        let ids: Vec<String> = spec.reserved_names().into_iter().map(|name| name.id).collect();
+        assert_eq!(ids, ["prod.role", "prod.role.role"]);
+        assert!(spec.holds_reservation("prod.role.role") && !spec.holds_reservation("dev.role.role"));
     }
 }

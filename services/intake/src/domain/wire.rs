@@ -92,6 +92,7 @@ impl From<&BucketSpec> for pb::BucketSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::spec::SecretPolicy;
 
     #[test]
     fn numbers_match_the_proto_enums() {
@@ -99,6 +100,7 @@ mod tests {
         assert_eq!(number_of(Risk::ALL, &Risk::Access), pb::Risk::Access as i32);
         assert_eq!(number_of(Size::ALL, &Size::Xlarge), pb::Size::Xlarge as i32);
         assert_eq!(number_of(BucketPurpose::ALL, &BucketPurpose::Artifacts), pb::BucketPurpose::Artifacts as i32);
+        assert_eq!(number_of(SecretPolicy::ALL, &SecretPolicy::Retain), pb::SecretDeletionPolicy::Retain as i32);
         assert_eq!(value_of(Environment::ALL, 0), None);
         assert_eq!(value_of(Environment::ALL, 99), None);
         assert_eq!(value_of(Environment::ALL, i32::MIN), None);

@@ -21,6 +21,7 @@ pub(crate) const PRINCIPALS: &[(&str, &[&str])] = &[
     ("backstage", &["backstage"]),
     ("bob", &["databases-rds"]),
     ("carol", &["platform-team"]),
+    ("frank", &["platform-team"]),
     ("dave", &["security"]),
     ("erin", &["database-team"]),
 ];
@@ -199,4 +200,49 @@ pub(crate) async fn wait_for_view(app: &TestApp, sequence: u64) {
     .await
     .unwrap();
     assert!(reached, "the view did not reach {sequence}");
+}
+
+/// Returns the field names of an ALREADY_EXISTS's violations (the names
+/// other live requests hold).
+pub(crate) fn taken_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    let details = status.get_details_bad_request().expect("bad request details");
+    details.field_violations.into_iter().map(|violation| violation.field).collect()
+}
+
+/// Appends events to a request as the provisioner would, and returns the
+/// sequence of the last one.
+pub(crate) async fn append_as_provisioner(
+    app: &TestApp,
+    request_id: &str,
+    payloads: impl IntoIterator<Item = gantry_proto::events::envelope::Payload>,
+) -> u64 {
+    let provisioner = types::Principal { subject: "provisioner".into(), groups: vec![] };
+    let mut last = 0;
+    for payload in payloads {
+        let event = gantry_eventlog::NewEvent {
+            aggregate_type: "request",
+            aggregate_id: request_id.to_owned(),
+            payload,
+            actor: provisioner.clone(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+        };
+        last = app.log.append(event, gantry_eventlog::ExpectedSequence::Any).await.expect("appended").sequence;
+    }
+    last
+}
+
+/// Appends what the provisioner records for a database it made, so the
+/// request is ready; returns the sequence of the last event.
+pub(crate) async fn provisioned(app: &TestApp, request_id: &str) -> u64 {
+    use gantry_proto::events::envelope::Payload;
+    use gantry_proto::events::{ProvisioningStarted, ResourceProvisioned};
+    let secret_path = "goldenpath/prod/orders/postgres".to_owned();
+    let payloads = [
+        Payload::ProvisioningStarted(ProvisioningStarted {}),
+        Payload::ResourceProvisioned(ResourceProvisioned { secret_path }),
+    ];
+    append_as_provisioner(app, request_id, payloads).await
 }

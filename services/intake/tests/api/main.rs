@@ -2,12 +2,14 @@
 //! stream, schema and tokens, against the real JetStream and Postgres.
 
 mod approval;
+mod decommission;
 mod durability;
 mod faults;
 
 mod helpers;
 mod reads;
 mod resilience;
+mod roles;
 mod server;
 mod submit;
 mod usability;

@@ -123,6 +123,38 @@ async fn a_watch_streams_every_status_until_the_request_is_ready() {
 }
 
 #[tokio::test]
+async fn a_watch_of_a_ready_request_replays_to_the_logs_end_before_it_ends() {
+    use gantry_proto::events::DriftDetected;
+    let app = spawn_app().await;
+    let response = app
+        .client("backstage")
+        .await
+        .request_database(database("orders", Environment::Dev, Size::Small))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = response.request.unwrap().request_id;
+    crate::helpers::provisioned(&app, &id).await;
+    // An event after READY that changes nothing a watch shows.
+    let drift =
+        DriftDetected { resource_kind: "database".into(), property: "connection_limit".into(), ..Default::default() };
+    crate::helpers::append_as_provisioner(&app, &id, [Payload::DriftDetected(drift)]).await;
+
+    let updates = app.client("alice").await.watch_request(pb::WatchRequestRequest { request_id: id }).await.unwrap();
+    let updates: Vec<_> = tokio::time::timeout(Duration::from_secs(10), updates.into_inner().collect::<Vec<_>>())
+        .await
+        .expect("the watch ends by itself");
+    let seen: Vec<(pb::RequestStatus, bool)> = updates
+        .into_iter()
+        .map(|update| update.unwrap())
+        .map(|update| (status_of(update.request.as_ref().unwrap()), update.caught_up))
+        .collect();
+    use pb::RequestStatus::{Approved, Provisioning, Ready};
+    assert_eq!(seen, [(Approved, false), (Provisioning, false), (Ready, false), (Ready, true)], "the end is marked");
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_catalog_exports_live_databases_in_both_formats() {
     let app = spawn_app().await;
     let (kept, _) = submitted(&app, "orders", Size::Large).await;

@@ -5,15 +5,29 @@
 
 use gantry_eventlog::{EventLog, ExpectedSequence, NewEvent, ReactorFault, StreamSettings};
 use gantry_proto::events::envelope::Payload;
-use gantry_proto::events::{DatabaseRequested, RequestCancelled};
-use gantry_proto::types::{DatabaseSpec, Environment, Principal, Risk, Size};
+use gantry_proto::events::{BucketRequested, DatabaseRequested, RequestCancelled};
+use gantry_proto::provisioner::provisioner_service_client::ProvisionerServiceClient;
+use gantry_proto::types::{BucketPurpose, BucketSpec, DatabaseSpec, Environment, Principal, Risk, Size};
 use gantry_provisioner::Provisioner;
 use gantry_runtime::{Config, ShutdownTrigger};
 use gantry_testkit::TestEnv;
 use serde::Deserialize;
 use sqlx::{Connection as _, PgConnection};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The principals a test calls the API as.
+const PRINCIPALS: &[(&str, &[&str])] = &[("alice", &["developers"]), ("root", &["platform-team"])];
+
+/// Adds a principal's token to every call.
+type Bearer = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+
+/// A provisioner API client that sends a principal's token.
+pub(crate) type Client = ProvisionerServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// How long provisioning may take in a test before it counts as stuck.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -31,11 +45,24 @@ pub(crate) struct StoredCredentials {
 struct Running {
     trigger: ShutdownTrigger,
     task: JoinHandle<anyhow::Result<()>>,
+    address: SocketAddr,
 }
 
 fn start<S: gantry_service::Service>(built: gantry_service::Built<S>) -> Running {
     let (trigger, shutdown) = ShutdownTrigger::new();
-    Running { trigger, task: tokio::spawn(built.run(shutdown)) }
+    let address = built.local_addr();
+    Running { trigger, address, task: tokio::spawn(built.run(shutdown)) }
+}
+
+/// How a test's provisioner is set up beyond the defaults.
+#[derive(Debug, Default)]
+pub(crate) struct Options {
+    /// A crash point armed in the first run.
+    pub(crate) fault: Option<ReactorFault>,
+    /// Where AWS is (default: the shared emulator).
+    pub(crate) aws_endpoint: Option<String>,
+    /// More settings, e.g. `("provisioner.environments.test.admin_url", url)`.
+    pub(crate) settings: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// The provisioner of one test, and the log it reads.
@@ -45,6 +72,9 @@ pub(crate) struct Mesh {
     provisioner: Option<Running>,
     log: EventLog,
     secrets: aws_sdk_secretsmanager::Client,
+    s3: aws_sdk_s3::Client,
+    tokens: HashMap<String, String>,
+    buckets: std::sync::Mutex<Vec<String>>,
     /// This test's secret prefix.
     pub(crate) secret_prefix: String,
     /// This test's names start with it (roles and databases are cluster-wide).
@@ -85,7 +115,14 @@ pub(crate) fn database_request(name: &str, environment: &str, risk: Risk) -> Dat
 impl Mesh {
     /// Starts the provisioner (with `fault` armed, if any).
     pub(crate) async fn start(fault: Option<ReactorFault>) -> Self {
-        let aws_endpoint = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
+        Self::start_with(Options { fault, ..Options::default() }).await
+    }
+
+    /// Starts the provisioner as `options` say.
+    pub(crate) async fn start_with(options: Options) -> Self {
+        let shared_aws = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
+        let aws_endpoint = options.aws_endpoint.clone().unwrap_or_else(|| shared_aws.clone());
+        let fault = options.fault;
         assert!(
             std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
             "AWS credentials for the emulator are missing: run the tests with scripts/test.sh, \
@@ -93,7 +130,7 @@ impl Mesh {
         );
         let env = TestEnv::new().await.expect("test env");
         // Every service authenticates its API; nothing here calls it.
-        env.write_tokens(&[]).expect("tokens");
+        let tokens = env.write_tokens(PRINCIPALS).expect("tokens");
         let suffix = env.schema.trim_start_matches("t_")[..8].to_owned();
         let secret_prefix = format!("gantry-test-{suffix}");
         let provisioner_schema = format!("{}_provisioner", env.schema);
@@ -110,7 +147,9 @@ impl Mesh {
             .with("provisioner.max_attempts", 5)
             // A crashed replica's request is taken over this soon.
             .with("provisioner.lease_ms", 1000)
+            .with("provisioner.replication_role_arn", "arn:aws:iam::123456789012:role/gantry-replication")
             .with("aws.endpoint_url", &aws_endpoint);
+        let config = options.settings.iter().fold(config, |config, (key, value)| config.with(key, value));
         let mut provisioner_config = config.clone();
         if let Some(fault) = fault {
             provisioner_config = provisioner_config.with("provisioner.reactor_fault", fault_value(fault));
@@ -121,17 +160,21 @@ impl Mesh {
         let log = EventLog::open(env.nats.clone(), settings).await.expect("log");
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&aws_endpoint)
+            .endpoint_url(&shared_aws)
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .load()
             .await;
         let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&aws).force_path_style(true).build());
         Self {
             env,
             config,
             provisioner,
             log,
             secrets,
+            s3,
+            tokens,
+            buckets: Default::default(),
             secret_prefix,
             suffix,
             names: Default::default(),
@@ -144,6 +187,84 @@ impl Mesh {
         let name = format!("{stem}_{}", self.suffix);
         self.names.lock().unwrap().push(name.clone());
         name
+    }
+
+    /// A bucket name of this test (its buckets are deleted with it).
+    pub(crate) fn bucket(&self, stem: &str) -> String {
+        let name = format!("gantry-{stem}-{}", self.suffix);
+        self.buckets.lock().unwrap().push(name.clone());
+        name
+    }
+
+    /// The emulator's S3, as the test looks at it.
+    pub(crate) fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// The emulator's Secrets Manager, as the test looks at it.
+    pub(crate) fn secrets(&self) -> &aws_sdk_secretsmanager::Client {
+        &self.secrets
+    }
+
+    /// A client of the provisioner's API calling as `subject` (`alice`, `root`).
+    pub(crate) async fn client(&self, subject: &str) -> Client {
+        let address = self.provisioner.as_ref().expect("a running provisioner").address;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("the provisioner answers");
+        let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", self.tokens[subject]).parse().unwrap();
+        let interceptor: Bearer = Box::new(move |mut request: tonic::Request<()>| {
+            request.metadata_mut().insert("authorization", header.clone());
+            Ok(request)
+        });
+        ProvisionerServiceClient::with_interceptor(channel, interceptor)
+    }
+
+    /// Appends what intake appends for a bucket approved on submission by
+    /// a policy rule, and returns the request's id.
+    pub(crate) async fn submit_bucket(&self, spec: BucketSpec) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let requested = BucketRequested {
+            spec: Some(spec),
+            idempotency_key: String::new(),
+            required_approvals: Vec::new(),
+            auto_approved_by_rule: "dev-buckets".into(),
+        };
+        self.append(&id, Payload::BucketRequested(requested), ExpectedSequence::NoEvents).await;
+        id
+    }
+
+    /// Appends an event on a request as `subject` of `group` (what intake would).
+    pub(crate) async fn append_as(&self, id: &str, subject: &str, group: &str, payload: Payload) {
+        let event = NewEvent {
+            aggregate_type: "request",
+            aggregate_id: id.to_owned(),
+            payload,
+            actor: Principal { subject: subject.into(), groups: vec![group.into()] },
+            correlation_id: uuid::Uuid::now_v7().to_string(),
+            causation_id: String::new(),
+        };
+        self.log.append(event, ExpectedSequence::Any).await.expect("appended");
+    }
+
+    /// Waits until a request has an event of `event_type`.
+    pub(crate) async fn wait_for_event(&self, id: &str, event_type: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !self.event_types(id).await.iter().any(|kind| kind == event_type) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "request {id} has no {event_type}: {:?}",
+                self.event_types(id).await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The admin connection to the local Postgres (the `dev` platform Postgres).
+    pub(crate) async fn admin_connection(&self) -> PgConnection {
+        self.admin().await
     }
 
     /// Appends what intake appends for a request approved on submission
@@ -214,11 +335,34 @@ impl Mesh {
         }
     }
 
+    /// Waits until a reactor's work has failed `attempts` times; returns its last error.
+    pub(crate) async fn wait_for_retry(&self, reactor: &str, attempts: u32) -> String {
+        use gantry_eventlog::reactor::list_work;
+        let pool = gantry_runtime::postgres::connect(&self.env.database(), &self.provisioner_schema).await.unwrap();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            // The work table appears once the provisioner has installed it.
+            let work = list_work(&pool, reactor).await.unwrap_or_default();
+            if let Some(row) = work.iter().find(|row| row.attempts >= attempts && row.last_error.is_some()) {
+                return row.last_error.clone().unwrap_or_default();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no retries: {work:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits for the provisioner to stop on its own (an injected crash).
     pub(crate) async fn wait_for_provisioner_crash(&mut self) {
         let running = self.provisioner.take().expect("a running provisioner");
         let ended = tokio::time::timeout(PATIENCE, running.task).await.expect("the provisioner crashed in time");
         assert!(ended.expect("the provisioner's task").is_err(), "the provisioner stopped on its fault");
+    }
+
+    /// Stops the provisioner gracefully.
+    pub(crate) async fn stop_provisioner(&mut self) {
+        let running = self.provisioner.take().expect("a running provisioner");
+        running.trigger.trigger();
+        let _ = tokio::time::timeout(PATIENCE, running.task).await;
     }
 
     /// Starts the provisioner again, without a fault.
@@ -343,30 +487,31 @@ impl Mesh {
         false
     }
 
-    /// The provisioner view's status and secret of a request.
-    pub(crate) async fn view_row(&self, id: &str) -> (String, String) {
-        let pool = gantry_runtime::postgres::connect(&self.env.database(), &self.provisioner_schema).await.unwrap();
-        let id: uuid::Uuid = id.parse().unwrap();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let row: Option<(String, String)> =
-                sqlx::query_as("SELECT status, secret_name FROM databases WHERE request_id = $1")
-                    .bind(id)
-                    .fetch_optional(&pool)
-                    .await
-                    .unwrap();
-            match row {
-                Some(row) if row.0 == "ready" || tokio::time::Instant::now() > deadline => return row,
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+    /// The database as the provisioner's API answers it, once its view has
+    /// applied the request's last event so far.
+    pub(crate) async fn database(&self, id: &str, name: &str) -> gantry_proto::provisioner::Database {
+        let request = gantry_proto::provisioner::GetDatabaseRequest {
+            environment: Environment::Dev as i32,
+            database_name: name.into(),
+            min_sequence: self.last_sequence(id).await,
+        };
+        let answer = self.client("alice").await.get_database(request).await.expect("the database is found");
+        answer.into_inner().database.expect("a database")
+    }
+
+    /// The sequence of the request's last event.
+    pub(crate) async fn last_sequence(&self, id: &str) -> u64 {
+        self.log.load("request", id).await.unwrap().events.last().map_or(0, |event| event.sequence)
     }
 
     /// Stops both services and removes everything the test made.
     pub(crate) async fn cleanup(mut self) {
-        if let Some(running) = self.provisioner.take() {
-            running.trigger.trigger();
-            let _ = tokio::time::timeout(PATIENCE, running.task).await;
+        if self.provisioner.is_some() {
+            self.stop_provisioner().await;
+        }
+        let buckets = self.buckets.lock().unwrap().clone();
+        for bucket in buckets {
+            delete_bucket(&self.s3, &bucket).await;
         }
         let mut admin = self.admin().await;
         let names = self.names.lock().unwrap().clone();
@@ -377,13 +522,15 @@ impl Mesh {
             ] {
                 sqlx::raw_sql(&drop).execute(&mut admin).await.expect("dropping what the test made");
             }
-            let _ = self
-                .secrets
-                .delete_secret()
-                .secret_id(format!("{}/dev/{name}/postgres", self.secret_prefix))
-                .force_delete_without_recovery(true)
-                .send()
-                .await;
+            for environment in ["dev", "test"] {
+                let _ = self
+                    .secrets
+                    .delete_secret()
+                    .secret_id(format!("{}/{environment}/{name}/postgres", self.secret_prefix))
+                    .force_delete_without_recovery(true)
+                    .send()
+                    .await;
+            }
         }
         gantry_runtime::postgres::drop_schema(&self.env.database(), &self.provisioner_schema).await.unwrap();
         self.env.cleanup().await.expect("cleanup");
@@ -393,4 +540,44 @@ impl Mesh {
 /// The config value of a fault (`before_record = 3` in TOML).
 fn fault_value(fault: ReactorFault) -> serde_json::Value {
     serde_json::to_value(fault).unwrap()
+}
+
+/// A bucket spec of this test, as intake would have approved it.
+pub(crate) fn bucket_request(name: &str, purpose: BucketPurpose, region: &str, retention_days: u32) -> BucketSpec {
+    BucketSpec {
+        bucket_name: name.into(),
+        purpose: purpose as i32,
+        environment: Environment::Dev as i32,
+        region: region.into(),
+        owner: "team-obs".into(),
+        requester: "alice".into(),
+        retention_days,
+        kms_key_id: String::new(),
+        replication_target: String::new(),
+    }
+}
+
+/// Deletes a bucket with every version in it (if it exists).
+async fn delete_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    if let Ok(listed) = s3.list_object_versions().bucket(bucket).send().await {
+        for version in listed.versions() {
+            let _ = s3
+                .delete_object()
+                .bucket(bucket)
+                .key(version.key().unwrap_or_default())
+                .set_version_id(version.version_id().map(str::to_owned))
+                .send()
+                .await;
+        }
+        for marker in listed.delete_markers() {
+            let _ = s3
+                .delete_object()
+                .bucket(bucket)
+                .key(marker.key().unwrap_or_default())
+                .set_version_id(marker.version_id().map(str::to_owned))
+                .send()
+                .await;
+        }
+    }
+    let _ = s3.delete_bucket().bucket(bucket).send().await;
 }

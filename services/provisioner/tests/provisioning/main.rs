@@ -5,6 +5,11 @@
 //! emulator (`GANTRY_TEST_AWS_ENDPOINT`, credentials from the environment as
 //! `scripts/test.sh` exports them).
 
+mod api;
+mod buckets;
+mod decommission;
+mod drift;
+mod faults;
 mod helpers;
 
 use gantry_eventlog::ReactorFault;
@@ -56,8 +61,10 @@ async fn an_approved_database_gets_a_role_a_database_and_credentials_that_open_o
         assert_eq!(types.iter().filter(|kind| *kind == expected).count(), 1, "{expected} in {types:?}");
     }
     assert!(!mesh.log_contains(credentials.password.as_bytes()).await, "the password is on the log");
-    let view = mesh.view_row(&request).await;
-    assert_eq!(view, ("ready".to_owned(), format!("{}/dev/{first}/postgres", mesh.secret_prefix)));
+    let database = mesh.database(&request, &first).await;
+    assert_eq!(database.status, gantry_proto::provisioner::ResourceStatus::Ready as i32);
+    assert_eq!(database.secret_name, format!("{}/dev/{first}/postgres", mesh.secret_prefix));
+    assert_eq!((database.connection_limit, database.audit_logging, database.domain.as_str()), (20, true, "payments"));
     drop(own);
     mesh.cleanup().await;
 }

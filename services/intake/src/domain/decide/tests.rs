@@ -202,6 +202,8 @@ fn name_hold_rules() {
     let live = Folded::Request(submitted(Environment::Prod, Size::Small));
     assert_eq!(name_hold("me", name, Some(("r1", now)), &live, now), NameHold::HeldBy("r1".into()));
     assert_eq!(name_hold("me", "prod.other", Some(("r1", now)), &live, now), NameHold::Free, "holds another name");
+    let role = "prod.role.orders_user";
+    assert_eq!(name_hold("me", role, Some(("r1", now)), &live, now), NameHold::HeldBy("r1".into()), "and its role");
     let mut rejected = live.request().unwrap().clone();
     rejected.status = Status::Rejected;
     assert_eq!(name_hold("me", name, Some(("r1", now)), &Folded::Request(rejected), now), NameHold::Free);
