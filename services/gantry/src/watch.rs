@@ -1,6 +1,8 @@
 //! `gantry request watch`: prints the request's status history (each change
 //! with its time), then follows it, saying what it waits for, until it is
-//! final (ready, rejected, cancelled, failed) or `--timeout` passes.
+//! final (ready, rejected, cancelled, failed, decommissioned) as of the
+//! log's end, or `--timeout` passes. A final status in the history does not
+//! end it: a ready database may have been asked to be decommissioned since.
 
 use crate::cli::{WatchArgs, format_duration};
 use crate::client::IntakeClient;
@@ -45,7 +47,7 @@ async fn follow(
         // the request waits for.
         printer.watch_line(&request, change.caught_up);
         *last_seen = Some(request.clone());
-        if is_final(request.status) {
+        if is_final(request.status) && change.caught_up {
             return Ok(request);
         }
     }

@@ -68,10 +68,10 @@ Examples:
   gantry request list --env prod --owner team-orders --page-size 20")]
     List(ListArgs),
     /// Print a request's status history, then follow it until it is final
-    /// (ready, rejected, cancelled or failed).
+    /// (ready, rejected, cancelled, failed or decommissioned).
     #[command(after_help = "\
-Exit status: 0 when the request is ready; 3 when it ended rejected, cancelled
-or failed; 4 when --timeout passed first; 1 on any other error.
+Exit status: 0 when the request is ready; 3 when it ended rejected, cancelled,
+failed or decommissioned; 4 when --timeout passed first; 1 on any other error.
 
 Examples:
   gantry request watch <ID>

@@ -18,10 +18,11 @@ pub(crate) fn status_word(number: i32) -> String {
         .replace('-', "_")
 }
 
-/// Returns true for a status after which nothing happens on its own.
+/// Returns true for a status after which nothing happens on its own (a
+/// ready database may still be asked to be decommissioned).
 pub(crate) fn is_final(number: i32) -> bool {
-    use pb::RequestStatus::{Cancelled, Failed, Ready, Rejected};
-    matches!(pb::RequestStatus::try_from(number), Ok(Ready | Rejected | Cancelled | Failed))
+    use pb::RequestStatus::{Cancelled, Decommissioned, Failed, Ready, Rejected};
+    matches!(pb::RequestStatus::try_from(number), Ok(Ready | Rejected | Cancelled | Failed | Decommissioned))
 }
 
 /// Returns an environment as the CLI spells it (`prod`).

@@ -118,4 +118,5 @@ fn a_decommission_waits_for_its_approval_then_for_the_provisioner() {
     let decommissioning = database_request(pb::RequestStatus::Decommissioning);
     assert_eq!(request_json(&decommissioning)["waiting_for"], "the decommission to finish");
     assert_eq!(request_json(&database_request(pb::RequestStatus::Decommissioned))["waiting_for"], json!(null));
+    assert!(is_final(pb::RequestStatus::Decommissioned as i32) && !is_final(decommissioning.status));
 }
