@@ -121,6 +121,14 @@ pub(crate) async fn spawn_app() -> TestApp {
 /// schema and port. The provisioner has no environment to provision in:
 /// tests write its events themselves ([`TestApp::provisioned_database`]).
 pub(crate) async fn spawn_mesh() -> TestApp {
+    // Without them the AWS SDK looks for credentials beyond loopback (IMDS).
+    let emulator_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        && std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|disabled| disabled == "true");
+    assert!(
+        emulator_credentials,
+        "the emulator's AWS settings are missing: run the tests with scripts/test.sh, or export \
+         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true"
+    );
     let mut app = spawn_app().await;
     let aws_endpoint = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
     let schema = ProvisionerSchema { database: app.env.database(), name: format!("{}_provisioner", app.env.schema) };
@@ -129,6 +137,8 @@ pub(crate) async fn spawn_mesh() -> TestApp {
         .clone()
         .with("provisioner.schema", &schema.name)
         .with("provisioner.listen", "127.0.0.1:0")
+        // Reconciles run when a test asks, not on a timer.
+        .with("provisioner.reconcile_interval_s", 0)
         .with("aws.endpoint_url", &aws_endpoint);
     let provisioner =
         gantry_service::build::<gantry_provisioner::Provisioner>(&config).await.expect("provisioner builds");
@@ -305,6 +315,12 @@ impl TestApp {
             sequence = self.provisioner_appends(&id, payload).await;
         }
         Provisioned { id, sequence: sequence.to_string() }
+    }
+
+    /// Returns `<stem>-<this test's id>`, a name no other test uses (for
+    /// what is shared between tests, such as the emulator's buckets).
+    pub(crate) fn unique(&self, stem: &str) -> String {
+        format!("{stem}-{}", &self.env.schema.trim_start_matches("t_")[..12])
     }
 
     /// Returns a directory of this test's own (removed with it).

@@ -5,6 +5,7 @@
 mod errors;
 mod first_run;
 mod helpers;
+mod operations;
 mod provisioner;
 mod show;
 mod watch;
