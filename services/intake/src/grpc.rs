@@ -15,6 +15,7 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use gantry_eventlog::{FollowError, RecordedEvent, Tail, projection::wait_for_checkpoint};
 use gantry_proto::intake as pb;
+use gantry_runtime::grpc::page;
 use gantry_runtime::{Shutdown, principal_of};
 use gantry_service::Readiness;
 use sqlx::PgPool;
@@ -23,11 +24,6 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-
-/// Largest page of a listing.
-const MAX_PAGE_SIZE: u32 = 500;
-/// Page size when none is asked for.
-const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// The intake API over the log and the view.
 #[derive(Debug, Clone)]
@@ -130,13 +126,8 @@ impl IntakeApi {
     }
 
     async fn inner_list(&self, message: pb::ListRequestsRequest) -> Result<pb::ListRequestsResponse, Error> {
-        let page_size = match message.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            size if size > MAX_PAGE_SIZE => {
-                return Err(Error::invalid("page_size", format!("at most {MAX_PAGE_SIZE}")));
-            }
-            size => size,
-        };
+        let page_size =
+            page::size(message.page_size).map_err(|error| Error::invalid("page_size", error.to_string()))?;
         let owner = Some(message.owner).filter(|owner| !owner.is_empty());
         if let Some(owner) = &owner {
             check_text(owner, 63, false).map_err(|description| Error::invalid("owner", description))?;
@@ -152,7 +143,7 @@ impl IntakeApi {
         let mut states = view::list(&self.pool, &filter).await?;
         let next_page_token = if states.len() > page_size as usize {
             states.truncate(page_size as usize);
-            states.last().map(|last| convert::page_token(last.created_sequence)).unwrap_or_default()
+            states.last().map(|last| page::token(last.created_sequence)).unwrap_or_default()
         } else {
             String::new()
         };

@@ -6,28 +6,11 @@
 
 use super::spec::{BucketPurpose, Environment};
 use super::validate::NAME_MAX_BYTES;
-use sha2::{Digest as _, Sha256};
+pub use gantry_tiers::names::{ENTITY_NAME_MAX_BYTES, check_entity_name};
+use gantry_tiers::names::{entity_name, fit};
 
-/// Longest Backstage entity name (`metadata.name`).
-pub const ENTITY_NAME_MAX_BYTES: usize = 63;
 /// Longest S3 bucket name.
 pub const BUCKET_NAME_MAX_BYTES: usize = 63;
-/// Hex digits of the digest a shortened name carries.
-const DIGEST_CHARS: usize = 8;
-
-/// Returns `{head}{separator}{tail}`, or, when that is longer than `max`
-/// bytes, `{head cut short}{separator}{digest of head}{separator}{tail}`.
-/// `head` and `tail` are ASCII (they come from validated names).
-fn fit(head: &str, separator: char, tail: &str, max: usize) -> String {
-    let plain = format!("{head}{separator}{tail}");
-    if plain.len() <= max {
-        return plain;
-    }
-    let digest = hex::encode(Sha256::digest(head.as_bytes()));
-    let keep = max.saturating_sub(tail.len() + DIGEST_CHARS + 2);
-    let kept = head[..keep.min(head.len())].trim_end_matches(['-', '_', '.']);
-    format!("{kept}{separator}{}{separator}{tail}", &digest[..DIGEST_CHARS])
-}
 
 /// The role of a database whose request names none: `<database>_user`,
 /// shortened to Postgres' 63 bytes for long database names.
@@ -42,19 +25,10 @@ pub fn default_bucket_name(owner: &str, purpose: BucketPurpose, environment: Env
 }
 
 /// The Backstage `metadata.name` of a database: `<database with - for _>-<environment>`,
-/// shortened to Backstage's 63 characters for long database names.
+/// shortened to Backstage's 63 characters for long database names (the
+/// platform's rule, shared with the provisioner's export).
 pub fn database_entity_name(database_name: &str, environment: Environment) -> String {
-    fit(&database_name.replace('_', "-"), '-', environment.as_str(), ENTITY_NAME_MAX_BYTES)
-}
-
-/// Checks Backstage's rule for `metadata.name`: 1 to 63 characters of
-/// `[a-zA-Z0-9]` separated by `-`, `_` or `.`, letters or digits at both ends.
-pub fn check_entity_name(name: &str) -> Result<(), String> {
-    let edges = [name.chars().next(), name.chars().last()];
-    let well_formed = (1..=ENTITY_NAME_MAX_BYTES).contains(&name.len())
-        && edges.iter().all(|c| c.is_some_and(|c| c.is_ascii_alphanumeric()))
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if well_formed { Ok(()) } else { Err(format!("{name:?} is not a valid Backstage entity name")) }
+    entity_name(database_name, environment.as_str())
 }
 
 #[cfg(test)]
