@@ -1,6 +1,8 @@
-//! `gantry admin`: bearer tokens and view rebuilds.
+//! `gantry admin`: bearer tokens and view rebuilds, which act on this
+//! machine (the tokens file, the views' database); `reconcile` is a call to
+//! the provisioner like the other client commands.
 
-use crate::cli::{AdminCommand, TokenCommand};
+use crate::cli::{AdminCommand, ClientArgs, TokenCommand};
 use anyhow::Context as _;
 use gantry_runtime::Config;
 use gantry_runtime::auth::{TokenEntry, TokensFile, hash_token};
@@ -8,8 +10,10 @@ use rand::RngCore as _;
 use std::path::Path;
 use std::time::Instant;
 
-pub(crate) async fn run(config_path: Option<&Path>, command: AdminCommand) -> anyhow::Result<()> {
+/// Runs a `gantry admin` command.
+pub(crate) async fn run(config_path: Option<&Path>, client: &ClientArgs, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::Reconcile(reconcile) => crate::client::reconcile(client, reconcile).await,
         AdminCommand::Token(TokenCommand::Create { subject, groups, tokens_file }) => {
             let groups = groups.into_iter().filter(|group| !group.is_empty()).collect();
             let token = create_token(&tokens_file, subject, groups)?;

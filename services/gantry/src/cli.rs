@@ -3,11 +3,17 @@
 //! them apart from a command's own flags, and every command ends its help
 //! with examples.
 
+mod operations;
 mod request;
+mod resources;
 mod values;
 
-pub(crate) use request::{BucketArgs, DatabaseArgs, ListArgs, RequestCommand, WatchArgs};
-pub(crate) use values::{CatalogFormat, Environment, Output, Status};
+pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
+pub(crate) use request::{BucketArgs, DatabaseArgs, DecommissionArgs, ListArgs, RequestCommand, WatchArgs};
+pub(crate) use resources::{
+    BucketCommand, BucketListArgs, DatabaseCommand, DatabaseRef, ExternalSecretArgs, ResourceFilter,
+};
+pub(crate) use values::{CatalogFormat, CatalogSource, Environment, Output, Status, format_duration};
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,12 +42,16 @@ const EXAMPLES: &str = "\
 Examples:
   gantry serve all
   GANTRY_TOKEN=$BOB_TOKEN gantry request list --status pending_approval
-  GANTRY_TOKEN=$BOB_TOKEN gantry --output json request show <ID>";
+  GANTRY_TOKEN=$BOB_TOKEN gantry --output json request show <ID>
+  GANTRY_TOKEN=$BOB_TOKEN gantry database list --env prod";
 
-/// How client commands reach the mesh.
+/// How client commands reach the mesh: intake (`request`, `catalog export`)
+/// and the provisioner (`database`, `bucket`, `audit`, `admin reconcile`,
+/// `catalog export --from provisioner`) each have their own address; the
+/// token and TLS settings serve both.
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
-    /// Intake's gRPC address.
+    /// Intake's gRPC address (`request` and `catalog export`).
     #[arg(
         long,
         global = true,
@@ -50,14 +60,24 @@ pub(crate) struct ClientArgs {
         help_heading = CONNECTION
     )]
     pub(crate) server: String,
+    /// The provisioner's gRPC address (`database`, `bucket`, `audit`,
+    /// `admin reconcile`, `catalog export --from provisioner`).
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_PROVISIONER_SERVER",
+        default_value = "http://127.0.0.1:50052",
+        help_heading = CONNECTION
+    )]
+    pub(crate) provisioner_server: String,
     /// Bearer token (`gantry admin token create` makes one).
     #[arg(long, global = true, env = "GANTRY_TOKEN", hide_env_values = true, help_heading = CONNECTION)]
     pub(crate) token: Option<String>,
-    /// CA certificate (PEM) to trust for an `https://` server.
+    /// CA certificate (PEM) to trust for an `https://` server (either one).
     #[arg(long, global = true, env = "GANTRY_CA_FILE", help_heading = CONNECTION)]
     pub(crate) ca_file: Option<PathBuf>,
     /// Name to verify the server's certificate against, when it differs
-    /// from the host in --server (for example an IP address).
+    /// from the host in the server's address (for example an IP address).
     #[arg(long, global = true, env = "GANTRY_TLS_DOMAIN", help_heading = CONNECTION)]
     pub(crate) tls_domain: Option<String>,
     /// Output format; with json, errors are JSON objects on stderr too.
@@ -68,7 +88,7 @@ pub(crate) struct ClientArgs {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run services in this process: any of intake, or `all`.
+    /// Run services in this process: any of intake and provisioner, or `all`.
     #[command(
         after_help = "Examples:\n  gantry serve all\n  gantry --config gantry.toml serve intake --drain-timeout 10"
     )]
@@ -79,11 +99,33 @@ pub(crate) enum Command {
         after_help = "Examples:\n  gantry request list --status pending_approval\n  gantry request watch <ID> --timeout 10m"
     )]
     Request(RequestCommand),
-    /// Export the catalog.
-    #[command(subcommand, after_help = "Examples:\n  gantry catalog export --format backstage")]
+    /// Databases the provisioner made, and manifests that use them.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry database list --env prod\n  gantry database external-secret orders --env prod --namespace team-orders"
+    )]
+    Database(DatabaseCommand),
+    /// Buckets the provisioner made, and Terraform backend files in them.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry bucket list --purpose backend-state\n  gantry bucket backend-config acme-backend-state-prod --layer network"
+    )]
+    Bucket(BucketCommand),
+    /// Export the catalog: what was requested (intake) or what exists (the provisioner).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry catalog export --format backstage\n  gantry catalog export --from provisioner"
+    )]
     Catalog(CatalogCommand),
-    /// Operator tools.
-    #[command(subcommand, after_help = "Examples:\n  gantry admin token create --subject bob --groups databases-rds")]
+    /// The audit trail of an environment.
+    #[command(subcommand, after_help = "Examples:\n  gantry audit export --env prod --out-file audit-prod.csv")]
+    Audit(AuditCommand),
+    /// Operator tools: tokens and view rebuilds act on this machine;
+    /// reconcile asks the provisioner.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry admin token create --subject bob --groups databases-rds\n  gantry admin reconcile --env prod"
+    )]
     Admin(AdminCommand),
 }
 
@@ -99,31 +141,6 @@ pub(crate) struct ServeArgs {
     pub(crate) drain_timeout: u64,
 }
 
-/// `gantry catalog`.
-#[derive(Debug, Subcommand)]
-pub(crate) enum CatalogCommand {
-    /// Print the catalog as `rds-catalog.yaml` or Backstage entities; with
-    /// `--output json`, the same catalog as JSON (rds: the document;
-    /// backstage: an array of entities).
-    #[command(after_help = "\
-Examples:
-  gantry catalog export --format rds > rds-catalog.yaml
-  gantry catalog export --format backstage --env prod
-  gantry --output json catalog export | jq '.databases[].name'")]
-    Export {
-        /// Which document to print.
-        #[arg(long, value_enum, default_value_t = CatalogFormat::Rds)]
-        format: CatalogFormat,
-        /// Only this environment.
-        #[arg(long = "env", value_enum, value_name = "ENV")]
-        environment: Option<Environment>,
-        /// Wait until the catalog includes this write (the `sequence` a
-        /// request command printed).
-        #[arg(long)]
-        min_sequence: Option<u64>,
-    },
-}
-
 /// `gantry admin`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AdminCommand {
@@ -136,6 +153,19 @@ pub(crate) enum AdminCommand {
         /// The service whose view to rebuild.
         service: String,
     },
+    /// Ask the provisioner to compare every ready resource with what
+    /// exists (a client call, with --token and --provisioner-server),
+    /// print each difference, and repair them with --repair.
+    #[command(after_help = "\
+Exit status: 0 when no difference remains (none found, or every one
+repaired); 5 when a difference was found and not repaired; 1 on any other
+error. Only platform-team may reconcile.
+
+Examples:
+  gantry admin reconcile --env prod
+  gantry admin reconcile --env prod --repair
+  gantry --output json admin reconcile | jq '.drifts[]'")]
+    Reconcile(ReconcileArgs),
 }
 
 /// `gantry admin token`.

@@ -1,19 +1,47 @@
-//! The client commands: `gantry request ...` and `gantry catalog export`.
-//! Every call carries the bearer token (checked here first, so a missing
-//! one says how to get one); reads pass `--min-sequence` so they can see
-//! a write the caller made.
+//! The client commands and how they reach the mesh. Intake and the
+//! provisioner each have an address (`--server`, `--provisioner-server`);
+//! every call to either carries the bearer token (checked here first, so a
+//! missing one says how to get one), over the same TLS settings.
+//!
+//! # Layout
+//!
+//! - `request`: `gantry request ...` (intake).
+//! - `catalog`: `gantry catalog export` (intake's or the provisioner's).
+//! - `resources`: `gantry database ...` and `gantry bucket ...` (the provisioner).
+//! - `audit`: `gantry audit export` (the provisioner).
+//! - `reconcile`: `gantry admin reconcile` (the provisioner).
 
-use crate::cli::{BucketArgs, CatalogCommand, ClientArgs, DatabaseArgs, Environment, ListArgs, RequestCommand, Status};
+mod audit;
+mod catalog;
+mod reconcile;
+mod request;
+mod resources;
+
+pub(crate) use audit::audit;
+pub(crate) use catalog::catalog;
+pub(crate) use reconcile::reconcile;
+pub(crate) use request::request;
+pub(crate) use resources::{bucket, database};
+
+use crate::cli::{ClientArgs, Environment};
 use crate::failure::{Failure, TOKEN_HINT};
-use crate::output::Printer;
-use gantry_proto::intake::{self as pb, intake_service_client::IntakeServiceClient};
+use gantry_proto::intake::intake_service_client::IntakeServiceClient;
+use gantry_proto::provisioner::provisioner_service_client::ProvisionerServiceClient;
 use gantry_proto::types;
+use std::future::Future;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// The intake client every command uses.
-pub(crate) type Client = IntakeServiceClient<InterceptedService<Channel, Bearer>>;
+/// A channel whose every call carries the token.
+type Authorised = InterceptedService<Channel, Bearer>;
+
+/// The intake client of the `request` and `catalog` commands.
+pub(crate) type IntakeClient = IntakeServiceClient<Authorised>;
+
+/// The provisioner client of the `database`, `bucket`, `audit`, `catalog
+/// export --from provisioner` and `admin reconcile` commands.
+pub(crate) type ProvisionerClient = ProvisionerServiceClient<Authorised>;
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
@@ -45,17 +73,54 @@ fn bearer(token: Option<&str>) -> anyhow::Result<Bearer> {
     Ok(Bearer(value))
 }
 
-/// Connects to intake, after checking there is a token to send.
-pub(crate) async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+/// A service the client commands call: where it is and which flag says so.
+#[derive(Debug, Clone, Copy)]
+enum Service {
+    Intake,
+    Provisioner,
+}
+
+impl Service {
+    /// Returns its address from the command line.
+    fn address(self, args: &ClientArgs) -> &str {
+        match self {
+            Self::Intake => &args.server,
+            Self::Provisioner => &args.provisioner_server,
+        }
+    }
+
+    /// Returns the flag and variable that set its address.
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Intake => "--server / GANTRY_SERVER",
+            Self::Provisioner => "--provisioner-server / GANTRY_PROVISIONER_SERVER",
+        }
+    }
+}
+
+/// Connects to a service, after checking there is a token to send.
+async fn connect(args: &ClientArgs, service: Service) -> anyhow::Result<Authorised> {
     let bearer = bearer(args.token.as_deref())?;
-    let endpoint =
-        gantry_runtime::grpc::client_endpoint(&args.server, args.ca_file.as_deref(), args.tls_domain.as_deref())
-            .map_err(|error| Failure::new("INVALID_ARGUMENT", format!("invalid --server or --ca-file: {error:#}")))?;
+    let address = service.address(args);
+    let endpoint = gantry_runtime::grpc::client_endpoint(address, args.ca_file.as_deref(), args.tls_domain.as_deref())
+        .map_err(|error| {
+            Failure::new("INVALID_ARGUMENT", format!("invalid {} or --ca-file: {error:#}", service.flag()))
+        })?;
     let channel = endpoint.connect().await.map_err(|error| {
-        Failure::new("UNAVAILABLE", format!("cannot connect to {}: {}", args.server, error_chain(&error)))
-            .with_hint("is the mesh running (scripts/dev-up.sh), and is --server / GANTRY_SERVER right?")
+        Failure::new("UNAVAILABLE", format!("cannot connect to {address}: {}", error_chain(&error)))
+            .with_hint(format!("is the mesh running (scripts/dev-up.sh), and is {} right?", service.flag()))
     })?;
-    Ok(IntakeServiceClient::with_interceptor(channel, bearer))
+    Ok(InterceptedService::new(channel, bearer))
+}
+
+/// Connects to intake.
+pub(crate) async fn intake(args: &ClientArgs) -> anyhow::Result<IntakeClient> {
+    Ok(IntakeServiceClient::new(connect(args, Service::Intake).await?))
+}
+
+/// Connects to the provisioner.
+pub(crate) async fn provisioner(args: &ClientArgs) -> anyhow::Result<ProvisionerClient> {
+    Ok(ProvisionerServiceClient::new(connect(args, Service::Provisioner).await?))
 }
 
 /// Returns an error and its sources in one line.
@@ -69,94 +134,31 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Returns an environment flag's proto number (0: any).
 fn environment_number(environment: Option<Environment>) -> i32 {
     environment.map_or(0, |environment| types::Environment::from(environment) as i32)
 }
 
-/// Runs a `gantry request` command.
-pub(crate) async fn request(args: &ClientArgs, command: RequestCommand) -> anyhow::Result<()> {
-    let mut client = connect(args).await?;
-    let printer = Printer::new(args.output);
-    let request = match command {
-        RequestCommand::Db(db) => client.request_database(database_message(db)).await?.into_inner().request,
-        RequestCommand::Bucket(bucket) => client.request_bucket(bucket_message(bucket)).await?.into_inner().request,
-        RequestCommand::Approve { id, comment } => {
-            let message = pb::ApproveRequestRequest { request_id: id, comment: comment.unwrap_or_default() };
-            client.approve_request(message).await?.into_inner().request
+/// Returns the items of every page of a listing: `fetch_page` gets a page
+/// token (empty for the first) and returns that page and the next token
+/// (empty after the last).
+async fn every_page<Item, Page>(mut fetch_page: impl FnMut(String) -> Page) -> anyhow::Result<Vec<Item>>
+where
+    Page: Future<Output = Result<(Vec<Item>, String), tonic::Status>>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (page, next_token) = fetch_page(token.clone()).await?;
+        items.extend(page);
+        if next_token.is_empty() {
+            return Ok(items);
         }
-        RequestCommand::Reject { id, reason } => {
-            client.reject_request(pb::RejectRequestRequest { request_id: id, reason }).await?.into_inner().request
+        if next_token == token {
+            return Err(Failure::new("INTERNAL", "the server answered the same page token twice").into());
         }
-        RequestCommand::Cancel { id, reason } => {
-            let message = pb::CancelRequestRequest { request_id: id, reason: reason.unwrap_or_default() };
-            client.cancel_request(message).await?.into_inner().request
-        }
-        RequestCommand::Show { id, min_sequence } => {
-            let message = pb::GetRequestRequest { request_id: id, min_sequence: min_sequence.unwrap_or(0) };
-            client.get_request(message).await?.into_inner().request
-        }
-        RequestCommand::List(list) => {
-            printer.list(&client.list_requests(list_message(list)).await?.into_inner());
-            return Ok(());
-        }
-        RequestCommand::Watch(watch) => return crate::watch::run(&mut client, watch, printer).await,
-    };
-    let request = request.ok_or_else(|| Failure::new("INTERNAL", "the server answered without the request"))?;
-    printer.request(&request);
-    Ok(())
-}
-
-fn database_message(db: DatabaseArgs) -> pb::RequestDatabaseRequest {
-    pb::RequestDatabaseRequest {
-        idempotency_key: db.idempotency_key.unwrap_or_default(),
-        database_name: db.name,
-        username: db.username.unwrap_or_default(),
-        owner: db.owner,
-        requester: db.requester,
-        environment: environment_number(Some(db.environment)),
-        domain: db.domain,
-        risk: types::Risk::from(db.risk) as i32,
-        size: types::Size::from(db.size) as i32,
+        token = next_token;
     }
-}
-
-fn bucket_message(bucket: BucketArgs) -> pb::RequestBucketRequest {
-    pb::RequestBucketRequest {
-        idempotency_key: bucket.idempotency_key.unwrap_or_default(),
-        bucket_name: bucket.name.unwrap_or_default(),
-        purpose: types::BucketPurpose::from(bucket.purpose) as i32,
-        environment: environment_number(Some(bucket.environment)),
-        region: bucket.region,
-        owner: bucket.owner,
-        requester: bucket.requester,
-        retention_days: bucket.retention_days.unwrap_or(0),
-        kms_key_id: bucket.kms_key.unwrap_or_default(),
-        replication_target: bucket.replication_target.unwrap_or_default(),
-    }
-}
-
-fn list_message(list: ListArgs) -> pb::ListRequestsRequest {
-    pb::ListRequestsRequest {
-        status: list.status.map_or(0, |status: Status| pb::RequestStatus::from(status) as i32),
-        environment: environment_number(list.environment),
-        owner: list.owner.unwrap_or_default(),
-        page_size: list.page_size,
-        page_token: list.page_token.unwrap_or_default(),
-        min_sequence: list.min_sequence.unwrap_or(0),
-    }
-}
-
-/// Runs `gantry catalog export`.
-pub(crate) async fn catalog(args: &ClientArgs, command: CatalogCommand) -> anyhow::Result<()> {
-    let CatalogCommand::Export { format, environment, min_sequence } = command;
-    let mut client = connect(args).await?;
-    let message = pb::ExportCatalogRequest {
-        format: pb::CatalogFormat::from(format) as i32,
-        environment: environment_number(environment),
-        min_sequence: min_sequence.unwrap_or(0),
-    };
-    let content = client.export_catalog(message).await?.into_inner().content;
-    Printer::new(args.output).catalog(&content, format)
 }
 
 #[cfg(test)]
@@ -173,5 +175,42 @@ mod tests {
             assert!(text.contains("gantry admin token create"), "{text}");
         }
         assert!(bearer(Some("gty_abc")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn every_page_is_read_until_the_token_is_empty() {
+        let pages = |token: String| async move {
+            Ok(match token.as_str() {
+                "" => (vec![1, 2], "b".to_owned()),
+                "b" => (vec![3], "c".to_owned()),
+                _ => (vec![4], String::new()),
+            })
+        };
+        assert_eq!(every_page(pages).await.unwrap(), vec![1, 2, 3, 4]);
+        let stuck = |_token: String| async { Ok((vec![0], "same".to_owned())) };
+        assert_eq!(crate::failure::from_error(every_page(stuck).await.unwrap_err()).code, "INTERNAL");
+    }
+
+    #[tokio::test]
+    async fn a_provisioner_that_does_not_answer_names_its_flag() {
+        use clap::Parser as _;
+        let args = crate::cli::Cli::try_parse_from([
+            "gantry",
+            "--token",
+            "t",
+            "--provisioner-server",
+            "http://127.0.0.1:1",
+            "bucket",
+            "list",
+        ])
+        .unwrap()
+        .client;
+        let failure = crate::failure::from_error(provisioner(&args).await.unwrap_err());
+        assert_eq!(failure.code, "UNAVAILABLE");
+        assert!(
+            failure.to_text().contains("--provisioner-server / GANTRY_PROVISIONER_SERVER"),
+            "{}",
+            failure.to_text()
+        );
     }
 }

@@ -17,6 +17,8 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_NOT_READY: u8 = 3;
 /// Exit status of a watch whose `--timeout` passed first.
 pub(crate) const EXIT_TIMED_OUT: u8 = 4;
+/// Exit status of a reconcile that left a difference unrepaired.
+pub(crate) const EXIT_DRIFT: u8 = 5;
 
 /// What to do about a missing or refused token.
 pub(crate) const TOKEN_HINT: &str = "set GANTRY_TOKEN or pass --token <TOKEN>; \
@@ -35,7 +37,8 @@ pub(crate) struct Violation {
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     /// A gRPC code name (`INVALID_ARGUMENT`), or `NOT_READY` for a request
-    /// that ended without being ready.
+    /// that ended without being ready, or `DRIFT` for a reconcile that left
+    /// a difference unrepaired.
     pub(crate) code: &'static str,
     /// What happened, in one line.
     pub(crate) message: String,

@@ -5,17 +5,21 @@
 //!
 //! - `cli`: the command line (clap): commands, flags, help and examples.
 //! - `serve`: runs any set of services until SIGTERM/ctrl-c.
-//! - `client`: the `request` and `catalog` commands over gRPC.
+//! - `client`: the commands that call intake or the provisioner over gRPC.
 //! - `watch`: `request watch`: the history, what it waits for, the end.
+//! - `external_secret`: the ExternalSecret manifest of a ready database.
+//! - `backend_config`: Terraform S3 backend files in a backend-state bucket.
 //! - `output`: tables for humans, JSON for machines.
 //! - `failure`: errors as text or JSON on stderr, and exit statuses.
 //! - `approvals`: which approvals a request still needs.
-//! - `admin`: tokens and view rebuilds.
+//! - `admin`: tokens and view rebuilds here; reconcile through the client.
 
 mod admin;
 mod approvals;
+mod backend_config;
 mod cli;
 mod client;
+mod external_secret;
 mod failure;
 mod output;
 mod serve;
@@ -39,8 +43,11 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(cli.config.as_deref(), args).await,
         cli::Command::Request(command) => client::request(&cli.client, command).await,
+        cli::Command::Database(command) => client::database(&cli.client, command).await,
+        cli::Command::Bucket(command) => client::bucket(&cli.client, command).await,
         cli::Command::Catalog(command) => client::catalog(&cli.client, command).await,
-        cli::Command::Admin(command) => admin::run(cli.config.as_deref(), command).await,
+        cli::Command::Audit(command) => client::audit(&cli.client, command).await,
+        cli::Command::Admin(command) => admin::run(cli.config.as_deref(), &cli.client, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,10 +1,22 @@
 //! What the client commands print on stdout: tables and field lists for
 //! humans, JSON for scripts (one object per request; one line per change
 //! when watching).
+//!
+//! # Layout
+//!
+//! - `fields`: a request's fields as words and JSON; the enum words.
+//! - `resources`: databases and buckets the provisioner made.
+//! - `results`: what the provisioner's other commands produced: the
+//!   drift report, a manifest, files written.
 
 mod fields;
+mod resources;
+mod results;
 
-pub(crate) use fields::{is_final, request_json, status_word, waiting_for};
+pub(crate) use fields::{
+    environment_word, is_final, purpose_word, request_json, resource_status_word, status_word, waiting_for,
+};
+pub(crate) use results::remaining as remaining_drifts;
 
 use crate::approvals;
 use crate::cli::{CatalogFormat, Output};
@@ -72,7 +84,8 @@ impl Printer {
 
     /// Prints the catalog: the document as the server wrote it, or with
     /// `--output json` the same data as JSON (rds: the `rds-catalog.yaml`
-    /// object; backstage: an array of entities).
+    /// object; platform: the platform catalog object; backstage: an array
+    /// of entities).
     pub(crate) fn catalog(&self, content: &str, format: CatalogFormat) -> anyhow::Result<()> {
         match self.output {
             Output::Table => print!("{content}"),
@@ -95,6 +108,9 @@ fn catalog_json(content: &str, format: CatalogFormat) -> anyhow::Result<Value> {
     }
     Ok(match format {
         CatalogFormat::Rds => documents.into_iter().next().unwrap_or_else(|| json!({"databases": []})),
+        CatalogFormat::Platform => {
+            documents.into_iter().next().unwrap_or_else(|| json!({"databases": [], "buckets": []}))
+        }
         CatalogFormat::Backstage => Value::Array(documents),
     })
 }
@@ -127,10 +143,16 @@ fn change_detail(request: &pb::Request) -> Option<String> {
     Some(detail)
 }
 
-fn table(requests: &[pb::Request]) -> Table {
+/// Returns an empty table with this header, without borders.
+fn plain_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
-    table.set_header(["REQUEST", "KIND", "NAME", "ENV", "OWNER", "STATUS", "CREATED"]);
+    table.set_header(header);
+    table
+}
+
+fn table(requests: &[pb::Request]) -> Table {
+    let mut table = plain_table(&["REQUEST", "KIND", "NAME", "ENV", "OWNER", "STATUS", "CREATED"]);
     for request in requests {
         let [kind, name, environment, owner] = summary(request);
         let row = [request.request_id.clone(), kind, name, environment, owner];
@@ -147,18 +169,29 @@ fn details(request: &pb::Request) -> String {
         ("kind".into(), kind),
         ("status".into(), status_word(request.status)),
     ];
-    for (field, value) in spec_fields(request) {
-        let text = match value {
-            Value::String(text) => text,
-            other => other.to_string(),
-        };
-        lines.push((field.replace('_', " "), if text.is_empty() { "-".into() } else { text }));
-    }
+    lines.extend(labelled(spec_fields(request)));
     lines.push(("submitted by".into(), request.submitted_by.clone().unwrap_or_default().subject));
     lines.push(("created".into(), time(request.created_at)));
     lines.push(("updated".into(), time(request.updated_at)));
     lines.push(("sequence".into(), request.sequence.to_string()));
     lines.extend(decision_lines(request));
+    aligned(&lines)
+}
+
+/// Returns fields as `(label, text)`: `_` in a name reads as a space, an
+/// empty value as `-`.
+fn labelled(fields: Vec<(&'static str, Value)>) -> impl Iterator<Item = (String, String)> {
+    fields.into_iter().map(|(field, value)| {
+        let text = match value {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        (field.replace('_', " "), if text.is_empty() { "-".into() } else { text })
+    })
+}
+
+/// Returns `label  value` lines, the values aligned.
+fn aligned(lines: &[(String, String)]) -> String {
     let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
     lines.iter().map(|(label, value)| format!("{label:<width$}  {value}\n")).collect()
 }

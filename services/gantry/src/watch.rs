@@ -1,9 +1,11 @@
 //! `gantry request watch`: prints the request's status history (each change
 //! with its time), then follows it, saying what it waits for, until it is
-//! final (ready, rejected, cancelled, failed) or `--timeout` passes.
+//! final (ready, rejected, cancelled, failed, decommissioned) as of the
+//! log's end, or `--timeout` passes. A final status in the history does not
+//! end it: a ready database may have been asked to be decommissioned since.
 
-use crate::cli::WatchArgs;
-use crate::client::Client;
+use crate::cli::{WatchArgs, format_duration};
+use crate::client::IntakeClient;
 use crate::failure::{EXIT_NOT_READY, EXIT_TIMED_OUT, Failure};
 use crate::output::{Printer, is_final, request_json, status_word, waiting_for};
 use futures::StreamExt as _;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 /// Follows the request until it is final; a final state other than ready
 /// and a timeout are failures with their own exit statuses.
-pub(crate) async fn run(client: &mut Client, args: WatchArgs, printer: Printer) -> anyhow::Result<()> {
+pub(crate) async fn run(client: &mut IntakeClient, args: WatchArgs, printer: Printer) -> anyhow::Result<()> {
     let mut last_seen: Option<pb::Request> = None;
     let watching = follow(client, &args.id, printer, &mut last_seen);
     let finished = match args.timeout {
@@ -31,7 +33,7 @@ pub(crate) async fn run(client: &mut Client, args: WatchArgs, printer: Printer) 
 /// Prints every change until a final one, which it returns; `last_seen`
 /// keeps the latest state for a timeout's report.
 async fn follow(
-    client: &mut Client,
+    client: &mut IntakeClient,
     id: &str,
     printer: Printer,
     last_seen: &mut Option<pb::Request>,
@@ -45,7 +47,7 @@ async fn follow(
         // the request waits for.
         printer.watch_line(&request, change.caught_up);
         *last_seen = Some(request.clone());
-        if is_final(request.status) {
+        if is_final(request.status) && change.caught_up {
             return Ok(request);
         }
     }
@@ -61,7 +63,7 @@ fn timed_out(id: &str, timeout: Duration, last_seen: Option<&pb::Request>) -> Fa
         }
         None => "its state is unknown".into(),
     };
-    let message = format!("gave up on request {id} after {}: {state}", describe_duration(timeout));
+    let message = format!("gave up on request {id} after {}: {state}", format_duration(timeout));
     Failure { request: last_seen.map(request_json), exit: EXIT_TIMED_OUT, ..Failure::new("DEADLINE_EXCEEDED", message) }
         .with_hint("watch again, or raise --timeout")
 }
@@ -74,28 +76,9 @@ fn not_ready(request: &pb::Request) -> Failure {
     Failure { request: Some(request_json(request)), exit: EXIT_NOT_READY, ..Failure::new("NOT_READY", message) }
 }
 
-/// Returns a duration as the user would write it (`10m`, `1h30m`, `90s`).
-fn describe_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    if seconds == 0 {
-        return format!("{}ms", duration.as_millis());
-    }
-    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    let parts = [(hours, "h"), (minutes, "m"), (seconds, "s")];
-    parts.iter().filter(|(value, _)| *value > 0).map(|(value, unit)| format!("{value}{unit}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_as_typed() {
-        assert_eq!(describe_duration(Duration::from_secs(600)), "10m");
-        assert_eq!(describe_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(describe_duration(Duration::from_secs(2)), "2s");
-        assert_eq!(describe_duration(Duration::from_millis(300)), "300ms");
-    }
 
     #[test]
     fn a_timeout_names_the_state_and_what_it_waits_for() {

@@ -68,16 +68,26 @@ Examples:
   gantry request list --env prod --owner team-orders --page-size 20")]
     List(ListArgs),
     /// Print a request's status history, then follow it until it is final
-    /// (ready, rejected, cancelled or failed).
+    /// (ready, rejected, cancelled, failed or decommissioned).
     #[command(after_help = "\
-Exit status: 0 when the request is ready; 3 when it ended rejected, cancelled
-or failed; 4 when --timeout passed first; 1 on any other error.
+Exit status: 0 when the request is ready; 3 when it ended rejected, cancelled,
+failed or decommissioned; 4 when --timeout passed first; 1 on any other error.
 
 Examples:
   gantry request watch <ID>
   gantry request watch <ID> --timeout 10m
   gantry --output json request watch <ID> --timeout 90")]
     Watch(WatchArgs),
+    /// Break-glass: ask to drop a ready database, its role and (unless
+    /// kept) its secret. A platform-team member other than you approves it
+    /// with `request approve` (or turns it down with `request reject`).
+    #[command(after_help = "\
+Examples:
+  GANTRY_TOKEN=$CAROL_TOKEN gantry request decommission <ID> --confirm orders \\
+      --reason \"replaced by orders_v2\"
+  GANTRY_TOKEN=$CAROL_TOKEN gantry request decommission <ID> --confirm orders \\
+      --reason \"moved to another account\" --retain-secret")]
+    Decommission(DecommissionArgs),
 }
 
 /// `gantry request db`.
@@ -180,4 +190,23 @@ pub(crate) struct WatchArgs {
     /// when left out.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
+}
+
+/// `gantry request decommission`.
+#[derive(Debug, Args)]
+pub(crate) struct DecommissionArgs {
+    /// The request of the ready database.
+    pub(crate) id: String,
+    /// The database's name, typed again to confirm.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) confirm: String,
+    /// Why (recorded on the log).
+    #[arg(long)]
+    pub(crate) reason: String,
+    /// Keep the credentials' secret in Secrets Manager.
+    #[arg(long, conflicts_with = "recovery_window")]
+    pub(crate) retain_secret: bool,
+    /// Days the deleted secret stays recoverable, 7 to 30 (default 30).
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) recovery_window: Option<u32>,
 }

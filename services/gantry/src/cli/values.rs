@@ -1,9 +1,10 @@
 //! The words the command line accepts for enum flags (clap value enums, so
 //! `--help` lists them and clap refuses a typo), their proto numbers, and
-//! the `--timeout` duration syntax.
+//! the duration syntax of `--timeout` and `--refresh-interval`.
 
 use clap::ValueEnum;
 use gantry_proto::intake as pb;
+use gantry_proto::provisioner as provisioner_pb;
 use gantry_proto::types;
 use std::time::Duration;
 
@@ -102,6 +103,9 @@ pub(crate) enum Status {
     Provisioning,
     Ready,
     Failed,
+    DecommissionRequested,
+    Decommissioning,
+    Decommissioned,
 }
 
 impl From<Status> for pb::RequestStatus {
@@ -114,25 +118,67 @@ impl From<Status> for pb::RequestStatus {
             Status::Provisioning => Self::Provisioning,
             Status::Ready => Self::Ready,
             Status::Failed => Self::Failed,
+            Status::DecommissionRequested => Self::DecommissionRequested,
+            Status::Decommissioning => Self::Decommissioning,
+            Status::Decommissioned => Self::Decommissioned,
         }
     }
+}
+
+/// Where a database or bucket is in its life (`database list --status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ResourceStatus {
+    Provisioning,
+    Ready,
+    Failed,
+    Decommissioning,
+    Decommissioned,
+}
+
+impl From<ResourceStatus> for provisioner_pb::ResourceStatus {
+    fn from(status: ResourceStatus) -> Self {
+        match status {
+            ResourceStatus::Provisioning => Self::Provisioning,
+            ResourceStatus::Ready => Self::Ready,
+            ResourceStatus::Failed => Self::Failed,
+            ResourceStatus::Decommissioning => Self::Decommissioning,
+            ResourceStatus::Decommissioned => Self::Decommissioned,
+        }
+    }
+}
+
+/// Whose catalog `catalog export` prints (`--from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CatalogSource {
+    /// Intake: every database request that holds its name.
+    Intake,
+    /// The provisioner: the databases and buckets that exist.
+    Provisioner,
 }
 
 /// Catalog export formats (`catalog export --format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum CatalogFormat {
-    /// The platform's `rds-catalog.yaml`.
+    /// Intake's `rds-catalog.yaml` (requests that hold their name).
     #[value(alias = "rds-catalog")]
     Rds,
+    /// The provisioner's platform catalog (databases and buckets that exist).
+    Platform,
     /// Backstage `kind: Resource` entities.
     Backstage,
 }
 
-impl From<CatalogFormat> for pb::CatalogFormat {
-    fn from(format: CatalogFormat) -> Self {
+/// Audit export formats (`audit export --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AuditFormat {
+    /// RFC 4180 CSV with a header row.
+    Csv,
+}
+
+impl From<AuditFormat> for provisioner_pb::AuditFormat {
+    fn from(format: AuditFormat) -> Self {
         match format {
-            CatalogFormat::Rds => Self::RdsCatalog,
-            CatalogFormat::Backstage => Self::Backstage,
+            AuditFormat::Csv => Self::Csv,
         }
     }
 }
@@ -179,6 +225,22 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Returns a duration as the user would write it, which is also how Go
+/// (and so Kubernetes operators) parse one: `10m`, `1h30m`, `90s` → `1m30s`,
+/// `300ms`, `0s`.
+pub(crate) fn format_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds == 0 {
+        return match duration.as_millis() {
+            0 => "0s".into(),
+            millis => format!("{millis}ms"),
+        };
+    }
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let parts = [(hours, "h"), (minutes, "m"), (seconds, "s")];
+    parts.iter().filter(|(value, _)| *value > 0).map(|(value, unit)| format!("{value}{unit}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +265,19 @@ mod tests {
         assert_eq!(Status::from_str("pending_approval", false), Ok(Status::PendingApproval));
         assert_eq!(Purpose::from_str("backend-state", false), Ok(Purpose::BackendState));
         assert_eq!(pb::RequestStatus::from(Status::Failed), pb::RequestStatus::Failed);
-        assert_eq!(pb::CatalogFormat::from(CatalogFormat::Rds), pb::CatalogFormat::RdsCatalog);
+        assert_eq!(Status::from_str("decommission_requested", false), Ok(Status::DecommissionRequested));
+        for status in ResourceStatus::value_variants() {
+            assert_ne!(provisioner_pb::ResourceStatus::from(*status), provisioner_pb::ResourceStatus::Unspecified);
+        }
+    }
+
+    #[test]
+    fn durations_read_as_typed_and_as_go_parses_them() {
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(172_800)), "48h");
+        assert_eq!(format_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::approvals;
 use gantry_proto::intake as pb;
+use gantry_proto::provisioner as provisioner_pb;
 use gantry_proto::types;
 use serde_json::{Value, json};
 
@@ -17,27 +18,38 @@ pub(crate) fn status_word(number: i32) -> String {
         .replace('-', "_")
 }
 
-/// Returns true for a status after which nothing happens on its own.
+/// Returns true for a status after which nothing happens on its own (a
+/// ready database may still be asked to be decommissioned).
 pub(crate) fn is_final(number: i32) -> bool {
-    use pb::RequestStatus::{Cancelled, Failed, Ready, Rejected};
-    matches!(pb::RequestStatus::try_from(number), Ok(Ready | Rejected | Cancelled | Failed))
+    use pb::RequestStatus::{Cancelled, Decommissioned, Failed, Ready, Rejected};
+    matches!(pb::RequestStatus::try_from(number), Ok(Ready | Rejected | Cancelled | Failed | Decommissioned))
 }
 
-fn environment_word(number: i32) -> String {
+/// Returns an environment as the CLI spells it (`prod`).
+pub(crate) fn environment_word(number: i32) -> String {
     types::Environment::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "ENVIRONMENT_"))
 }
 
-fn risk_word(number: i32) -> String {
+/// Returns a risk as the CLI spells it (`high`).
+pub(crate) fn risk_word(number: i32) -> String {
     types::Risk::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "RISK_"))
 }
 
-fn size_word(number: i32) -> String {
+/// Returns a size as the CLI spells it (`xlarge`).
+pub(crate) fn size_word(number: i32) -> String {
     types::Size::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "SIZE_"))
 }
 
-fn purpose_word(number: i32) -> String {
+/// Returns a bucket's purpose as the CLI spells it (`backend-state`).
+pub(crate) fn purpose_word(number: i32) -> String {
     types::BucketPurpose::try_from(number)
         .map_or("unknown".into(), |value| word(value.as_str_name(), "BUCKET_PURPOSE_"))
+}
+
+/// Returns a database's or bucket's status as the CLI spells it (`ready`).
+pub(crate) fn resource_status_word(number: i32) -> String {
+    provisioner_pb::ResourceStatus::try_from(number)
+        .map_or("unknown".into(), |value| word(value.as_str_name(), "RESOURCE_STATUS_"))
 }
 
 /// Returns a time as RFC 3339, empty when unset.
@@ -58,11 +70,13 @@ pub(crate) fn summary(request: &pb::Request) -> [String; 4] {
     }
 }
 
-/// Returns the approval clauses still open while a request is pending;
-/// none once it is decided (an auto-approved request needed none).
+/// Returns the approval clauses still open while a request (or its
+/// decommission) is pending; none once it is decided (an auto-approved
+/// request needed none).
 pub(crate) fn approvals_needed(request: &pb::Request) -> Vec<Vec<String>> {
+    use pb::RequestStatus::{DecommissionRequested, PendingApproval};
     match pb::RequestStatus::try_from(request.status) {
-        Ok(pb::RequestStatus::PendingApproval) => approvals::still_needed(request),
+        Ok(PendingApproval | DecommissionRequested) => approvals::still_needed(request),
         _ => Vec::new(),
     }
 }
@@ -70,16 +84,24 @@ pub(crate) fn approvals_needed(request: &pb::Request) -> Vec<Vec<String>> {
 /// Returns what a request that is not final waits for, in words.
 pub(crate) fn waiting_for(request: &pb::Request) -> Option<String> {
     match pb::RequestStatus::try_from(request.status).ok()? {
-        pb::RequestStatus::PendingApproval => {
-            let needed = approvals::still_needed(request);
-            Some(match needed.is_empty() {
-                true => "approval".into(),
-                false => format!("approval by {} (not the requester)", approvals::describe(&needed)),
-            })
-        }
+        pb::RequestStatus::PendingApproval => Some(approval_by(request, "approval", "the requester")),
         pb::RequestStatus::Approved => Some("provisioning".into()),
         pb::RequestStatus::Provisioning => Some("provisioning to finish".into()),
+        pb::RequestStatus::DecommissionRequested => {
+            Some(approval_by(request, "approval of the decommission", "who asked for it"))
+        }
+        pb::RequestStatus::Decommissioning => Some("the decommission to finish".into()),
         _ => None,
+    }
+}
+
+/// Returns `<what> by <the groups still needed> (not <excluded>)`, or just
+/// `<what>` when intake named no group.
+fn approval_by(request: &pb::Request, what: &str, excluded: &str) -> String {
+    let needed = approvals::still_needed(request);
+    match needed.is_empty() {
+        true => what.into(),
+        false => format!("{what} by {} (not {excluded})", approvals::describe(&needed)),
     }
 }
 

@@ -106,3 +106,17 @@ fn the_catalog_becomes_json() {
     assert_eq!(json[1]["metadata"]["name"], "b");
     assert_eq!(catalog_json("", CatalogFormat::Backstage).unwrap(), json!([]));
 }
+
+#[test]
+fn a_decommission_waits_for_its_approval_then_for_the_provisioner() {
+    let mut request = database_request(pb::RequestStatus::DecommissionRequested);
+    request.outstanding_approvals = vec![ApprovalClause { any_of_groups: vec!["platform-team".into()] }];
+    let json = request_json(&request);
+    assert_eq!(json["status"], "decommission_requested");
+    assert_eq!(json["waiting_for"], "approval of the decommission by platform-team (not who asked for it)");
+    assert_eq!(json["approvals_needed"], json!([["platform-team"]]));
+    let decommissioning = database_request(pb::RequestStatus::Decommissioning);
+    assert_eq!(request_json(&decommissioning)["waiting_for"], "the decommission to finish");
+    assert_eq!(request_json(&database_request(pb::RequestStatus::Decommissioned))["waiting_for"], json!(null));
+    assert!(is_final(pb::RequestStatus::Decommissioned as i32) && !is_final(decommissioning.status));
+}

@@ -1,26 +1,79 @@
-//! Starts intake for a test and runs the `gantry` binary against it.
+//! Starts intake (and, for the provisioner's commands, the provisioner) for
+//! a test and runs the `gantry` binary against them.
 
 use gantry_eventlog::{EventLog, ExpectedSequence, NewEvent, StreamSettings};
 use gantry_proto::events::envelope::Payload;
+use gantry_proto::events::{
+    BucketCreated, CredentialsStored, DatabaseCreated, ProvisioningStarted, ResourceProvisioned, RoleCreated,
+};
+use gantry_proto::types::BucketPurpose;
 use gantry_proto::types::Principal;
-use gantry_runtime::ShutdownTrigger;
+use gantry_runtime::config::DatabaseSettings;
+use gantry_runtime::{Config, ShutdownTrigger};
 use gantry_testkit::TestEnv;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use tokio::task::JoinHandle;
 
 /// The principals a test can call as.
-const PRINCIPALS: &[(&str, &[&str])] =
-    &[("alice", &["developers"]), ("backstage", &["backstage"]), ("bob", &["databases-rds"])];
+const PRINCIPALS: &[(&str, &[&str])] = &[
+    ("alice", &["developers"]),
+    ("backstage", &["backstage"]),
+    ("bob", &["databases-rds"]),
+    ("carol", &["platform-team"]),
+];
 
-/// A running intake and the tokens of its principals.
-pub(crate) struct TestApp {
-    env: TestEnv,
+/// A service running in this test's process.
+struct Running {
+    name: &'static str,
     address: SocketAddr,
-    tokens: HashMap<String, String>,
-    log: EventLog,
     trigger: ShutdownTrigger,
     task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    fn start<S: gantry_service::Service>(built: gantry_service::Built<S>) -> Self {
+        let (trigger, shutdown) = ShutdownTrigger::new();
+        Self { name: S::NAME, address: built.local_addr(), trigger, task: tokio::spawn(built.run(shutdown)) }
+    }
+
+    async fn stop(self) {
+        self.trigger.trigger();
+        let result = gantry_testkit::within(self.name, self.task).await.expect("the service's task");
+        result.unwrap_or_else(|error| panic!("{} stops cleanly: {error:#}", self.name));
+    }
+}
+
+/// The provisioner's schema, dropped even when a test fails before its
+/// cleanup (the test's own schema is [`TestEnv`]'s to drop).
+struct ProvisionerSchema {
+    database: DatabaseSettings,
+    name: String,
+}
+
+impl Drop for ProvisionerSchema {
+    fn drop(&mut self) {
+        let (database, name) = (self.database.clone(), self.name.clone());
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(gantry_runtime::postgres::drop_schema(&database, &name))
+        });
+        if let Ok(Err(error)) = dropper.join() {
+            eprintln!("dropping schema {}: {error:#}", self.name);
+        }
+    }
+}
+
+/// A running intake (and provisioner, when asked for) and the tokens of
+/// its principals.
+pub(crate) struct TestApp {
+    env: TestEnv,
+    config: Config,
+    tokens: HashMap<String, String>,
+    log: EventLog,
+    intake: Running,
+    provisioner: Option<(Running, ProvisionerSchema)>,
 }
 
 /// What one run of the binary printed and how it exited.
@@ -43,6 +96,14 @@ impl Run {
     }
 }
 
+/// A resource the test made the provisioner's events for.
+pub(crate) struct Provisioned {
+    /// Its request's id.
+    pub(crate) id: String,
+    /// The sequence of its last event, for `--min-sequence`.
+    pub(crate) sequence: String,
+}
+
 /// Starts intake on a fresh stream, schema and port; reads that wait for a
 /// sequence give up after 300 ms.
 pub(crate) async fn spawn_app() -> TestApp {
@@ -50,12 +111,39 @@ pub(crate) async fn spawn_app() -> TestApp {
     let tokens = env.write_tokens(PRINCIPALS).expect("tokens");
     let config = env.config().with("intake.read_wait_ms", 300);
     let intake = gantry_service::build::<gantry_intake::Intake>(&config).await.expect("intake builds");
-    let address = intake.local_addr();
-    let (trigger, shutdown) = ShutdownTrigger::new();
-    let task = tokio::spawn(intake.run(shutdown));
+    let intake = Running::start(intake);
     let settings: StreamSettings = config.section("stream").unwrap();
     let log = EventLog::open(env.nats.clone(), settings).await.expect("log");
-    TestApp { env, address, tokens, log, trigger, task }
+    TestApp { env, config, tokens, log, intake, provisioner: None }
+}
+
+/// Starts intake and the provisioner on the same stream, each on its own
+/// schema and port. The provisioner has no environment to provision in:
+/// tests write its events themselves ([`TestApp::provisioned_database`]).
+pub(crate) async fn spawn_mesh() -> TestApp {
+    // Without them the AWS SDK looks for credentials beyond loopback (IMDS).
+    let emulator_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        && std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|disabled| disabled == "true");
+    assert!(
+        emulator_credentials,
+        "the emulator's AWS settings are missing: run the tests with scripts/test.sh, or export \
+         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true"
+    );
+    let mut app = spawn_app().await;
+    let aws_endpoint = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
+    let schema = ProvisionerSchema { database: app.env.database(), name: format!("{}_provisioner", app.env.schema) };
+    let config = app
+        .config
+        .clone()
+        .with("provisioner.schema", &schema.name)
+        .with("provisioner.listen", "127.0.0.1:0")
+        // Reconciles run when a test asks, not on a timer.
+        .with("provisioner.reconcile_interval_s", 0)
+        .with("aws.endpoint_url", &aws_endpoint);
+    let provisioner =
+        gantry_service::build::<gantry_provisioner::Provisioner>(&config).await.expect("provisioner builds");
+    app.provisioner = Some((Running::start(provisioner), schema));
+    app
 }
 
 impl TestApp {
@@ -83,10 +171,16 @@ impl TestApp {
         }
     }
 
-    /// Returns the command line of `gantry <args>` against this intake.
+    /// Returns the command line of `gantry <args>` against this intake and
+    /// provisioner (without one, an address where nothing listens).
     pub(crate) fn command(&self, token: Option<&str>, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
-        command.args(args).env("GANTRY_SERVER", format!("http://{}", self.address));
+        let provisioner =
+            self.provisioner.as_ref().map_or("127.0.0.1:1".into(), |(running, _)| running.address.to_string());
+        command
+            .args(args)
+            .env("GANTRY_SERVER", format!("http://{}", self.intake.address))
+            .env("GANTRY_PROVISIONER_SERVER", format!("http://{provisioner}"));
         for variable in ["GANTRY_TOKEN", "GANTRY_CA_FILE", "GANTRY_TLS_DOMAIN", "GANTRY_CONFIG"] {
             command.env_remove(variable);
         }
@@ -127,8 +221,9 @@ impl TestApp {
         run.json()
     }
 
-    /// Appends a provisioner's event to a request, as the provisioner would.
-    pub(crate) async fn provisioner_appends(&self, request_id: &str, payload: Payload) {
+    /// Appends a provisioner's event to a request, as the provisioner
+    /// would, and returns its stream sequence.
+    pub(crate) async fn provisioner_appends(&self, request_id: &str, payload: Payload) -> u64 {
         let event = NewEvent {
             aggregate_type: "request",
             aggregate_id: request_id.to_owned(),
@@ -137,14 +232,120 @@ impl TestApp {
             correlation_id: String::new(),
             causation_id: String::new(),
         };
-        self.log.append(event, ExpectedSequence::Any).await.expect("appended");
+        self.log.append(event, ExpectedSequence::Any).await.expect("appended").sequence
     }
 
-    /// Stops intake and removes the test's stream, schema and files.
+    /// Submits a database request that waits for approval (so the
+    /// provisioner's reactor leaves it alone), then appends what the
+    /// provisioner appends when it makes it.
+    pub(crate) async fn provisioned_database(&self, name: &str, environment: &str) -> Provisioned {
+        let id = self.submit(name, environment).await["request_id"].as_str().unwrap().to_owned();
+        let role = format!("{name}_user");
+        let steps = [
+            Payload::ProvisioningStarted(ProvisioningStarted {}),
+            Payload::RoleCreated(RoleCreated { role: role.clone(), environment: environment.into() }),
+            Payload::DatabaseCreated(DatabaseCreated {
+                database: name.into(),
+                role,
+                environment: environment.into(),
+                host: "127.0.0.1".into(),
+                port: 5432,
+                connection_limit: 20,
+                audit_logging: false,
+            }),
+            Payload::CredentialsStored(CredentialsStored {
+                secret_name: format!("goldenpath/{environment}/{name}/postgres"),
+                version_id: "v1".into(),
+            }),
+            Payload::ResourceProvisioned(ResourceProvisioned {
+                secret_path: format!("goldenpath/{environment}/{name}/postgres"),
+            }),
+        ];
+        let mut sequence = 0;
+        for payload in steps {
+            sequence = self.provisioner_appends(&id, payload).await;
+        }
+        Provisioned { id, sequence: sequence.to_string() }
+    }
+
+    /// Submits a database request and appends only the provisioner's
+    /// start, so it stays `provisioning`.
+    pub(crate) async fn provisioning_database(&self, name: &str, environment: &str) -> Provisioned {
+        let id = self.submit(name, environment).await["request_id"].as_str().unwrap().to_owned();
+        let sequence = self.provisioner_appends(&id, Payload::ProvisioningStarted(ProvisioningStarted {})).await;
+        Provisioned { id, sequence: sequence.to_string() }
+    }
+
+    /// Submits a prod bucket request for `purpose` in eu-west-1 (waiting for
+    /// platform-team's approval), then appends what the provisioner appends
+    /// when it makes it, with SSE-KMS when `kms_key_id` is given.
+    pub(crate) async fn provisioned_bucket(&self, name: &str, purpose: &str, kms_key_id: Option<&str>) -> Provisioned {
+        let mut request = vec!["--output", "json", "request", "bucket", "--name", name, "--purpose", purpose];
+        request.extend(["--env", "prod", "--region", "eu-west-1", "--owner", "team-platform", "--requester", "alice"]);
+        if purpose == "logs" {
+            request.extend(["--retention-days", "30"]);
+        }
+        if let Some(key) = kms_key_id {
+            request.extend(["--kms-key", key]);
+        }
+        let run = self.gantry(Some("backstage"), &request).await;
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let id = run.json()["request_id"].as_str().unwrap().to_owned();
+        let created = BucketCreated {
+            bucket: name.into(),
+            environment: "prod".into(),
+            region: "eu-west-1".into(),
+            purpose: purpose_number(purpose),
+            versioning: true,
+            encryption: if kms_key_id.is_some() { "aws:kms" } else { "AES256" }.into(),
+            kms_key_id: kms_key_id.unwrap_or_default().into(),
+            public_access_blocked: true,
+            tls_only: true,
+            lifecycle_rules: 2,
+            replication_target: String::new(),
+        };
+        let secret_path = String::new();
+        let steps = [
+            Payload::ProvisioningStarted(ProvisioningStarted {}),
+            Payload::BucketCreated(created),
+            Payload::ResourceProvisioned(ResourceProvisioned { secret_path }),
+        ];
+        let mut sequence = 0;
+        for payload in steps {
+            sequence = self.provisioner_appends(&id, payload).await;
+        }
+        Provisioned { id, sequence: sequence.to_string() }
+    }
+
+    /// Returns `<stem>-<this test's id>`, a name no other test uses (for
+    /// what is shared between tests, such as the emulator's buckets).
+    pub(crate) fn unique(&self, stem: &str) -> String {
+        format!("{stem}-{}", &self.env.schema.trim_start_matches("t_")[..12])
+    }
+
+    /// Returns a directory of this test's own (removed with it).
+    pub(crate) fn directory(&self) -> &Path {
+        &self.env.directory
+    }
+
+    /// Stops the services and removes the test's stream, schemas and files.
     pub(crate) async fn cleanup(self) {
-        self.trigger.trigger();
-        let result = gantry_testkit::within("intake's stop", self.task).await.expect("intake task");
-        result.expect("intake stops cleanly");
+        if let Some((provisioner, schema)) = self.provisioner {
+            provisioner.stop().await;
+            drop(schema);
+        }
+        self.intake.stop().await;
         self.env.cleanup().await.expect("cleanup");
     }
+}
+
+fn purpose_number(purpose: &str) -> i32 {
+    let purpose = match purpose {
+        "backend-state" => BucketPurpose::BackendState,
+        "logs" => BucketPurpose::Logs,
+        "traces" => BucketPurpose::Traces,
+        "artifacts" => BucketPurpose::Artifacts,
+        other => panic!("no purpose {other}"),
+    };
+    purpose as i32
 }
