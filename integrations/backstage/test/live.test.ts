@@ -178,7 +178,7 @@ const alice = { ref: 'user:default/alice', entity: { metadata: { name: 'alice' }
     submitted.mockRestore();
     const { requestId, status, autoApprovedByRule } = outputsOf(ctx);
     expect({ status, autoApprovedByRule }).toEqual({ status: 'approved', autoApprovedByRule: 'dev-buckets' });
-    expect((await backstage.getRequest(requestId, sequence)).name).toBe(`team-${suffix}-logs-dev`);
+    expect((await backstage.getRequest(requestId, sequence)).name).toBe(`team-${suffix}-logs-dev-eu-west-1`);
   });
 
   // Backstage names are at most 63 characters; so are Postgres names, and

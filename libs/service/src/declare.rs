@@ -59,9 +59,45 @@ impl Readiness {
         let _ = self.0.subscribe().wait_for(|ready| *ready).await;
     }
 
+    /// Waits until `view` has applied `min_sequence` (0: at once), for at
+    /// most `wait`: what every read with `min_sequence` does first.
+    pub async fn view_at(
+        &self,
+        pool: &PgPool,
+        view: &str,
+        min_sequence: u64,
+        wait: Duration,
+    ) -> Result<(), ViewNotReady> {
+        if !self.is_ready() {
+            return Err(ViewNotReady::Unavailable);
+        }
+        if min_sequence == 0 {
+            return Ok(());
+        }
+        match gantry_eventlog::projection::wait_for_checkpoint(pool, view, min_sequence, wait).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ViewNotReady::Behind(min_sequence)),
+            Err(error) => Err(ViewNotReady::Failed(error)),
+        }
+    }
+
     pub(crate) fn set_ready(&self) {
         self.0.send_replace(true);
     }
+}
+
+/// Why a read cannot be answered from a view yet.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewNotReady {
+    /// The schema is not migrated yet.
+    #[error("the view is unavailable; retry")]
+    Unavailable,
+    /// The view has not applied this sequence within the wait.
+    #[error("the view has not reached sequence {0} yet; retry")]
+    Behind(u64),
+    /// Reading the checkpoint failed (Postgres down, …).
+    #[error(transparent)]
+    Failed(anyhow::Error),
 }
 
 /// What the skeleton connected for a service before it declares itself.

@@ -25,6 +25,6 @@ mod health;
 pub mod run;
 pub mod settings;
 
-pub use declare::{Declaration, Parts, Readiness, Service};
+pub use declare::{Declaration, Parts, Readiness, Service, ViewNotReady};
 pub use run::{Built, build, rebuild, run};
 pub use settings::ServiceSettings;

@@ -105,7 +105,8 @@ impl TestEnv {
         Ok(tokens)
     }
 
-    /// Deletes the stream and drops the schema.
+    /// Deletes the stream and drops the schema, and every `<schema>_<service>`
+    /// schema of a service the test started beside it.
     pub async fn cleanup(mut self) -> anyhow::Result<()> {
         self.cleaned = true;
         cleanup(&self.nats_url, &self.stream_name, &self.database(), &self.schema, &self.directory).await
@@ -126,6 +127,17 @@ async fn cleanup(
     let client = async_nats::connect(nats_url).await?;
     let _ = async_nats::jetstream::new(client).delete_stream(stream).await;
     gantry_runtime::postgres::drop_schema(database, schema).await?;
+    // The schemas of services a test started on its own (`<schema>_<service>`).
+    let pool = gantry_runtime::postgres::lazy_pool(database, "public")?;
+    let derived: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)")
+            .bind(format!("{schema}_"))
+            .fetch_all(&pool)
+            .await?;
+    pool.close().await;
+    for derived in derived {
+        gantry_runtime::postgres::drop_schema(database, &derived).await?;
+    }
     let _ = std::fs::remove_dir_all(directory);
     Ok(())
 }

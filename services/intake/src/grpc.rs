@@ -13,11 +13,11 @@ use crate::error::Error;
 use crate::view::{self, ListFilter, VIEW_NAME};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use gantry_eventlog::{FollowError, RecordedEvent, Tail, projection::wait_for_checkpoint};
+use gantry_eventlog::{FollowError, RecordedEvent, Tail};
 use gantry_proto::intake as pb;
 use gantry_runtime::grpc::page;
 use gantry_runtime::{Shutdown, principal_of};
-use gantry_service::Readiness;
+use gantry_service::{Readiness, ViewNotReady};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -99,14 +99,11 @@ impl IntakeApi {
     /// Waits until the view has applied `min_sequence` (none: at once);
     /// fails UNAVAILABLE while the view cannot be read.
     async fn wait_for(&self, min_sequence: u64) -> Result<(), Error> {
-        if !self.readiness.is_ready() {
-            return Err(Error::ViewUnavailable);
-        }
-        if min_sequence == 0 {
-            return Ok(());
-        }
-        let reached = wait_for_checkpoint(&self.pool, VIEW_NAME, min_sequence, self.read_wait).await?;
-        if reached { Ok(()) } else { Err(Error::NotCaughtUp(min_sequence)) }
+        self.readiness.view_at(&self.pool, VIEW_NAME, min_sequence, self.read_wait).await.map_err(|error| match error {
+            ViewNotReady::Unavailable => Error::ViewUnavailable,
+            ViewNotReady::Behind(sequence) => Error::NotCaughtUp(sequence),
+            ViewNotReady::Failed(cause) => Error::Unexpected(cause),
+        })
     }
 
     /// Reads one request: from the view when it has applied the request's

@@ -6,12 +6,11 @@ use crate::error::Error;
 use crate::reads::{self, Filter};
 use crate::view::{VIEW_NAME, environment_word};
 use crate::{audit, catalog};
-use gantry_eventlog::projection::wait_for_checkpoint;
 use gantry_proto::provisioner::{self as pb, provisioner_service_server::ProvisionerService};
 use gantry_proto::types::{Environment, Principal};
 use gantry_runtime::grpc::page;
 use gantry_runtime::principal_of;
-use gantry_service::Readiness;
+use gantry_service::{Readiness, ViewNotReady};
 use sqlx::PgPool;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
@@ -111,14 +110,11 @@ impl ProvisionerApi {
     /// Waits until the view has applied `min_sequence` (none: at once);
     /// fails UNAVAILABLE while the view cannot be read.
     async fn wait_for(&self, min_sequence: u64) -> Result<(), Error> {
-        if !self.readiness.is_ready() {
-            return Err(Error::ViewUnavailable);
-        }
-        if min_sequence == 0 {
-            return Ok(());
-        }
-        let reached = wait_for_checkpoint(&self.pool, VIEW_NAME, min_sequence, self.read_wait).await?;
-        if reached { Ok(()) } else { Err(Error::NotCaughtUp(min_sequence)) }
+        self.readiness.view_at(&self.pool, VIEW_NAME, min_sequence, self.read_wait).await.map_err(|error| match error {
+            ViewNotReady::Unavailable => Error::ViewUnavailable,
+            ViewNotReady::Behind(sequence) => Error::NotCaughtUp(sequence),
+            ViewNotReady::Failed(cause) => Error::Unexpected(cause),
+        })
     }
 
     /// Bounds a read: a Postgres that stops answering answers UNAVAILABLE

@@ -158,7 +158,8 @@ fn lifecycle(environment: &str) -> &'static str {
 
 /// Renders Backstage `kind: Resource` entities, one YAML document each:
 /// databases belong to (and depend on) their domain's system, buckets to
-/// their owner's.
+/// their owner's. A database's entity is named as intake's export names it;
+/// a bucket's is its (globally unique) name.
 pub(crate) fn backstage(databases: &[DatabaseRow], buckets: &[BucketRow]) -> anyhow::Result<String> {
     let mut documents = Vec::new();
     for row in databases {
@@ -197,7 +198,8 @@ pub(crate) fn backstage(databases: &[DatabaseRow], buckets: &[BucketRow]) -> any
             api_version: "backstage.io/v1alpha1",
             kind: "Resource",
             metadata: Metadata {
-                name: entity_name(&row.bucket_name, &row.environment),
+                // Bucket names are global and already legal entity names.
+                name: row.bucket_name.clone(),
                 description: format!("S3 bucket {} ({}, {})", row.bucket_name, purpose_word(spec.purpose), row.region),
                 labels: BTreeMap::from([
                     ("gantry.dev/environment", row.environment.clone()),

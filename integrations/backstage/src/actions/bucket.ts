@@ -46,7 +46,7 @@ export function createBucketRequestAction(options: { client: IntakeApi }) {
             .string()
             .regex(new RegExp(BUCKET_NAME_PATTERN))
             .optional()
-            .describe('S3 name without dots, 3-63 of [a-z0-9-]; defaults to <owner>-<purpose>-<environment>'),
+            .describe('S3 name without dots, 3-63 of [a-z0-9-]; defaults to <owner>-<purpose>-<environment>-<region>'),
         purpose: z => z.enum(BUCKET_PURPOSES).describe('What the bucket is for (sets its lifecycle rules)'),
         environment: z => z.enum(ENVIRONMENTS).describe('Environment'),
         region: z => z.string().regex(new RegExp(REGION_PATTERN)).describe('AWS region, for example eu-west-1'),

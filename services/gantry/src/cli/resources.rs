@@ -101,8 +101,8 @@ pub(crate) enum BucketCommand {
     /// Show one bucket with every field.
     #[command(after_help = "\
 Examples:
-  gantry bucket get team-obs-logs-prod
-  gantry --output json bucket get team-obs-logs-prod | jq .encryption")]
+  gantry bucket get team-obs-logs-prod-eu-west-1
+  gantry --output json bucket get team-obs-logs-prod-eu-west-1 | jq .encryption")]
     Get {
         /// Bucket name.
         #[arg(value_name = "BUCKET")]

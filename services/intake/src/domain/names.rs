@@ -18,10 +18,12 @@ pub fn default_username(database_name: &str) -> String {
     fit(database_name, '_', "user", NAME_MAX_BYTES)
 }
 
-/// The bucket of a request that names none: `<owner>-<purpose>-<environment>`,
-/// shortened to S3's 63 characters for long owner names.
-pub fn default_bucket_name(owner: &str, purpose: BucketPurpose, environment: Environment) -> String {
-    fit(owner, '-', &format!("{purpose}-{environment}"), BUCKET_NAME_MAX_BYTES)
+/// The bucket of a request that names none (the platform's pattern:
+/// project, purpose, environment, region): `<owner>-<purpose>-<environment>-<region>`,
+/// shortened to S3's 63 characters for long owner names. Bucket names are
+/// global, so the region keeps one team's buckets of two regions apart.
+pub fn default_bucket_name(owner: &str, purpose: BucketPurpose, environment: Environment, region: &str) -> String {
+    fit(owner, '-', &format!("{purpose}-{environment}-{region}"), BUCKET_NAME_MAX_BYTES)
 }
 
 /// The Backstage `metadata.name` of a database: `<database with - for _>-<environment>`,
@@ -39,7 +41,10 @@ mod tests {
     #[test]
     fn short_names_stay_as_they_were() {
         assert_eq!(default_username("orders"), "orders_user");
-        assert_eq!(default_bucket_name("team-obs", BucketPurpose::Logs, Environment::Prod), "team-obs-logs-prod");
+        assert_eq!(
+            default_bucket_name("team-obs", BucketPurpose::Logs, Environment::Prod, "eu-west-1"),
+            "team-obs-logs-prod-eu-west-1"
+        );
         assert_eq!(database_entity_name("orders_db", Environment::Prod), "orders-db-prod");
     }
 
@@ -60,8 +65,10 @@ mod tests {
         assert!(check_slug(&longest_owner).is_ok());
         for purpose in BucketPurpose::ALL {
             for environment in Environment::ALL {
-                let bucket = default_bucket_name(&longest_owner, *purpose, *environment);
-                assert!(check_bucket_name(&bucket).is_ok(), "{bucket}");
+                for region in super::super::validate::AWS_REGIONS {
+                    let bucket = default_bucket_name(&longest_owner, *purpose, *environment, region);
+                    assert!(check_bucket_name(&bucket).is_ok(), "{bucket}");
+                }
             }
         }
     }

@@ -345,12 +345,14 @@ impl BucketForm {
         let bucket_name = if !self.bucket_name.is_empty() {
             violations.check("bucket_name", check_bucket_name(&self.bucket_name));
             self.bucket_name.clone()
-        } else if let (Some(purpose), Some(environment), true) = (purpose, environment, owner_ok) {
-            let derived = default_bucket_name(&self.owner, purpose, environment);
+        } else if let (Some(purpose), Some(environment), true, true) =
+            (purpose, environment, owner_ok, check_region(&self.region).is_ok())
+        {
+            let derived = default_bucket_name(&self.owner, purpose, environment, &self.region);
             // Short enough by construction; an owner can still make a name
             // S3 reserves (`sthree-…`): say what was derived and why.
             let checked = check_bucket_name(&derived).map_err(|why| {
-                format!("the default name {derived:?} (owner-purpose-environment) {why}; give a bucket_name")
+                format!("the default name {derived:?} (owner-purpose-environment-region) {why}; give a bucket_name")
             });
             violations.check("bucket_name", checked);
             derived
@@ -473,7 +475,7 @@ mod tests {
     #[test]
     fn bucket_name_is_derived_when_empty() {
         let spec = bucket_form().validate().unwrap();
-        assert_eq!(spec.bucket_name, "team-obs-logs-prod");
+        assert_eq!(spec.bucket_name, "team-obs-logs-prod-eu-west-1");
         assert_eq!(spec.kms_key_id, None);
     }
 
@@ -506,7 +508,7 @@ mod tests {
         assert!(check_bucket_name(&spec.bucket_name).is_ok(), "{}", spec.bucket_name);
         let reserved = BucketForm { owner: "sthree".into(), ..bucket_form() }.validate().unwrap_err();
         assert_eq!(fields(&reserved), ["bucket_name"]);
-        assert!(reserved.0[0].description.contains("\"sthree-logs-prod\""), "{reserved}");
+        assert!(reserved.0[0].description.contains("\"sthree-logs-prod-eu-west-1\""), "{reserved}");
         for bad_owner in ["-team", "team-", ""] {
             let violations = BucketForm { owner: bad_owner.into(), ..bucket_form() }.validate().unwrap_err();
             assert_eq!(fields(&violations), ["owner"], "{bad_owner}");

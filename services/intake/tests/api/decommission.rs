@@ -80,7 +80,8 @@ async fn only_a_ready_database_can_be_decommissioned_and_only_by_its_people() {
     let logs = app.client("backstage").await.request_bucket(bucket(BucketPurpose::Logs, Environment::Prod)).await;
     let logs = logs.unwrap().into_inner().request.unwrap();
     provisioned(&app, &logs.request_id).await;
-    let status = carol.request_decommission(decommission(&logs.request_id, "team-obs-logs-prod")).await.unwrap_err();
+    let status =
+        carol.request_decommission(decommission(&logs.request_id, "team-obs-logs-prod-eu-west-1")).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().contains("bucket") && status.message().contains("ready"), "{status:?}");
 

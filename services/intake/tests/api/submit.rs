@@ -117,7 +117,7 @@ async fn a_bucket_request_derives_its_name_and_holds_it() {
     let request = response.request.unwrap();
     assert_eq!(status_of(&request), pb::RequestStatus::PendingApproval);
     let Some(pb::request::Spec::Bucket(spec)) = request.spec else { panic!("a bucket spec") };
-    assert_eq!(spec.bucket_name, "team-obs-logs-prod");
+    assert_eq!(spec.bucket_name, "team-obs-logs-prod-eu-west-1");
     assert_eq!(request.required_approvals[0].any_of_groups, ["platform-team"]);
     let status = client.request_bucket(bucket(BucketPurpose::Logs, Environment::Prod)).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);

@@ -38,7 +38,7 @@ async fn the_longest_legal_names_derive_legal_roles_buckets_and_catalog_entities
     let response = client.request_bucket(message).await.expect("a legal owner without a bucket name is accepted");
     let request = response.into_inner().request.unwrap();
     let Some(pb::request::Spec::Bucket(spec)) = request.spec else { panic!("a bucket") };
-    assert!(spec.bucket_name.len() <= 63 && spec.bucket_name.ends_with("-backend-state-staging"), "{spec:?}");
+    assert!(spec.bucket_name.len() <= 63 && spec.bucket_name.ends_with("-backend-state-staging-eu-west-1"), "{spec:?}");
     assert!(request.catalog_entity.is_empty(), "the export writes no bucket entities");
     app.cleanup().await;
 }
