@@ -136,7 +136,13 @@ fn change_detail(request: &pb::Request) -> Option<String> {
         pb::RequestStatus::PendingApproval if !request.approvals.is_empty() => {
             format!("approved so far by {}", approvers(request))
         }
-        pb::RequestStatus::Ready => format!("credentials at {}", request.secret_path),
+        pb::RequestStatus::Ready if !request.secret_path.is_empty() => {
+            format!("credentials at {}", request.secret_path)
+        }
+        pb::RequestStatus::Ready => match &request.spec {
+            Some(pb::request::Spec::Bucket(spec)) => format!("bucket {} in {}", spec.bucket_name, spec.region),
+            _ => return None,
+        },
         _ if !request.reason.is_empty() => format!("reason: {}", request.reason),
         _ => return None,
     };

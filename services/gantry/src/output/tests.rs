@@ -120,3 +120,21 @@ fn a_decommission_waits_for_its_approval_then_for_the_provisioner() {
     assert_eq!(request_json(&database_request(pb::RequestStatus::Decommissioned))["waiting_for"], json!(null));
     assert!(is_final(pb::RequestStatus::Decommissioned as i32) && !is_final(decommissioning.status));
 }
+
+#[test]
+fn a_ready_line_says_where_the_credentials_or_the_bucket_are() {
+    let mut database = database_request(pb::RequestStatus::Ready);
+    database.secret_path = "goldenpath/prod/orders/postgres".into();
+    assert_eq!(change_detail(&database).as_deref(), Some("credentials at goldenpath/prod/orders/postgres"));
+    let bucket = pb::Request {
+        kind: pb::RequestKind::Bucket as i32,
+        status: pb::RequestStatus::Ready as i32,
+        spec: Some(pb::request::Spec::Bucket(types::BucketSpec {
+            bucket_name: "team-obs-logs-prod-eu-west-1".into(),
+            region: "eu-west-1".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    assert_eq!(change_detail(&bucket).as_deref(), Some("bucket team-obs-logs-prod-eu-west-1 in eu-west-1"));
+}
