@@ -7,7 +7,9 @@
 #    127.0.0.1:5000 (S3 / Secrets Manager), and the Python tools in .venv;
 #    and that the fault tests can start private servers of their own on spare
 #    ports (initdb/postgres, nats-server, setpriv installed; none started);
-# 2. validates the Kubernetes manifests offline (scripts/validate-k8s.sh);
+# 2. validates the Kubernetes manifests offline (scripts/validate-k8s.sh),
+#    and checks the alerting rules (promtool, with their unit tests) and the
+#    Grafana dashboard (scripts/check-monitoring.sh);
 # 3. runs the Rust tests: `cargo nextest run` when cargo-nextest is
 #    installed, `cargo test` otherwise;
 # 4. builds the gantry binary and runs the Backstage module's tests against
@@ -33,6 +35,9 @@ export_local_aws_env
 k8s_status=0
 _gantry_log "validating Kubernetes manifests"
 bash scripts/validate-k8s.sh || k8s_status=$?
+monitoring_status=0
+_gantry_log "checking alerting rules and the dashboard"
+bash scripts/check-monitoring.sh || monitoring_status=$?
 
 if cargo nextest --version >/dev/null 2>&1; then
     runner=(cargo nextest run --workspace --no-fail-fast)
@@ -87,6 +92,9 @@ fi
 if [[ $k8s_status -ne 0 ]]; then
     _gantry_err "Kubernetes manifest validation failed (exit $k8s_status); see above"
 fi
-if [[ $test_status -ne 0 || $k8s_status -ne 0 ]]; then
+if [[ $monitoring_status -ne 0 ]]; then
+    _gantry_err "the alerting rules or the dashboard failed their checks (exit $monitoring_status); see above"
+fi
+if [[ $test_status -ne 0 || $k8s_status -ne 0 || $monitoring_status -ne 0 ]]; then
     exit 1
 fi

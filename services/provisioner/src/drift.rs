@@ -97,6 +97,13 @@ impl Reconciler {
             })
             .collect();
         metrics::counter!("provisioner_reconciles_total").increment(1);
+        let mut remaining: BTreeMap<&str, usize> = BTreeMap::new();
+        for resource in &checked {
+            *remaining.entry(resource.environment.as_str()).or_default() += resource.remaining.len();
+        }
+        for (environment, count) in remaining {
+            metrics::gauge!("provisioner_drifts_open", "environment" => environment.to_owned()).set(count as f64);
+        }
         Ok(pb::ReconcileResponse { checked: checked.len() as u32, drifts, sequence })
     }
 
