@@ -3,15 +3,15 @@
 //! check and its gRPC API.
 
 use crate::api::ProvisionerApi;
-use crate::aws::Aws;
 use crate::buckets::BucketReactor;
 use crate::databases::DatabaseReactor;
 use crate::decommission::DecommissionReactor;
 use crate::drift::Reconciler;
 use crate::s3::BucketStore;
-use crate::secrets::SecretStore;
 use crate::settings::ProvisionerSettings;
 use crate::view::{MIGRATOR, ResourcesView};
+use gantry_platform::aws::Aws;
+use gantry_platform::secrets::SecretStore;
 use gantry_proto::provisioner::provisioner_service_server::ProvisionerServiceServer;
 use gantry_runtime::{Config, Shutdown};
 use gantry_service::{Declaration, Parts, Service};

@@ -229,7 +229,7 @@ pub(crate) fn is_tls_only(policy: &str, bucket: &str) -> bool {
 pub(crate) fn tags(spec: &BucketSpec, request_id: &str, environment: &str) -> BTreeMap<&'static str, String> {
     let purpose = crate::view::purpose_word(spec.purpose);
     BTreeMap::from([
-        (crate::secrets::REQUEST_TAG, request_id.to_owned()),
+        (gantry_platform::secrets::REQUEST_TAG, request_id.to_owned()),
         ("owner", spec.owner.clone()),
         ("environment", environment.to_owned()),
         ("purpose", purpose),

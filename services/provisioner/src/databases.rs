@@ -14,13 +14,13 @@
 //! 5. `credentials`: the secret, unless step 2 found it.
 //! 6. `ready`: the resource is ready with its secret's name.
 
-use crate::password;
-use crate::secrets::{Credentials, Found, REQUEST_TAG, SecretStore};
 use crate::settings::ProvisionerSettings;
 use crate::steps::{self, Approved, Steps};
-use crate::target::{DatabasePlan, Target};
 use futures::future::BoxFuture;
 use gantry_eventlog::{NewEvent, ReactContext, ReactError, Reactor, RecordedEvent, Work};
+use gantry_platform::password;
+use gantry_platform::secrets::{Credentials, Found, REQUEST_TAG, SecretStore};
+use gantry_platform::target::{DatabasePlan, Target};
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{
     CredentialsStored, DatabaseCreated, ProvisioningFailed, ProvisioningStarted, ResourceProvisioned, RoleCreated,

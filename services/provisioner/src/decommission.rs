@@ -9,12 +9,12 @@
 //! 3. `decommissioned`: the request ends.
 
 use crate::databases::secret_name;
-use crate::secrets::SecretStore;
 use crate::settings::ProvisionerSettings;
 use crate::steps::{self, Steps};
-use crate::target::{DatabasePlan, Target};
 use futures::future::BoxFuture;
 use gantry_eventlog::{NewEvent, ReactContext, ReactError, Reactor, RecordedEvent, Work};
+use gantry_platform::secrets::SecretStore;
+use gantry_platform::target::{DatabasePlan, Target};
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{DatabaseDropped, DecommissionApproved, DecommissionFailed, Decommissioned, SecretDeleted};
 use gantry_proto::types::SecretDeletionPolicy;

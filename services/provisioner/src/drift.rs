@@ -10,10 +10,10 @@ use crate::databases::secret_name;
 use crate::error::Error;
 use crate::reads::{self, BucketRow, DatabaseRow, environment_of};
 use crate::s3::BucketStore;
-use crate::secrets::{Found, SecretStore};
 use crate::settings::ProvisionerSettings;
-use crate::target::{self, DatabasePlan, Target};
 use gantry_eventlog::{EventLog, ExpectedSequence, NewEvent};
+use gantry_platform::secrets::{Found, SecretStore};
+use gantry_platform::target::{self, DatabasePlan, Target};
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{DriftDetected, DriftRepaired};
 use gantry_proto::provisioner as pb;
@@ -127,7 +127,9 @@ impl Reconciler {
                 let remaining = if repair && !found.is_empty() {
                     let name = secret_name(&self.settings, environment, &plan.database);
                     let verifier = match self.secrets.find(&name, &plan.request_id).await? {
-                        Found::Ours { credentials, .. } => Some(crate::password::scram_verifier(&credentials.password)),
+                        Found::Ours { credentials, .. } => {
+                            Some(gantry_platform::password::scram_verifier(&credentials.password))
+                        }
                         Found::Missing | Found::Foreign => None,
                     };
                     target.repair(&plan, verifier.as_deref(), &state).await?;

@@ -15,10 +15,9 @@
 //! - `steps`: what the reactors share (what an event approves, recording).
 //! - `databases`, `buckets`, `decommission`: the reactors and their steps
 //!   (each idempotent, each recorded).
-//! - `target`: the environment's platform Postgres (role, database, grants).
-//! - `secrets`, `s3`, `aws`: Secrets Manager and S3 on one AWS configuration.
-//! - `bucket_plan`: what a bucket must look like (pure).
-//! - `password`: passwords from OS randomness, sent as SCRAM verifiers.
+//! - `gantry_platform` (a lib): the environment's platform Postgres, role
+//!   passwords, credentials in Secrets Manager, the AWS configuration.
+//! - `s3`: buckets on S3; `bucket_plan`: what a bucket must look like (pure).
 //! - `drift`: the reconcile (check, record, repair when asked).
 //! - [`view`]: what the provisioner made, from the log; `reads`, `catalog`,
 //!   `audit`: what the API answers from it; `api`, `error`: the gRPC service.
@@ -31,7 +30,6 @@ pub mod view;
 mod api;
 mod app;
 mod audit;
-mod aws;
 mod bucket_plan;
 mod buckets;
 mod catalog;
@@ -39,16 +37,14 @@ mod databases;
 mod decommission;
 mod drift;
 mod error;
-mod password;
 mod reads;
 mod s3;
-mod secrets;
 mod settings;
 mod steps;
-mod target;
 
 pub use app::{Provisioner, run};
-pub use settings::{EnvironmentTarget, ProvisionerSettings};
+pub use gantry_platform::target::EnvironmentTarget;
+pub use settings::ProvisionerSettings;
 
 /// Counts one attempt of a reactor by its outcome.
 fn count_attempt(kind: &'static str, result: &Result<(), gantry_eventlog::ReactError>) {

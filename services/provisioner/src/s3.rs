@@ -3,7 +3,6 @@
 //! applying a [`BucketState`] plan, and reading the same shape back.
 //! One client per region (a bucket is made and configured in its own).
 
-use crate::aws::Aws;
 use crate::bucket_plan::{self, BucketState, LifecycleRule, Transition};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -16,6 +15,7 @@ use aws_sdk_s3::types::{
     TransitionStorageClass, VersioningConfiguration,
 };
 use gantry_eventlog::ReactError;
+use gantry_platform::aws::Aws;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -100,7 +100,7 @@ impl BucketStore {
             Err(error) if code(&error) == Some("NoSuchTagSet") => Vec::new(),
             Err(error) => return Err(ReactError::retryable(described("GetBucketTagging", &error))),
         };
-        let request = tags.iter().find(|tag| tag.key() == crate::secrets::REQUEST_TAG);
+        let request = tags.iter().find(|tag| tag.key() == gantry_platform::secrets::REQUEST_TAG);
         match request {
             Some(tag) if tag.value() == request_id => Ok(Owner::Ours),
             Some(_) => Ok(Owner::Foreign),

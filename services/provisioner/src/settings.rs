@@ -3,8 +3,8 @@
 //! is, where credentials go, and how hard to retry.
 
 use gantry_eventlog::reactor::{ReactorFault, ReactorOptions};
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize, Serializer};
+use gantry_platform::target::EnvironmentTarget;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -71,23 +71,4 @@ impl ProvisionerSettings {
             ..ReactorOptions::default()
         }
     }
-}
-
-/// One environment's platform Postgres.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvironmentTarget {
-    /// A connection URL of a role that may create roles and databases
-    /// (`postgres://admin:…@db.internal:5432/postgres`). Never logged.
-    #[serde(serialize_with = "redacted")]
-    pub admin_url: SecretString,
-    /// The host applications connect to, as written into their secret; the
-    /// admin URL's host when unset.
-    pub host: Option<String>,
-    /// The port applications connect to; the admin URL's port when unset.
-    pub port: Option<u16>,
-}
-
-fn redacted<S: Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str("[redacted]")
 }

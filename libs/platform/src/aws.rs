@@ -10,24 +10,24 @@ use tokio::sync::OnceCell;
 
 /// The shared AWS configuration, loaded once.
 #[derive(Debug, Clone)]
-pub(crate) struct Aws {
+pub struct Aws {
     settings: AwsSettings,
     config: Arc<OnceCell<SdkConfig>>,
 }
 
 impl Aws {
     /// The configuration of these settings (not loaded yet).
-    pub(crate) fn new(settings: AwsSettings) -> Self {
+    pub fn new(settings: AwsSettings) -> Self {
         Self { settings, config: Default::default() }
     }
 
     /// True when an endpoint replaces AWS's own (S3 then uses path-style addressing).
-    pub(crate) fn has_endpoint(&self) -> bool {
+    pub fn has_endpoint(&self) -> bool {
         self.settings.endpoint_url.is_some()
     }
 
     /// The loaded configuration.
-    pub(crate) async fn config(&self) -> &SdkConfig {
+    pub async fn config(&self) -> &SdkConfig {
         self.config
             .get_or_init(|| async {
                 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};

@@ -1,4 +1,4 @@
-//! One environment's platform Postgres, as the provisioner changes it: a
+//! One environment's platform Postgres, as Gantry changes it: a
 //! login role and a database it owns, made idempotently and only ever for
 //! the request that made them (a role carries its request id as its
 //! comment; a database is ours when our role owns it).
@@ -6,20 +6,40 @@
 //! Statements are never logged by the client (they hold SCRAM verifiers),
 //! and passwords reach the server only as verifiers.
 
-use crate::settings::EnvironmentTarget;
 use gantry_eventlog::ReactError;
 use secrecy::ExposeSecret as _;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize, Serializer};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
 use std::str::FromStr as _;
 use std::time::Duration;
+
+/// One environment's platform Postgres.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentTarget {
+    /// A connection URL of a role that may create roles and databases
+    /// (`postgres://admin:…@db.internal:5432/postgres`). Never logged.
+    #[serde(serialize_with = "redacted")]
+    pub admin_url: SecretString,
+    /// The host applications connect to, as written into their secret; the
+    /// admin URL's host when unset.
+    pub host: Option<String>,
+    /// The port applications connect to; the admin URL's port when unset.
+    pub port: Option<u16>,
+}
+
+fn redacted<S: Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str("[redacted]")
+}
 
 /// How long connecting to an environment's Postgres may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a database gets from its tiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DatabasePlan {
+pub struct DatabasePlan {
     /// The database's name.
     pub database: String,
     /// Its login role.
@@ -34,7 +54,7 @@ pub(crate) struct DatabasePlan {
 
 /// A role as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RoleState {
+pub struct RoleState {
     /// It carries this request's marker.
     pub ours: bool,
     pub connection_limit: i32,
@@ -43,7 +63,7 @@ pub(crate) struct RoleState {
 
 /// A database as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DatabaseFound {
+pub struct DatabaseFound {
     pub owner: String,
     pub connection_limit: i32,
     /// Who may connect (`PUBLIC` for everyone), sorted.
@@ -54,13 +74,13 @@ pub(crate) struct DatabaseFound {
 
 /// What exists of a plan's role and database.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DatabaseState {
+pub struct DatabaseState {
     pub role: Option<RoleState>,
     pub database: Option<DatabaseFound>,
 }
 
 /// The differences of what exists from the plan: (property, expected, actual).
-pub(crate) fn differences(plan: &DatabasePlan, found: &DatabaseState) -> Vec<(&'static str, String, String)> {
+pub fn differences(plan: &DatabasePlan, found: &DatabaseState) -> Vec<(&'static str, String, String)> {
     let mut differences = Vec::new();
     let limit = plan.connection_limit as i32;
     match &found.role {
@@ -113,7 +133,7 @@ fn retryable(what: &str, error: sqlx::Error) -> ReactError {
 }
 
 /// An open admin connection to one environment's platform Postgres.
-pub(crate) struct Target {
+pub struct Target {
     connection: PgConnection,
     /// Where applications connect.
     pub host: String,
@@ -130,7 +150,7 @@ impl std::fmt::Debug for Target {
 impl Target {
     /// Connects as the environment's admin; a refused or slow connection is
     /// retryable, a malformed URL is not.
-    pub(crate) async fn connect(environment: &str, target: &EnvironmentTarget) -> Result<Self, ReactError> {
+    pub async fn connect(environment: &str, target: &EnvironmentTarget) -> Result<Self, ReactError> {
         let options = PgConnectOptions::from_str(target.admin_url.expose_secret())
             .map_err(|_| ReactError::permanent(format!("the admin URL of environment {environment} is malformed")))?
             .disable_statement_logging();
@@ -146,7 +166,7 @@ impl Target {
     /// Makes the role with this password verifier, or, when an earlier
     /// attempt of the same request made it, sets the verifier and limits
     /// again. A role of that name that is not this request's is refused.
-    pub(crate) async fn ensure_role(&mut self, plan: &DatabasePlan, verifier: &str) -> Result<(), ReactError> {
+    pub async fn ensure_role(&mut self, plan: &DatabasePlan, verifier: &str) -> Result<(), ReactError> {
         let existing = self.role_marker(&plan.role).await?;
         let role = identifier(&plan.role);
         let limit = plan.connection_limit;
@@ -179,7 +199,7 @@ impl Target {
     /// earlier attempt; then (again, idempotently) revokes `CONNECT` from
     /// `PUBLIC`, sets the connection limit and the risk's logging. A
     /// database of that name that the role does not own is refused.
-    pub(crate) async fn ensure_database(&mut self, plan: &DatabasePlan) -> Result<(), ReactError> {
+    pub async fn ensure_database(&mut self, plan: &DatabasePlan) -> Result<(), ReactError> {
         let owner = self.database_owner(&plan.database).await?;
         let (database, role, limit) = (identifier(&plan.database), identifier(&plan.role), plan.connection_limit);
         match owner {
@@ -209,7 +229,7 @@ impl Target {
     /// Drops the database (when its role owns it) and the role (when it is
     /// this request's); what is gone already counts as dropped. Sessions
     /// still open on the database are ended (break-glass).
-    pub(crate) async fn drop_database(&mut self, plan: &DatabasePlan) -> Result<(), ReactError> {
+    pub async fn drop_database(&mut self, plan: &DatabasePlan) -> Result<(), ReactError> {
         let (database, role) = (identifier(&plan.database), identifier(&plan.role));
         match self.database_owner(&plan.database).await? {
             None => {}
@@ -257,7 +277,7 @@ impl Target {
     }
 
     /// Reads what exists of the plan's role and database.
-    pub(crate) async fn inspect(&mut self, plan: &DatabasePlan) -> Result<DatabaseState, ReactError> {
+    pub async fn inspect(&mut self, plan: &DatabasePlan) -> Result<DatabaseState, ReactError> {
         let role: Option<(Option<String>, i32, bool)> = sqlx::query_as(
             "SELECT shobj_description(oid, 'pg_authid'), rolconnlimit, rolcanlogin FROM pg_catalog.pg_roles
              WHERE rolname = $1",
@@ -297,7 +317,7 @@ impl Target {
     /// Sets what drifted back to the plan: the owner, `CONNECT` for the role
     /// alone, limits and logging; the role's password from its secret when
     /// `verifier` is given. A missing database cannot be repaired.
-    pub(crate) async fn repair(
+    pub async fn repair(
         &mut self,
         plan: &DatabasePlan,
         verifier: Option<&str>,
@@ -334,7 +354,7 @@ impl Target {
     }
 
     /// Closes the connection.
-    pub(crate) async fn close(self) {
+    pub async fn close(self) {
         let _ = self.connection.close().await;
     }
 }

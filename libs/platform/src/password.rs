@@ -12,20 +12,20 @@ use sha2::{Digest as _, Sha256};
 
 /// Characters in a generated password: letters and digits only (about 238
 /// bits), so it needs no escaping in a connection URI, JSON or SQL.
-pub(crate) const LENGTH: usize = 40;
+pub const LENGTH: usize = 40;
 
 /// SCRAM iterations, as Postgres uses by default (`scram_iterations`).
 const ITERATIONS: u32 = 4096;
 
 /// Returns a new password from the OS's random source.
-pub(crate) fn generate() -> SecretString {
+pub fn generate() -> SecretString {
     SecretString::from(Alphanumeric.sample_string(&mut rand::rngs::OsRng.unwrap_err(), LENGTH))
 }
 
 /// Returns the SCRAM-SHA-256 verifier of `password` with a fresh salt, in
 /// the form `CREATE ROLE … PASSWORD '…'` stores as is
 /// (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, RFC 5802).
-pub(crate) fn scram_verifier(password: &SecretString) -> String {
+pub fn scram_verifier(password: &SecretString) -> String {
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.try_fill_bytes(&mut salt).expect("the OS's random source works");
     verifier_with_salt(password.expose_secret().as_bytes(), &salt, ITERATIONS)

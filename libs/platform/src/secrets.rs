@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
 /// The tag naming the request a secret belongs to.
-pub(crate) const REQUEST_TAG: &str = "gantry:request-id";
+pub const REQUEST_TAG: &str = "gantry:request-id";
 
 /// What applications read from their secret. The password is only in
 /// memory here; `Debug` leaves it out.
 #[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct Credentials {
+pub struct Credentials {
     /// The login role.
     pub username: String,
     /// Its password.
@@ -53,7 +53,7 @@ fn secret<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SecretStr
 
 /// A secret found under a name.
 #[derive(Debug)]
-pub(crate) enum Found {
+pub enum Found {
     /// No secret has the name.
     Missing,
     /// Ours: its current version and credentials.
@@ -69,7 +69,7 @@ pub(crate) enum Found {
 
 /// Secrets Manager as the provisioner uses it; the client is made on first use.
 #[derive(Debug, Clone)]
-pub(crate) struct SecretStore {
+pub struct SecretStore {
     aws: Aws,
     client: std::sync::Arc<tokio::sync::OnceCell<Client>>,
 }
@@ -85,7 +85,7 @@ fn described<E: std::error::Error + Send + Sync + 'static>(
 
 impl SecretStore {
     /// A store on the shared AWS configuration.
-    pub(crate) fn new(aws: Aws) -> Self {
+    pub fn new(aws: Aws) -> Self {
         Self { aws, client: Default::default() }
     }
 
@@ -95,7 +95,7 @@ impl SecretStore {
 
     /// Looks `name` up: missing, ours (tagged with `request_id`) with its
     /// current credentials, or someone else's.
-    pub(crate) async fn find(&self, name: &str, request_id: &str) -> Result<Found, ReactError> {
+    pub async fn find(&self, name: &str, request_id: &str) -> Result<Found, ReactError> {
         let description = match self.client().await.describe_secret().secret_id(name).send().await {
             Ok(description) => description,
             Err(error) if error.as_service_error().is_some_and(|error| error.is_resource_not_found_exception()) => {
@@ -127,7 +127,7 @@ impl SecretStore {
 
     /// Creates `name` holding `credentials`, tagged; `token` makes a retry
     /// of the same call create nothing more. Returns the version id.
-    pub(crate) async fn create(
+    pub async fn create(
         &self,
         name: &str,
         credentials: &Credentials,
@@ -156,7 +156,7 @@ impl SecretStore {
     /// Schedules `name` (ours only) for deletion, recoverable for
     /// `window_days`; returns when it will be gone, or `None` when there is
     /// no such secret. A secret already scheduled is left as it is.
-    pub(crate) async fn delete(
+    pub async fn delete(
         &self,
         name: &str,
         request_id: &str,
