@@ -34,6 +34,12 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::SecretDeleted(_) => "provisioner.secret_deleted.v1",
         Payload::Decommissioned(_) => "provisioner.decommissioned.v1",
         Payload::DecommissionFailed(_) => "provisioner.decommission_failed.v1",
+        Payload::RotationRequested(_) => "rotation.requested.v1",
+        Payload::RotationStarted(_) => "rotation.started.v1",
+        Payload::CredentialsRotated(_) => "rotation.rotated.v1",
+        Payload::RotationFailed(_) => "rotation.failed.v1",
+        Payload::RotationDueSoon(_) => "rotation.due_soon.v1",
+        Payload::RotationOverdue(_) => "rotation.overdue.v1",
     }
 }
 

@@ -194,4 +194,87 @@ impl SecretStore {
                 .unwrap_or_else(|| SystemTime::now() + window),
         ))
     }
+
+    /// The credentials of version `version_id`, or `None` when the secret
+    /// has no such version (a rotation's pending version not stored yet).
+    pub async fn version(&self, name: &str, version_id: &str) -> Result<Option<Credentials>, ReactError> {
+        match self.client().await.get_secret_value().secret_id(name).version_id(version_id).send().await {
+            Ok(value) => value
+                .secret_string()
+                .and_then(|text| serde_json::from_str::<Credentials>(text).ok())
+                .map(Some)
+                .ok_or_else(|| ReactError::permanent(format!("secret {name} does not hold database credentials"))),
+            Err(error) if error.as_service_error().is_some_and(|error| error.is_resource_not_found_exception()) => {
+                Ok(None)
+            }
+            Err(error) => Err(ReactError::retryable(described("GetSecretValue", &error))),
+        }
+    }
+
+    /// Stores `credentials` as version `token` labelled `AWSPENDING` (the
+    /// token makes a retried call store nothing more).
+    pub async fn put_pending(&self, name: &str, credentials: &Credentials, token: &str) -> Result<(), ReactError> {
+        let value = serde_json::to_string(credentials)
+            .map_err(|error| ReactError::permanent(format!("encoding credentials: {error}")))?;
+        self.client()
+            .await
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .client_request_token(token)
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .map_err(|error| ReactError::retryable(described("PutSecretValue", &error)))?;
+        Ok(())
+    }
+
+    /// Makes version `version_id` current (the current one, `previous`,
+    /// becomes `AWSPREVIOUS`) and takes `AWSPENDING` off it. Each move is
+    /// skipped when done already, so a retry after a crash finishes it.
+    pub async fn promote(&self, name: &str, version_id: &str, previous: &str) -> Result<(), ReactError> {
+        if previous != version_id {
+            self.client()
+                .await
+                .update_secret_version_stage()
+                .secret_id(name)
+                .version_stage("AWSCURRENT")
+                .move_to_version_id(version_id)
+                .remove_from_version_id(previous)
+                .send()
+                .await
+                .map_err(|error| ReactError::retryable(described("UpdateSecretVersionStage", &error)))?;
+        }
+        self.unstage_pending(name, version_id).await
+    }
+
+    /// Takes `AWSPENDING` off version `version_id`, if it has it (Secrets
+    /// Manager moves only the label it names: a finished or abandoned
+    /// rotation must remove it itself).
+    pub async fn unstage_pending(&self, name: &str, version_id: &str) -> Result<(), ReactError> {
+        let listed = self
+            .client()
+            .await
+            .list_secret_version_ids()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|error| ReactError::retryable(described("ListSecretVersionIds", &error)))?;
+        let pending = listed.versions().iter().any(|version| {
+            version.version_id() == Some(version_id)
+                && version.version_stages().iter().any(|stage| stage == "AWSPENDING")
+        });
+        if pending {
+            self.client()
+                .await
+                .update_secret_version_stage()
+                .secret_id(name)
+                .version_stage("AWSPENDING")
+                .remove_from_version_id(version_id)
+                .send()
+                .await
+                .map_err(|error| ReactError::retryable(described("UpdateSecretVersionStage", &error)))?;
+        }
+        Ok(())
+    }
 }

@@ -117,6 +117,33 @@ pub fn differences(plan: &DatabasePlan, found: &DatabaseState) -> Vec<(&'static 
     differences
 }
 
+/// Logs in as `credentials` (a new password's proof), retrying a few times
+/// a short while apart; a refused password stays an error.
+pub async fn try_login(credentials: &crate::secrets::Credentials) -> Result<(), ReactError> {
+    let options = PgConnectOptions::new()
+        .host(&credentials.host)
+        .port(credentials.port)
+        .username(&credentials.username)
+        .password(credentials.password.expose_secret())
+        .database(&credentials.dbname)
+        .disable_statement_logging();
+    let mut last = String::new();
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+        }
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                return Ok(());
+            }
+            Ok(Err(error)) => last = error.to_string(),
+            Err(_) => last = "timed out".into(),
+        }
+    }
+    Err(ReactError::retryable(format!("a login as {} with the new password failed: {last}", credentials.username)))
+}
+
 /// Quotes an identifier for SQL (names are validated by intake already;
 /// quoting keeps a bad one from ever being anything but a name).
 fn identifier(name: &str) -> String {
@@ -342,6 +369,19 @@ impl Target {
             self.run(&revoke, "revoking CONNECT").await?;
         }
         self.ensure_database(plan).await
+    }
+
+    /// Sets the password of `role` (only if it is `request_id`'s) to the one
+    /// of this SCRAM verifier.
+    pub async fn set_password(&mut self, role: &str, request_id: &str, verifier: &str) -> Result<(), ReactError> {
+        match self.role_marker(role).await? {
+            Some(Some(found)) if found == marker(request_id) => {
+                let alter = format!("ALTER ROLE {} PASSWORD '{verifier}'", identifier(role));
+                self.run(&alter, "setting the role's password").await
+            }
+            None => Err(ReactError::permanent(format!("role {role} does not exist"))),
+            Some(_) => Err(ReactError::permanent(format!("role {role} is not this request's; it is never changed"))),
+        }
     }
 
     /// Runs statements as one simple query (one implicit transaction).

@@ -20,6 +20,7 @@
 //! - [`run`]: [`Built`], start-up and the running service; [`rebuild`].
 //! - `health`: the live health of a service's names.
 
+pub mod api;
 pub mod declare;
 mod health;
 pub mod run;

@@ -2,17 +2,13 @@
 //! the catalog and audit exports, and the drift check. Thin methods: parse,
 //! read or run, answer.
 
-use crate::error::Error;
 use crate::reads::{self, Filter};
-use crate::view::{VIEW_NAME, environment_word};
+
 use crate::{audit, catalog};
 use gantry_proto::provisioner::{self as pb, provisioner_service_server::ProvisionerService};
-use gantry_proto::types::{Environment, Principal};
-use gantry_runtime::grpc::page;
+use gantry_proto::types::Principal;
 use gantry_runtime::principal_of;
-use gantry_service::{Readiness, ViewNotReady};
-use sqlx::PgPool;
-use std::time::Duration;
+use gantry_service::api::{ApiError as Error, Checks, ViewReads, environment, next_page, page_size, page_token};
 use tonic::{Request, Response, Status};
 
 /// The group that may run a reconcile.
@@ -21,43 +17,8 @@ pub(crate) const ADMIN_GROUP: &str = "platform-team";
 /// The provisioner API over its view.
 #[derive(Debug, Clone)]
 pub(crate) struct ProvisionerApi {
-    pub(crate) pool: PgPool,
-    pub(crate) readiness: Readiness,
-    pub(crate) read_wait: Duration,
+    pub(crate) reads: ViewReads,
     pub(crate) reconciler: crate::drift::Reconciler,
-}
-
-/// Every environment, as the validation messages list them.
-fn environments() -> String {
-    [Environment::Dev, Environment::Test, Environment::Staging, Environment::Prod]
-        .iter()
-        .map(|environment| format!("{} ({})", *environment as i32, environment_word(*environment as i32)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Reads an environment field: `None` when unset and not required.
-fn environment(field: &str, value: i32, required: bool) -> Result<Option<String>, (String, String)> {
-    match environment_word(value) {
-        word if !word.is_empty() => Ok(Some(word)),
-        _ if value == 0 && !required => Ok(None),
-        _ if value == 0 => Err((field.to_owned(), format!("required; one of {}", environments()))),
-        _ => Err((field.to_owned(), format!("unknown value {value}; one of {}", environments()))),
-    }
-}
-
-/// Collects field checks and answers them all at once.
-#[derive(Default)]
-struct Checks(Vec<(String, String)>);
-
-impl Checks {
-    fn take<T>(&mut self, result: Result<T, (String, String)>) -> Option<T> {
-        result.map_err(|violation| self.0.push(violation)).ok()
-    }
-
-    fn finish(self) -> Result<(), Error> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }
-    }
 }
 
 fn required_name(field: &str, value: &str) -> Result<String, (String, String)> {
@@ -88,49 +49,15 @@ fn status_filter(value: i32) -> Result<Option<&'static str>, (String, String)> {
     })
 }
 
-fn page_size(value: u32) -> Result<u32, (String, String)> {
-    page::size(value).map_err(|error| ("page_size".to_owned(), error.to_string()))
-}
-
-fn page_token(value: &str) -> Result<Option<u64>, (String, String)> {
-    page::parse(value).map_err(|error| ("page_token".to_owned(), error.to_string()))
-}
-
-/// The next page's token when the query returned one row more than the page.
-fn next_page<T>(rows: &mut Vec<T>, limit: u32, created_sequence: impl Fn(&T) -> i64) -> String {
-    if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| page::token(created_sequence(row) as u64)).unwrap_or_default()
-    } else {
-        String::new()
-    }
-}
-
 impl ProvisionerApi {
-    /// Waits until the view has applied `min_sequence` (none: at once);
-    /// fails UNAVAILABLE while the view cannot be read.
-    async fn wait_for(&self, min_sequence: u64) -> Result<(), Error> {
-        self.readiness.view_at(&self.pool, VIEW_NAME, min_sequence, self.read_wait).await.map_err(|error| match error {
-            ViewNotReady::Unavailable => Error::ViewUnavailable,
-            ViewNotReady::Behind(sequence) => Error::NotCaughtUp(sequence),
-            ViewNotReady::Failed(cause) => Error::Unexpected(cause),
-        })
-    }
-
-    /// Bounds a read: a Postgres that stops answering answers UNAVAILABLE
-    /// after the read wait and a second.
-    async fn bounded<T>(&self, read: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        tokio::time::timeout(self.read_wait + Duration::from_secs(1), read).await.unwrap_or(Err(Error::ViewUnavailable))
-    }
-
     async fn get_database_inner(&self, message: pb::GetDatabaseRequest) -> Result<pb::Database, Error> {
         let mut checks = Checks::default();
         let environment = checks.take(environment("environment", message.environment, true)).flatten();
         let name = checks.take(required_name("database_name", &message.database_name));
         checks.finish()?;
         let (environment, name) = (environment.expect("checked"), name.expect("checked"));
-        self.wait_for(message.min_sequence).await?;
-        let row = reads::database(&self.pool, &environment, &name).await?;
+        self.reads.at(message.min_sequence).await?;
+        let row = reads::database(&self.reads.pool, &environment, &name).await?;
         row.map(|row| row.message())
             .ok_or_else(|| Error::NotFound(format!("no database {name} in {environment} was provisioned")))
     }
@@ -149,8 +76,8 @@ impl ProvisionerApi {
             limit: checks.take(page_size(message.page_size)).unwrap_or_default(),
         };
         checks.finish()?;
-        self.wait_for(message.min_sequence).await?;
-        let mut rows = reads::databases(&self.pool, &filter).await?;
+        self.reads.at(message.min_sequence).await?;
+        let mut rows = reads::databases(&self.reads.pool, &filter).await?;
         let next_page_token = next_page(&mut rows, filter.limit, |row| row.created_sequence);
         Ok(pb::ListDatabasesResponse { databases: rows.iter().map(|row| row.message()).collect(), next_page_token })
     }
@@ -160,8 +87,8 @@ impl ProvisionerApi {
         let name = checks.take(required_name("bucket_name", &message.bucket_name));
         checks.finish()?;
         let name = name.expect("checked");
-        self.wait_for(message.min_sequence).await?;
-        let row = reads::bucket(&self.pool, &name).await?;
+        self.reads.at(message.min_sequence).await?;
+        let row = reads::bucket(&self.reads.pool, &name).await?;
         row.map(|row| row.message()).ok_or_else(|| Error::NotFound(format!("no bucket {name} was provisioned")))
     }
 
@@ -189,8 +116,8 @@ impl ProvisionerApi {
             limit: checks.take(page_size(message.page_size)).unwrap_or_default(),
         };
         checks.finish()?;
-        self.wait_for(message.min_sequence).await?;
-        let mut rows = reads::buckets(&self.pool, &filter).await?;
+        self.reads.at(message.min_sequence).await?;
+        let mut rows = reads::buckets(&self.reads.pool, &filter).await?;
         let next_page_token = next_page(&mut rows, filter.limit, |row| row.created_sequence);
         Ok(pb::ListBucketsResponse { buckets: rows.iter().map(|row| row.message()).collect(), next_page_token })
     }
@@ -203,8 +130,8 @@ impl ProvisionerApi {
             checks.0.push(("format".into(), "required; one of 1 (platform), 2 (backstage)".into()));
         }
         checks.finish()?;
-        self.wait_for(message.min_sequence).await?;
-        let (databases, buckets) = reads::all_in_status(&self.pool, environment.as_deref(), "ready").await?;
+        self.reads.at(message.min_sequence).await?;
+        let (databases, buckets) = reads::all_in_status(&self.reads.pool, environment.as_deref(), "ready").await?;
         let rendered = match format {
             pb::CatalogFormat::Backstage => catalog::backstage(&databases, &buckets),
             _ => catalog::platform(&databases, &buckets),
@@ -220,8 +147,8 @@ impl ProvisionerApi {
             Err(_) => checks.0.push(("format".into(), format!("unknown value {}; one of 1 (csv)", message.format))),
         }
         checks.finish()?;
-        self.wait_for(message.min_sequence).await?;
-        let rows = reads::audit_rows(&self.pool, &environment.expect("checked")).await?;
+        self.reads.at(message.min_sequence).await?;
+        let rows = reads::audit_rows(&self.reads.pool, &environment.expect("checked")).await?;
         Ok(pb::ExportAuditResponse { content: audit::csv(&rows)?, rows: rows.len() as u32 })
     }
 
@@ -236,7 +163,7 @@ impl ProvisionerApi {
         let mut checks = Checks::default();
         let environment = checks.take(environment("environment", message.environment, false)).flatten();
         checks.finish()?;
-        if !self.readiness.is_ready() {
+        if !self.reads.readiness.is_ready() {
             return Err(Error::ViewUnavailable);
         }
         self.reconciler.reconcile(environment.as_deref(), message.repair, &principal).await
@@ -250,7 +177,7 @@ impl ProvisionerService for ProvisionerApi {
         request: Request<pb::GetDatabaseRequest>,
     ) -> Result<Response<pb::GetDatabaseResponse>, Status> {
         principal_of(&request)?;
-        let database = self.bounded(self.get_database_inner(request.into_inner())).await?;
+        let database = self.reads.bounded(self.get_database_inner(request.into_inner())).await?;
         Ok(Response::new(pb::GetDatabaseResponse { database: Some(database) }))
     }
 
@@ -259,7 +186,7 @@ impl ProvisionerService for ProvisionerApi {
         request: Request<pb::ListDatabasesRequest>,
     ) -> Result<Response<pb::ListDatabasesResponse>, Status> {
         principal_of(&request)?;
-        Ok(Response::new(self.bounded(self.list_databases_inner(request.into_inner())).await?))
+        Ok(Response::new(self.reads.bounded(self.list_databases_inner(request.into_inner())).await?))
     }
 
     async fn get_bucket(
@@ -267,7 +194,7 @@ impl ProvisionerService for ProvisionerApi {
         request: Request<pb::GetBucketRequest>,
     ) -> Result<Response<pb::GetBucketResponse>, Status> {
         principal_of(&request)?;
-        let bucket = self.bounded(self.get_bucket_inner(request.into_inner())).await?;
+        let bucket = self.reads.bounded(self.get_bucket_inner(request.into_inner())).await?;
         Ok(Response::new(pb::GetBucketResponse { bucket: Some(bucket) }))
     }
 
@@ -276,7 +203,7 @@ impl ProvisionerService for ProvisionerApi {
         request: Request<pb::ListBucketsRequest>,
     ) -> Result<Response<pb::ListBucketsResponse>, Status> {
         principal_of(&request)?;
-        Ok(Response::new(self.bounded(self.list_buckets_inner(request.into_inner())).await?))
+        Ok(Response::new(self.reads.bounded(self.list_buckets_inner(request.into_inner())).await?))
     }
 
     async fn export_catalog(
@@ -284,7 +211,7 @@ impl ProvisionerService for ProvisionerApi {
         request: Request<pb::ExportCatalogRequest>,
     ) -> Result<Response<pb::ExportCatalogResponse>, Status> {
         principal_of(&request)?;
-        let content = self.bounded(self.export_catalog_inner(request.into_inner())).await?;
+        let content = self.reads.bounded(self.export_catalog_inner(request.into_inner())).await?;
         Ok(Response::new(pb::ExportCatalogResponse { content }))
     }
 
@@ -293,7 +220,7 @@ impl ProvisionerService for ProvisionerApi {
         request: Request<pb::ExportAuditRequest>,
     ) -> Result<Response<pb::ExportAuditResponse>, Status> {
         principal_of(&request)?;
-        Ok(Response::new(self.bounded(self.export_audit_inner(request.into_inner())).await?))
+        Ok(Response::new(self.reads.bounded(self.export_audit_inner(request.into_inner())).await?))
     }
 
     async fn reconcile(

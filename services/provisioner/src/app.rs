@@ -9,11 +9,12 @@ use crate::decommission::DecommissionReactor;
 use crate::drift::Reconciler;
 use crate::s3::BucketStore;
 use crate::settings::ProvisionerSettings;
-use crate::view::{MIGRATOR, ResourcesView};
+use crate::view::{MIGRATOR, ResourcesView, VIEW_NAME};
 use gantry_platform::aws::Aws;
 use gantry_platform::secrets::SecretStore;
 use gantry_proto::provisioner::provisioner_service_server::ProvisionerServiceServer;
 use gantry_runtime::{Config, Shutdown};
+use gantry_service::api::ViewReads;
 use gantry_service::{Declaration, Parts, Service};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,12 +48,13 @@ impl Service for Provisioner {
             secrets,
             buckets,
         };
-        let api = ProvisionerApi {
+        let reads = ViewReads {
             pool: parts.pool.clone(),
             readiness: parts.readiness.clone(),
-            read_wait: parts.read_wait(),
-            reconciler: reconciler.clone(),
+            view: VIEW_NAME,
+            wait: parts.read_wait(),
         };
+        let api = ProvisionerApi { reads, reconciler: reconciler.clone() };
         let server = ProvisionerServiceServer::new(api)
             .max_decoding_message_size(parts.service.max_message_bytes)
             .max_encoding_message_size(64 * 1024 * 1024);

@@ -109,8 +109,33 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
         Payload::DecommissionFailed(failed) => {
             entry("decommission failed", failure_outcome(failed.retryable), failed.reason.clone())
         }
+        Payload::RotationRequested(requested) => entry(
+            "rotation requested",
+            "pending",
+            format!("{} {}", requested.secret_name, requested.reason).trim().to_owned(),
+        ),
+        Payload::RotationStarted(started) => {
+            entry("rotation started", "started", format!("pending version {}", started.pending_version_id))
+        }
+        Payload::CredentialsRotated(rotated) => entry(
+            "credentials rotated",
+            "succeeded",
+            format!(
+                "secret {} version {} (was {})",
+                rotated.secret_name, rotated.version_id, rotated.previous_version_id
+            ),
+        ),
+        Payload::RotationFailed(failed) => {
+            entry("rotation failed", failure_outcome(failed.retryable), failed.reason.clone())
+        }
+        Payload::RotationDueSoon(due) => entry("rotation due soon", "warning", deadline(&due.deadline)),
+        Payload::RotationOverdue(overdue) => entry("rotation overdue", "overdue", deadline(&overdue.deadline)),
         Payload::NameReserved(_) | Payload::RequestVoided(_) => None,
     }
+}
+
+fn deadline(deadline: &Option<prost_types::Timestamp>) -> String {
+    deadline.as_ref().map(|deadline| format!("deadline {deadline}")).unwrap_or_default()
 }
 
 fn requested_entry(auto_rule: &str) -> Option<Entry> {

@@ -7,7 +7,6 @@
 
 use crate::bucket_plan;
 use crate::databases::secret_name;
-use crate::error::Error;
 use crate::reads::{self, BucketRow, DatabaseRow, environment_of};
 use crate::s3::BucketStore;
 use crate::settings::ProvisionerSettings;
@@ -18,6 +17,7 @@ use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{DriftDetected, DriftRepaired};
 use gantry_proto::provisioner as pb;
 use gantry_proto::types::{Principal, Risk, Size};
+use gantry_service::api::ApiError as Error;
 use gantry_tiers::{RiskTier, SizeTier};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};

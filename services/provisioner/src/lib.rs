@@ -20,7 +20,7 @@
 //! - `s3`: buckets on S3; `bucket_plan`: what a bucket must look like (pure).
 //! - `drift`: the reconcile (check, record, repair when asked).
 //! - [`view`]: what the provisioner made, from the log; `reads`, `catalog`,
-//!   `audit`: what the API answers from it; `api`, `error`: the gRPC service.
+//!   `audit`: what the API answers from it; `api`: the gRPC service (errors and field checks from `gantry_service::api`).
 //! - `settings`: environments, the secret prefix, retries (AWS is the
 //!   shared `aws` section).
 //! - `app`: [`Provisioner`] declared on the service skeleton.
@@ -36,7 +36,6 @@ mod catalog;
 mod databases;
 mod decommission;
 mod drift;
-mod error;
 mod reads;
 mod s3;
 mod settings;

@@ -10,7 +10,8 @@ use crate::audit;
 use futures::future::BoxFuture;
 use gantry_eventlog::{RecordedEvent, View};
 use gantry_proto::events::envelope::Payload;
-use gantry_proto::types::{BucketPurpose, Environment};
+use gantry_proto::types::BucketPurpose;
+pub(crate) use gantry_service::api::environment_word;
 use prost::Message as _;
 use sqlx::PgConnection;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,15 +41,6 @@ fn seconds(event: &RecordedEvent) -> f64 {
         UNIX_EPOCH + std::time::Duration::new(time.seconds.max(0) as u64, time.nanos.max(0) as u32)
     });
     at.duration_since(UNIX_EPOCH).map_or(0.0, |elapsed| elapsed.as_secs_f64())
-}
-
-/// The lower-case word of an environment (`dev`), empty when unknown.
-pub(crate) fn environment_word(environment: i32) -> String {
-    Environment::try_from(environment)
-        .ok()
-        .filter(|environment| *environment != Environment::Unspecified)
-        .map(|environment| environment.as_str_name().trim_start_matches("ENVIRONMENT_").to_lowercase())
-        .unwrap_or_default()
 }
 
 /// The kebab-case word of a bucket purpose (`backend-state`), empty when unknown.

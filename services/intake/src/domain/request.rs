@@ -290,8 +290,8 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
             state.reason = Some(failed.reason.clone());
         }
         // Steps of provisioning (the status stays provisioning until ready),
-        // of a drift check (it stays ready) and of a decommission (it stays
-        // decommissioning until decommissioned).
+        // of a drift check and of a password rotation (it stays ready) and of
+        // a decommission (it stays decommissioning until decommissioned).
         Payload::RoleCreated(_)
         | Payload::DatabaseCreated(_)
         | Payload::CredentialsStored(_)
@@ -299,7 +299,13 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::DriftDetected(_)
         | Payload::DriftRepaired(_)
         | Payload::DatabaseDropped(_)
-        | Payload::SecretDeleted(_) => {}
+        | Payload::SecretDeleted(_)
+        | Payload::RotationRequested(_)
+        | Payload::RotationStarted(_)
+        | Payload::CredentialsRotated(_)
+        | Payload::RotationFailed(_)
+        | Payload::RotationDueSoon(_)
+        | Payload::RotationOverdue(_) => {}
         Payload::DecommissionRequested(_)
         | Payload::DecommissionApproved(_)
         | Payload::DecommissionRejected(_)
