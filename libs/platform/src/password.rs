@@ -31,6 +31,20 @@ pub fn scram_verifier(password: &SecretString) -> String {
     verifier_with_salt(password.expose_secret().as_bytes(), &salt, ITERATIONS)
 }
 
+/// True when `verifier` (as `pg_authid.rolpassword` holds it) is the
+/// SCRAM-SHA-256 verifier of `password`: the check that a role and its
+/// secret agree, which does not depend on how the server authenticates.
+pub fn matches(password: &SecretString, verifier: &str) -> bool {
+    let parsed = verifier.strip_prefix("SCRAM-SHA-256$").and_then(|rest| {
+        let (iterations, rest) = rest.split_once(':')?;
+        let (salt, _) = rest.split_once('$')?;
+        Some((iterations.parse::<u32>().ok()?, STANDARD.decode(salt).ok()?))
+    });
+    parsed.is_some_and(|(iterations, salt)| {
+        verifier_with_salt(password.expose_secret().as_bytes(), &salt, iterations) == verifier
+    })
+}
+
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(message);
@@ -78,5 +92,8 @@ mod tests {
         assert_eq!(STANDARD.decode(stored).unwrap().len(), 32);
         assert_eq!(STANDARD.decode(server).unwrap().len(), 32);
         assert!(!first.contains("pencil"));
+        assert!(matches(&password, &first) && matches(&password, &second));
+        assert!(!matches(&SecretString::from("pen"), &first));
+        assert!(!matches(&password, "md5abc"));
     }
 }
