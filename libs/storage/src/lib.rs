@@ -74,10 +74,12 @@ pub mod error;
 pub mod fs;
 pub mod key;
 pub mod range;
+pub mod s3;
 
 pub use error::{BoxError, StorageError};
 pub use fs::FsStore;
 pub use range::ByteRange;
+pub use s3::{S3Settings, S3Store, ServerSideEncryption};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;

@@ -44,6 +44,11 @@ impl ByteRange {
         }
     }
 
+    /// The `Range` header value.
+    pub(crate) fn header(self) -> String {
+        format!("bytes={self}")
+    }
+
     pub(crate) fn unsatisfiable(self, size: Option<u64>) -> StorageError {
         StorageError::InvalidRange { range: self.to_string(), size }
     }

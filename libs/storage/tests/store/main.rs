@@ -11,6 +11,7 @@
 
 mod fs;
 mod helpers;
+mod s3;
 mod suite;
 
 /// Declares one test per behaviour of the suite, for the `Fixture` of the
