@@ -3,16 +3,19 @@
 //! or aborted. On a failure the tasks still running are stopped and
 //! awaited *before* the abort (an `UploadPart` that reaches S3 after the
 //! abort fails anyway, and the emulator answers it with a 500). An upload
-//! dropped half way (its caller went away) is aborted in the background.
+//! dropped half way (its caller went away), even while it was being
+//! created, is aborted in the background.
 
 use super::S3Store;
 use super::errors::classify;
 use crate::StorageError;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::create_multipart_upload::{CreateMultipartUploadError, CreateMultipartUploadOutput};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use std::future::Future;
 use std::sync::Arc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// Where the parts of one upload go.
 #[derive(Debug)]
@@ -38,14 +41,22 @@ impl Multipart {
     /// and SHA-256 checksums.
     pub(super) async fn create(store: &S3Store, object_key: &str) -> Result<Self, StorageError> {
         let settings = &store.settings;
-        let output = super::upload::with_object_settings!(
+        let request = super::upload::with_object_settings!(
             store.client.create_multipart_upload().bucket(&settings.bucket).key(object_key),
             settings
         )
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .send()
-        .await
-        .map_err(classify("CreateMultipartUpload"))?;
+        .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        let mut creating = Creating {
+            request: Some(tokio::spawn(request.send())),
+            client: store.client.clone(),
+            bucket: settings.bucket.clone(),
+            key: object_key.to_owned(),
+        };
+        let created = creating.request.as_mut().expect("just spawned").await;
+        creating.request = None;
+        let output = created
+            .map_err(|error| StorageError::Other(format!("CreateMultipartUpload's task failed: {error}")))?
+            .map_err(classify("CreateMultipartUpload"))?;
         let upload_id = output.upload_id.ok_or_else(|| StorageError::Other("S3 gave no upload id".into()))?;
         let target = Target {
             client: store.client.clone(),
@@ -140,6 +151,28 @@ impl Drop for Multipart {
                 tracing::warn!(upload_id = %target.upload_id, "a multipart upload dropped outside a runtime stays open")
             }
         }
+    }
+}
+
+/// A `CreateMultipartUpload` under way, on a task of its own: if the put
+/// is dropped before the answer arrives, the upload it makes is aborted.
+#[derive(Debug)]
+struct Creating {
+    request: Option<JoinHandle<Result<CreateMultipartUploadOutput, SdkError<CreateMultipartUploadError>>>>,
+    client: Client,
+    bucket: String,
+    key: String,
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        let Some(request) = self.request.take() else { return };
+        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), self.key.clone());
+        drop(tokio::spawn(async move {
+            if let Ok(Ok(CreateMultipartUploadOutput { upload_id: Some(upload_id), .. })) = request.await {
+                abort_upload(Arc::new(Target { client, bucket, key, upload_id })).await;
+            }
+        }));
     }
 }
 

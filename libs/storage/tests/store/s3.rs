@@ -87,15 +87,17 @@ impl Fixture {
             .collect()
     }
 
-    /// Waits (up to 10 s) until `count` uploads are open.
-    async fn wait_for_open_uploads(&self, count: usize) {
-        for _ in 0..200 {
+    /// Waits (polling, up to `limit`) until `count` uploads are open;
+    /// returns whether they were.
+    async fn wait_for_open_uploads(&self, count: usize, limit: std::time::Duration) -> bool {
+        let poll = std::time::Duration::from_millis(5);
+        for _ in 0..limit.as_millis() / poll.as_millis() {
             if self.open_uploads().await.len() == count {
-                return;
+                return true;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(poll).await;
         }
-        panic!("{count} uploads open never came: {:?}", self.open_uploads().await);
+        false
     }
 
     /// Aborts leftover uploads, deletes every object and the bucket, then
@@ -165,22 +167,53 @@ async fn a_failed_multipart_upload_is_aborted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_multipart_upload_is_aborted_in_the_background() {
-    with_fixture(Fixture::new().await, async |fixture: &Fixture| {
-        let (sender, receiver) = futures::channel::mpsc::unbounded();
-        for chunk in (0..12).map(|_| Ok(blob(22, MIB))) {
-            sender.unbounded_send(chunk).unwrap();
+    // 12 MiB: the upload exists and two parts are started.
+    with_fixture(Fixture::new().await, async |fixture: &Fixture| drop_put_after(fixture, 12).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_dropped_while_its_upload_is_created_aborts_it() {
+    // 6 MiB: the threshold is crossed, CreateMultipartUpload is (most
+    // likely) under way when the put is dropped.
+    with_fixture(Fixture::new().await, async |fixture: &Fixture| drop_put_after(fixture, 6).await).await;
+}
+
+/// Drops a put once it has taken `chunks` MiB of an input that never
+/// ends, then waits until no upload is open.
+async fn drop_put_after(fixture: &Fixture, chunks: usize) {
+    let (sender, receiver) = futures::channel::mpsc::unbounded();
+    for chunk in (0..chunks).map(|_| Ok(blob(22, MIB))) {
+        sender.unbounded_send(chunk).unwrap();
+    }
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = receiver.inspect({
+        let taken = taken.clone();
+        move |_| {
+            taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        let mut put = fixture.store.put("dropped", receiver.boxed());
-        // The put takes all 12 MiB (two parts started) and waits for more input.
-        tokio::select! {
-            outcome = &mut put => panic!("the put ended without its input ending: {outcome:?}"),
-            () = fixture.wait_for_open_uploads(1) => {}
+    });
+    let mut put = fixture.store.put("dropped", counted.boxed());
+    let all_taken = async {
+        for _ in 0..1000 {
+            if taken.load(std::sync::atomic::Ordering::SeqCst) == chunks {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        drop(put);
-        fixture.wait_for_open_uploads(0).await;
-        drop(sender);
-    })
-    .await;
+        panic!("the put never took its input");
+    };
+    tokio::select! {
+        outcome = &mut put => panic!("the put ended without its input ending: {outcome:?}"),
+        () = all_taken => {}
+    }
+    drop(put);
+    // The upload is created even when the put was dropped before the
+    // answer; it may come and go between two polls, so its coming is
+    // waited for only so long.
+    fixture.wait_for_open_uploads(1, std::time::Duration::from_secs(5)).await;
+    let aborted = fixture.wait_for_open_uploads(0, std::time::Duration::from_secs(10)).await;
+    assert!(aborted, "aborted after the drop: {:?}", fixture.open_uploads().await);
+    drop(sender);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
