@@ -1,9 +1,9 @@
 //! The S3 backend (AWS or any S3-compatible store): blobs are objects in
 //! one bucket under an optional key prefix. Small blobs go up in one
-//! `PutObject`, larger ones as multipart uploads with a bounded number of
-//! parts in flight, aborted on any failure ([`upload`]); promote is a
-//! server-side copy and a delete ([`copy`]). Uploads ask for SHA-256
-//! checksums. With an endpoint configured (an emulator, MinIO, …) the
+//! `PutObject`, larger ones as multipart uploads with a bounded number
+//! of parts in flight, aborted on any failure (`upload`, `multipart`);
+//! promote is a server-side copy and a delete (`copy`). Uploads ask for
+//! SHA-256 checksums. With an endpoint configured (an emulator, MinIO, …) the
 //! client uses path-style addressing.
 //!
 //! What the emulator (moto 5.2) does differently from S3, as the tests
