@@ -88,8 +88,10 @@ export_local_aws_env
 # On one machine every environment's platform Postgres is the local one
 # (database names are then unique across environments, not only within).
 for environment in DEV TEST STAGING PROD; do
-    var="GANTRY_PROVISIONER__ENVIRONMENTS__${environment}__ADMIN_URL"
-    export "$var=${!var:-postgres://postgres@${GANTRY_PG_HOST}:${GANTRY_PG_PORT}/postgres}"
+    for service in PROVISIONER ROTATION; do
+        var="GANTRY_${service}__ENVIRONMENTS__${environment}__ADMIN_URL"
+        export "$var=${!var:-postgres://postgres@${GANTRY_PG_HOST}:${GANTRY_PG_PORT}/postgres}"
+    done
 done
 # The emulator takes any role for bucket replication.
 export GANTRY_PROVISIONER__REPLICATION_ROLE_ARN="${GANTRY_PROVISIONER__REPLICATION_ROLE_ARN:-arn:aws:iam::123456789012:role/gantry-replication}"
@@ -97,6 +99,7 @@ export GANTRY_PROVISIONER__REPLICATION_ROLE_ARN="${GANTRY_PROVISIONER__REPLICATI
 cat >&2 <<EOF
 
 Gantry dev mesh: intake on ${GANTRY_INTAKE__LISTEN:-127.0.0.1:50051}, provisioner on ${GANTRY_PROVISIONER__LISTEN:-127.0.0.1:50052},
+  rotation on ${GANTRY_ROTATION__LISTEN:-127.0.0.1:50055},
   metrics on http://${GANTRY_TELEMETRY__METRICS_LISTEN:-127.0.0.1:9464}/metrics
   Postgres 127.0.0.1:5432 (every environment's platform Postgres too), NATS 127.0.0.1:4222,
   moto $GANTRY_MOTO_URL (Secrets Manager, S3)
