@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn all_expands_and_unknown_names_are_refused() {
         let names = |services: Vec<Runnable>| services.into_iter().map(|service| service.name).collect::<Vec<_>>();
-        assert_eq!(names(resolve(&["all".into(), "intake".into()]).unwrap()), vec!["intake", "provisioner"]);
+        assert_eq!(
+            names(resolve(&["all".into(), "intake".into()]).unwrap()),
+            vec!["intake", "provisioner", "rotation"]
+        );
         assert_eq!(names(resolve(&["provisioner".into()]).unwrap()), vec!["provisioner"]);
         assert!(resolve(&["lineage".into()]).unwrap_err().to_string().contains("not part of this build"));
         assert!(resolve(&["bogus".into()]).is_err());
