@@ -142,6 +142,38 @@ async fn cleanup(
     Ok(())
 }
 
+/// Drops databases and roles a test made on a shared Postgres (they are
+/// cluster-wide, so no schema drop removes them), from a thread of its
+/// own: for a test's `Drop`, so a failed test leaves nothing behind either.
+/// Missing ones are fine; what cannot be dropped is only logged to stderr.
+pub fn drop_cluster_objects(url: &str, databases: &[String], roles: &[String]) {
+    let statements: Vec<String> = databases
+        .iter()
+        .map(|database| format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", database.replace('"', "\"\"")))
+        .chain(roles.iter().map(|role| format!("DROP ROLE IF EXISTS \"{}\"", role.replace('"', "\"\""))))
+        .collect();
+    if statements.is_empty() {
+        return;
+    }
+    let url = url.to_owned();
+    let dropper = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            use sqlx::Connection as _;
+            let mut connection = sqlx::PgConnection::connect(&url).await?;
+            for statement in statements {
+                if let Err(error) = sqlx::raw_sql(&statement).execute(&mut connection).await {
+                    eprintln!("cleanup: {statement}: {error}");
+                }
+            }
+            anyhow::Ok(())
+        })
+    });
+    if let Ok(Err(error)) = dropper.join() {
+        eprintln!("cleanup: {error:#}");
+    }
+}
+
 impl Drop for TestEnv {
     /// A test that failed before `cleanup` still leaves nothing behind.
     fn drop(&mut self) {

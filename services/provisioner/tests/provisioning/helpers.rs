@@ -81,6 +81,21 @@ pub(crate) struct Mesh {
     suffix: String,
     names: std::sync::Mutex<Vec<String>>,
     provisioner_schema: String,
+    cleaned: bool,
+}
+
+impl Drop for Mesh {
+    /// A test that failed before `cleanup` leaves no role or database behind.
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let databases = self.names.lock().map(|names| names.clone()).unwrap_or_default();
+        let roles: Vec<String> = databases.iter().map(|name| format!("{name}_user")).collect();
+        let url = std::env::var("GANTRY_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        gantry_testkit::drop_cluster_objects(&url, &databases, &roles);
+    }
 }
 
 /// How a request's provisioning ended, as its events on the log say.
@@ -179,6 +194,7 @@ impl Mesh {
             suffix,
             names: Default::default(),
             provisioner_schema,
+            cleaned: false,
         }
     }
 
@@ -533,7 +549,8 @@ impl Mesh {
             }
         }
         gantry_runtime::postgres::drop_schema(&self.env.database(), &self.provisioner_schema).await.unwrap();
-        self.env.cleanup().await.expect("cleanup");
+        // The stream and the test's schema go with the TestEnv.
+        self.cleaned = true;
     }
 }
 
