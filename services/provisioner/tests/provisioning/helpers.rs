@@ -85,7 +85,7 @@ pub(crate) struct Mesh {
 }
 
 impl Drop for Mesh {
-    /// A test that failed before `cleanup` leaves no role or database behind.
+    /// A test that failed before `cleanup` leaves no role, database or bucket behind.
     fn drop(&mut self) {
         if self.cleaned {
             return;
@@ -95,6 +95,17 @@ impl Drop for Mesh {
         let url = std::env::var("GANTRY_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         gantry_testkit::drop_cluster_objects(&url, &databases, &roles);
+        let buckets = self.buckets.lock().map(|buckets| buckets.clone()).unwrap_or_default();
+        let s3 = self.s3.clone();
+        let deleter = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                for bucket in buckets {
+                    delete_bucket(&s3, &bucket).await;
+                }
+            });
+        });
+        let _ = deleter.join();
     }
 }
 
