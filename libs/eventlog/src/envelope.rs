@@ -109,6 +109,12 @@ impl RecordedEvent {
             .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
+    /// Returns when the event happened as seconds since the epoch (what SQL's
+    /// `to_timestamp` takes).
+    pub fn occurred_seconds(&self) -> f64 {
+        self.occurred_at().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |elapsed| elapsed.as_secs_f64())
+    }
+
     /// Returns the actor, or an empty principal.
     pub fn actor(&self) -> Principal {
         self.envelope.actor.clone().unwrap_or_default()

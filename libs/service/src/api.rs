@@ -156,6 +156,11 @@ pub struct ViewReads {
 }
 
 impl ViewReads {
+    /// Reads of `view` with the service's pool, readiness and read wait.
+    pub fn of<S>(parts: &crate::Parts<S>, view: &'static str) -> Self {
+        Self { pool: parts.pool.clone(), readiness: parts.readiness.clone(), view, wait: parts.read_wait() }
+    }
+
     /// Waits until the view has applied `min_sequence` (0: at once).
     pub async fn at(&self, min_sequence: u64) -> Result<(), ApiError> {
         self.readiness.view_at(&self.pool, self.view, min_sequence, self.wait).await.map_err(|error| match error {

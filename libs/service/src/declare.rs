@@ -214,6 +214,40 @@ impl Declaration {
         self
     }
 
+    /// Runs `tick` every `interval` (none when zero) from when the schema is
+    /// migrated until shutdown, on every replica; a tick that fails is
+    /// logged and the next one comes as usual.
+    pub fn every<S, F, Fut>(self, parts: &Parts<S>, name: &str, interval: Duration, tick: F) -> Self
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        if interval.is_zero() {
+            return self;
+        }
+        let (readiness, what) = (parts.readiness.clone(), name.to_owned());
+        self.task(name, move |shutdown| async move {
+            let stop = shutdown.wait();
+            tokio::pin!(stop);
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = readiness.ready() => {}
+            }
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    _ = ticks.tick() => {}
+                }
+                if let Err(error) = tick().await {
+                    tracing::warn!(task = %what, error = format!("{error:#}"), "periodic task failed; it runs again next time");
+                }
+            }
+        })
+    }
+
     /// Serves a gRPC API (a generated `…Server`), behind bearer-token auth;
     /// its name is reported by health.
     pub fn api<A>(mut self, api: A) -> Self

@@ -41,38 +41,20 @@ impl Service for Provisioner {
         let databases = Arc::new(DatabaseReactor::new(requests.clone(), settings.clone(), secrets.clone()));
         let bucket_reactor = Arc::new(BucketReactor::new(requests.clone(), settings.clone(), buckets.clone()));
         let decommissions = Arc::new(DecommissionReactor::new(requests.clone(), settings.clone(), secrets.clone()));
-        let reconciler = Reconciler {
-            pool: parts.pool.clone(),
-            log: parts.log.clone(),
-            settings: settings.clone(),
-            secrets,
-            buckets,
-        };
-        let reads = ViewReads {
-            pool: parts.pool.clone(),
-            readiness: parts.readiness.clone(),
-            view: VIEW_NAME,
-            wait: parts.read_wait(),
-        };
-        let api = ProvisionerApi { reads, reconciler: reconciler.clone() };
-        let server = ProvisionerServiceServer::new(api)
-            .max_decoding_message_size(parts.service.max_message_bytes)
-            .max_encoding_message_size(64 * 1024 * 1024);
-        let mut declaration = Declaration::new()
+        let reconciler = Reconciler { pool: parts.pool.clone(), log: parts.log.clone(), settings, secrets, buckets };
+        let api = ProvisionerApi { reads: ViewReads::of(parts, VIEW_NAME), reconciler: reconciler.clone() };
+        let server = ProvisionerServiceServer::new(api).max_decoding_message_size(parts.service.max_message_bytes);
+        let drift_interval = Duration::from_secs(parts.settings.reconcile_interval_s);
+        Ok(Declaration::new()
             .view(parts, Arc::new(ResourcesView::new(requests)))
             .reactor(parts, databases, options.clone())
             .reactor(parts, bucket_reactor, options.clone())
             .reactor(parts, decommissions, options)
-            .api(server);
-        if settings.reconcile_interval_s > 0 {
-            let interval = Duration::from_secs(settings.reconcile_interval_s);
-            let readiness = parts.readiness.clone();
-            declaration = declaration.task("drift check", move |shutdown| async move {
-                readiness.ready().await;
-                reconciler.every(interval, shutdown).await
-            });
-        }
-        Ok(declaration)
+            .api(server)
+            .every(parts, "drift check", drift_interval, move || {
+                let reconciler = reconciler.clone();
+                async move { reconciler.check().await }
+            }))
     }
 }
 

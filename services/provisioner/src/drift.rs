@@ -263,27 +263,10 @@ impl Reconciler {
         Ok(last)
     }
 
-    /// Checks every `interval` until `shutdown` (the periodic check; never repairs).
-    pub(crate) async fn every(
-        self,
-        interval: std::time::Duration,
-        shutdown: gantry_runtime::Shutdown,
-    ) -> anyhow::Result<()> {
-        let actor = crate::steps::principal();
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
-        let stop = shutdown.wait();
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return Ok(()),
-                _ = ticks.tick() => {}
-            }
-            match self.reconcile(None, false, &actor).await {
-                Ok(answer) => tracing::info!(checked = answer.checked, drifts = answer.drifts.len(), "drift check"),
-                Err(error) => tracing::warn!(error = %error, "drift check failed; next time again"),
-            }
-        }
+    /// One periodic check of everything: records drift, never repairs.
+    pub(crate) async fn check(&self) -> anyhow::Result<()> {
+        let answer = self.reconcile(None, false, &crate::steps::principal()).await?;
+        tracing::info!(checked = answer.checked, drifts = answer.drifts.len(), "drift check");
+        Ok(())
     }
 }

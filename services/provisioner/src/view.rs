@@ -14,7 +14,6 @@ use gantry_proto::types::BucketPurpose;
 pub(crate) use gantry_service::api::environment_word;
 use prost::Message as _;
 use sqlx::PgConnection;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The view's name: its consumer and checkpoint.
 pub const VIEW_NAME: &str = "resources";
@@ -33,14 +32,6 @@ impl ResourcesView {
     pub fn new(filter_subject: String) -> Self {
         Self { filter_subject }
     }
-}
-
-/// Seconds since the epoch of the event (what `to_timestamp` takes).
-fn seconds(event: &RecordedEvent) -> f64 {
-    let at = event.envelope.occurred_at.as_ref().map_or(SystemTime::UNIX_EPOCH, |time| {
-        UNIX_EPOCH + std::time::Duration::new(time.seconds.max(0) as u64, time.nanos.max(0) as u32)
-    });
-    at.duration_since(UNIX_EPOCH).map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
 
 /// The kebab-case word of a bucket purpose (`backend-state`), empty when unknown.
@@ -255,7 +246,7 @@ async fn apply_resource(connection: &mut PgConnection, event: &RecordedEvent, at
 /// Applies one event: the resource tables, then its audit row.
 async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {
     let Ok(id) = event.envelope.aggregate_id.parse::<uuid::Uuid>() else { return Ok(()) };
-    let at = At { id, seconds: seconds(event), sequence: event.sequence as i64 };
+    let at = At { id, seconds: event.occurred_seconds(), sequence: event.sequence as i64 };
     apply_resource(connection, event, &at).await?;
     let Some(entry) = event.envelope.payload.as_ref().and_then(audit::entry_of) else { return Ok(()) };
     let actor = event.envelope.actor.as_ref().map(|actor| actor.subject.as_str()).unwrap_or_default();

@@ -10,7 +10,6 @@ use gantry_proto::types::Risk;
 use gantry_service::api::environment_word;
 use gantry_tiers::RiskTier;
 use sqlx::PgConnection;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The view's name: its consumer and checkpoint.
 pub const VIEW_NAME: &str = "credentials";
@@ -36,17 +35,10 @@ pub(crate) fn period_days(risk: i32) -> i32 {
     Risk::try_from(risk).ok().and_then(RiskTier::of).map_or(0, |tier| tier.rotation_days as i32)
 }
 
-fn seconds(event: &RecordedEvent) -> f64 {
-    let at = event.envelope.occurred_at.as_ref().map_or(SystemTime::UNIX_EPOCH, |time| {
-        UNIX_EPOCH + std::time::Duration::new(time.seconds.max(0) as u64, time.nanos.max(0) as u32)
-    });
-    at.duration_since(UNIX_EPOCH).map_or(0.0, |elapsed| elapsed.as_secs_f64())
-}
-
 async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {
     let Some(payload) = event.envelope.payload.as_ref() else { return Ok(()) };
     let Ok(id) = event.envelope.aggregate_id.parse::<uuid::Uuid>() else { return Ok(()) };
-    let (at, sequence) = (seconds(event), event.sequence as i64);
+    let (at, sequence) = (event.occurred_seconds(), event.sequence as i64);
     match payload {
         Payload::DatabaseRequested(requested) => {
             let Some(spec) = &requested.spec else { return Ok(()) };

@@ -1,7 +1,7 @@
 //! Drift: what someone changed by hand is found, recorded once, and set
 //! back only when a platform-team member asks.
 
-use crate::helpers::{Mesh, Outcome, bucket_request, database_request};
+use crate::helpers::{Mesh, Options, Outcome, bucket_request, database_request};
 use gantry_proto::provisioner::{Drift, ReconcileRequest};
 use gantry_proto::types::{BucketPurpose, Environment, Risk};
 
@@ -73,5 +73,32 @@ async fn hand_made_changes_are_found_once_and_repaired_when_asked() {
     // The credentials still open only their own database.
     let credentials = mesh.credentials(&name).await;
     mesh.connect_as(&credentials, &name).await.expect("the owner still connects");
+    mesh.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_periodic_check_records_drift_without_being_asked() {
+    let mesh = Mesh::start_with(Options {
+        settings: vec![("provisioner.reconcile_interval_s", 1.into())],
+        ..Options::default()
+    })
+    .await;
+    let name = mesh.name("watched");
+    let request = mesh.submit(database_request(&name, "dev", Risk::Low)).await;
+    assert!(matches!(mesh.wait_for_outcome(&request).await, Outcome::Ready { .. }));
+    let mut admin = mesh.admin_connection().await;
+    sqlx::raw_sql(&format!("ALTER DATABASE \"{name}\" CONNECTION LIMIT 3")).execute(&mut admin).await.unwrap();
+    mesh.wait_for_event(&request, "provisioner.drift_detected.v1").await;
+    // Later checks find the same difference and record nothing more; nothing is repaired.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let types = mesh.event_types(&request).await;
+    assert_eq!(types.iter().filter(|kind| *kind == "provisioner.drift_detected.v1").count(), 1, "{types:?}");
+    assert!(!types.iter().any(|kind| kind == "provisioner.drift_repaired.v1"), "{types:?}");
+    let limit: i32 = sqlx::query_scalar("SELECT datconnlimit FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(limit, 3, "a periodic check never repairs");
     mesh.cleanup().await;
 }

@@ -61,6 +61,20 @@ async fn an_approved_database_gets_a_role_a_database_and_credentials_that_open_o
         assert_eq!(types.iter().filter(|kind| *kind == expected).count(), 1, "{expected} in {types:?}");
     }
     assert!(!mesh.log_contains(credentials.password.as_bytes()).await, "the password is on the log");
+    // The secret carries who owns it and what it holds.
+    let secret_name = format!("{}/dev/{first}/postgres", mesh.secret_prefix);
+    let described = mesh.secrets().describe_secret().secret_id(&secret_name).send().await.unwrap();
+    let tags: std::collections::HashMap<&str, &str> =
+        described.tags().iter().filter_map(|tag| Some((tag.key()?, tag.value()?))).collect();
+    for (key, value) in [
+        ("owner", "team-orders"),
+        ("domain", "payments"),
+        ("risk", "high"),
+        ("environment", "dev"),
+        ("managed-by", "gantry"),
+    ] {
+        assert_eq!(tags.get(key), Some(&value), "tag {key} in {tags:?}");
+    }
     let database = mesh.database(&request, &first).await;
     assert_eq!(database.status, gantry_proto::provisioner::ResourceStatus::Ready as i32);
     assert_eq!(database.secret_name, format!("{}/dev/{first}/postgres", mesh.secret_prefix));
