@@ -9,7 +9,10 @@
 //!   bulk upsert of as many rows into a table of the same shape;
 //! - provisioning: approval → credentials stored for many databases, beside
 //!   the bare `CREATE ROLE` + `CREATE DATABASE` + `CreateSecret` calls
-//!   (needs the AWS API emulator, as the tests do).
+//!   (needs the AWS API emulator, as the tests do);
+//! - rotation: the scan of 100,000 tracked credentials for due and
+//!   overdue, and rotations per second beside the bare staged-protocol
+//!   calls (the emulator too).
 //!
 //! Run with `cargo run --release -p gantry-bench -- --help`. It uses the
 //! local Postgres, NATS and moto (like the tests: its own stream, schemas,
@@ -23,6 +26,7 @@
 //! - `requests`: intake vs floor, and raw JetStream publishing.
 //! - `catchup`: the projection replay and the bulk-upsert baseline.
 //! - `provision`: provisioning through Gantry and the bare calls.
+//! - `rotation`: rotation's scan and rate, and the bare calls.
 
 mod catchup;
 mod cpu;
@@ -30,6 +34,7 @@ mod floor;
 mod load;
 mod provision;
 mod requests;
+mod rotation;
 
 use clap::Parser;
 
@@ -41,7 +46,7 @@ use std::time::Duration;
 /// Gantry's benchmark: prints figures, asserts nothing.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Which figures: requests, catchup, provision or all.
+    /// Which figures: requests, catchup, provision, rotation or all.
     #[arg(default_value = "all")]
     which: String,
     /// Concurrent clients of the request load.
@@ -62,9 +67,15 @@ struct Args {
     /// Databases provisioned by the provisioning figure.
     #[arg(long, default_value_t = 200)]
     databases: usize,
-    /// Databases provisioned at once.
+    /// Databases provisioned (and credentials rotated) at once.
     #[arg(long, default_value_t = 8)]
     in_flight: usize,
+    /// Credentials in rotation's view for the scan figure.
+    #[arg(long, default_value_t = 100_000)]
+    tracked: usize,
+    /// Credentials rotated by the rotation figure.
+    #[arg(long, default_value_t = 200)]
+    rotations: usize,
 }
 
 #[tokio::main]
@@ -80,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.which.as_str(), "all" | "provision") {
         provision::run(args.databases, args.in_flight).await?;
+    }
+    if matches!(args.which.as_str(), "all" | "rotation") {
+        rotation::run(args.tracked, args.rotations, args.in_flight).await?;
     }
     Ok(())
 }

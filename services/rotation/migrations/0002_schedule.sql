@@ -8,3 +8,15 @@ ALTER TABLE credentials
     ADD COLUMN generation       bigint NOT NULL DEFAULT 0,
     ADD COLUMN next_rotation_at timestamptz,
     ADD COLUMN failed_at        timestamptz;
+
+-- The view and the rotations reactor read the log again from the start once:
+-- the view to fill these columns, the reactor to plan every credential
+-- already stored (its schedule is new). Rotations already asked for are not
+-- repeated: their work rows keep their origins.
+TRUNCATE credentials, requests;
+DO $$
+BEGIN
+    IF to_regclass('eventlog_checkpoint') IS NOT NULL THEN
+        DELETE FROM eventlog_checkpoint WHERE projection IN ('credentials', 'rotations');
+    END IF;
+END $$;

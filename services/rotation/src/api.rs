@@ -127,7 +127,8 @@ const COLUMNS: &str = "SELECT * FROM (
            (extract(epoch FROM c.last_rotated_at) * 1000000)::bigint AS last_rotated_micros,
            (extract(epoch FROM c.deadline) * 1000000)::bigint AS deadline_micros,
            (extract(epoch FROM c.next_rotation_at) * 1000000)::bigint AS next_rotation_micros,
-           c.current_username, c.version_id, c.rotations, c.reason, r.owner, r.requester, c.sequence
+           c.current_username, c.version_id, c.rotations, c.reason, r.owner, r.requester, c.sequence,
+           c.deadline AS deadline_at
     FROM credentials c JOIN requests r USING (request_id) WHERE NOT c.retired) AS rotation";
 
 async fn by_secret(pool: &PgPool, due_soon_days: u32, secret_name: &str) -> Result<Option<Row>, ApiError> {
@@ -137,7 +138,7 @@ async fn by_secret(pool: &PgPool, due_soon_days: u32, secret_name: &str) -> Resu
 
 /// How many tracked credentials are in each state (every state, zeros
 /// included): one pass over the view.
-pub(crate) async fn state_counts(pool: &PgPool, due_soon_days: u32) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
+pub async fn state_counts(pool: &PgPool, due_soon_days: u32) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
     let query = format!("SELECT state, count(*) FROM ({COLUMNS}) AS counted GROUP BY state");
     let found: Vec<(String, i64)> = sqlx::query_as(&query).bind(due_soon_days as i32).fetch_all(pool).await?;
     Ok(["ok", "due_soon", "overdue", "rotating", "failed"]
@@ -318,8 +319,8 @@ impl RotationApi {
         self.reads.at(message.min_sequence).await?;
         let query = format!(
             "{COLUMNS} WHERE ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR environment = $3)
-               AND ($6::float8 IS NULL OR deadline_micros < $6 * 1000000)
-             ORDER BY deadline_micros, secret_name OFFSET $4 LIMIT $5"
+               AND ($6::float8 IS NULL OR deadline_at < to_timestamp($6))
+             ORDER BY deadline_at, secret_name OFFSET $4 LIMIT $5"
         );
         let mut rows: Vec<Row> = sqlx::query_as(&query)
             .bind(self.settings.due_soon_days as i32)

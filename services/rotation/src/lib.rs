@@ -30,5 +30,6 @@ mod rotate;
 mod schedule;
 mod settings;
 
+pub use api::state_counts;
 pub use app::{Rotation, run};
 pub use settings::RotationSettings;
