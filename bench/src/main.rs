@@ -23,6 +23,7 @@
 //! - `load`: the closed-loop load generator and its latency histogram.
 //! - `cpu`: the CPU each party (this process, NATS, Postgres) spent per call.
 //! - `floor`: the bare tonic service.
+//! - `platform`: where the local Postgres and the AWS emulator are.
 //! - `requests`: intake vs floor, and raw JetStream publishing.
 //! - `catchup`: the projection replay and the bulk-upsert baseline.
 //! - `provision`: provisioning through Gantry and the bare calls.
@@ -32,6 +33,7 @@ mod catchup;
 mod cpu;
 mod floor;
 mod load;
+mod platform;
 mod provision;
 mod requests;
 mod rotation;

@@ -5,6 +5,7 @@
 //! ours around them: `CREATE ROLE`, `CREATE DATABASE` and a `CreateSecret`
 //! holding the credentials, at the same concurrency.
 
+use crate::platform::{admin_url, aws_endpoint, secrets_client};
 use futures::StreamExt as _;
 use gantry_intake::Intake;
 use gantry_proto::intake::{self as pb, intake_service_client::IntakeServiceClient};
@@ -27,14 +28,6 @@ auto_approve:
     kind: database
     sizes: [small]
 ";
-
-fn admin_url() -> String {
-    std::env::var("GANTRY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn aws_endpoint() -> String {
-    std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
 
 fn print(label: &str, histogram: &Histogram<u64>) {
     let ms = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
@@ -130,13 +123,7 @@ pub(crate) async fn run(count: usize, in_flight: usize) -> anyhow::Result<()> {
 
     // The same work with nothing of ours around it: one admin connection per
     // item, the statements, and the secret with the same JSON shape.
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(aws_endpoint())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .load()
-        .await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let secrets = secrets_client().await;
     let bare_name = |index: usize| format!("bb_{tag}_{index}");
     let bare = measure(count, in_flight, |index| {
         let secrets = secrets.clone();

@@ -11,6 +11,7 @@
 //!   (AWSPENDING), `ALTER ROLE … PASSWORD`, a login with it, and the two
 //!   `UpdateSecretVersionStage` calls that promote it.
 
+use crate::platform::{admin_url, aws_endpoint, secrets_client};
 use futures::StreamExt as _;
 use gantry_eventlog::{EventLog, ExpectedSequence, NewEvent, StreamSettings};
 use gantry_platform::aws::Aws;
@@ -27,14 +28,6 @@ use gantry_testkit::TestEnv;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::Connection as _;
 use std::time::{Duration, Instant, SystemTime};
-
-fn admin_url() -> String {
-    std::env::var("GANTRY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn aws_endpoint() -> String {
-    std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
 
 /// A credential made for the rate figure: a login role (no database of
 /// its own: logins go to `postgres`) and its secret.
@@ -273,13 +266,7 @@ pub(crate) async fn run(tracked: usize, rotations: usize, in_flight: usize) -> a
     }
     let through_gantry = started.elapsed();
 
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(aws_endpoint())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .load()
-        .await;
-    let raw = aws_sdk_secretsmanager::Client::new(&aws);
+    let raw = secrets_client().await;
     let started = Instant::now();
     futures::stream::iter(&bare)
         .map(|made| {

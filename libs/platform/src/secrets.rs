@@ -232,7 +232,9 @@ impl SecretStore {
     /// Makes version `version_id` current (the current one, `previous`,
     /// becomes `AWSPREVIOUS`) and takes `AWSPENDING` off it. Each move is
     /// skipped when done already, so a retry after a crash finishes it.
-    pub async fn promote(&self, name: &str, version_id: &str, previous: &str) -> Result<(), ReactError> {
+    /// `fresh`: this caller stored the version labelled `AWSPENDING` itself
+    /// in this attempt, so the label is known to be there (one call fewer).
+    pub async fn promote(&self, name: &str, version_id: &str, previous: &str, fresh: bool) -> Result<(), ReactError> {
         if previous != version_id {
             self.client()
                 .await
@@ -245,7 +247,7 @@ impl SecretStore {
                 .await
                 .map_err(|error| ReactError::retryable(described("UpdateSecretVersionStage", &error)))?;
         }
-        self.unstage_pending(name, version_id).await
+        if fresh { self.remove_pending(name, version_id).await } else { self.unstage_pending(name, version_id).await }
     }
 
     /// Takes `AWSPENDING` off version `version_id`, if it has it (Secrets
@@ -264,17 +266,20 @@ impl SecretStore {
             version.version_id() == Some(version_id)
                 && version.version_stages().iter().any(|stage| stage == "AWSPENDING")
         });
-        if pending {
-            self.client()
-                .await
-                .update_secret_version_stage()
-                .secret_id(name)
-                .version_stage("AWSPENDING")
-                .remove_from_version_id(version_id)
-                .send()
-                .await
-                .map_err(|error| ReactError::retryable(described("UpdateSecretVersionStage", &error)))?;
-        }
+        if pending { self.remove_pending(name, version_id).await } else { Ok(()) }
+    }
+
+    /// Takes `AWSPENDING` off version `version_id`, which has it.
+    async fn remove_pending(&self, name: &str, version_id: &str) -> Result<(), ReactError> {
+        self.client()
+            .await
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage("AWSPENDING")
+            .remove_from_version_id(version_id)
+            .send()
+            .await
+            .map_err(|error| ReactError::retryable(described("UpdateSecretVersionStage", &error)))?;
         Ok(())
     }
 }

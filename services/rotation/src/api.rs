@@ -172,6 +172,46 @@ fn may_rotate(caller: &Principal, row: &Row) -> bool {
 }
 
 impl RotationApi {
+    /// The credential `name` once the view has applied `min_sequence`, if
+    /// `caller` may act on it (`what`: what they may do, for the refusal).
+    async fn own_credential(
+        &self,
+        caller: &Principal,
+        name: &str,
+        min_sequence: u64,
+        what: &str,
+    ) -> Result<Row, ApiError> {
+        self.reads.at(min_sequence).await?;
+        let row = by_secret(&self.reads.pool, self.settings.due_soon_days, name)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no credential {name} is tracked")))?;
+        if !may_rotate(caller, &row) {
+            return Err(ApiError::PermissionDenied(format!(
+                "only its requester, a member of {} or of {PLATFORM_TEAM} may {what} {name}",
+                row.owner
+            )));
+        }
+        Ok(row)
+    }
+
+    /// Appends `payload` on the credential's request as `caller`; returns its sequence.
+    async fn append(&self, row: &Row, payload: Payload, caller: Principal) -> Result<u64, ApiError> {
+        let event = NewEvent {
+            aggregate_type: "request",
+            aggregate_id: row.request_id.to_string(),
+            payload,
+            actor: caller,
+            correlation_id: Uuid::now_v7().to_string(),
+            causation_id: String::new(),
+        };
+        let appended = self
+            .log
+            .append(event, ExpectedSequence::Any)
+            .await
+            .map_err(|error| ApiError::Unavailable(format!("the event log did not take it: {error}")))?;
+        Ok(appended.sequence)
+    }
+
     async fn rotate_now_inner(
         &self,
         caller: Principal,
@@ -182,39 +222,15 @@ impl RotationApi {
         let why = checks.take(reason(&message.reason));
         checks.finish()?;
         let (name, why) = (name.expect("checked"), why.expect("checked"));
-        self.reads.at(message.min_sequence).await?;
-        let row = by_secret(&self.reads.pool, self.settings.due_soon_days, &name)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no credential {name} is tracked")))?;
-        if !may_rotate(&caller, &row) {
-            return Err(ApiError::PermissionDenied(format!(
-                "only its requester, a member of {} or of {PLATFORM_TEAM} may rotate {name}",
-                row.owner
-            )));
-        }
+        let row = self.own_credential(&caller, &name, message.min_sequence, "rotate").await?;
         if row.state == "rotating" {
             return Err(ApiError::FailedPrecondition(format!("a rotation of {name} is under way")));
         }
-        let event = NewEvent {
-            aggregate_type: "request",
-            aggregate_id: row.request_id.to_string(),
-            payload: Payload::RotationRequested(RotationRequested {
-                secret_name: name.clone(),
-                reason: why,
-                strategy: row.strategy,
-            }),
-            actor: caller,
-            correlation_id: Uuid::now_v7().to_string(),
-            causation_id: String::new(),
-        };
-        let appended = self
-            .log
-            .append(event, ExpectedSequence::Any)
-            .await
-            .map_err(|error| ApiError::Unavailable(format!("the event log did not take the request: {error}")))?;
+        let asked = RotationRequested { secret_name: name.clone(), reason: why, strategy: row.strategy };
+        let sequence = self.append(&row, Payload::RotationRequested(asked), caller).await?;
         let mut rotation = row.message();
         rotation.state = pb::RotationState::Rotating as i32;
-        Ok(pb::RotateNowResponse { rotation: Some(rotation), sequence: appended.sequence })
+        Ok(pb::RotateNowResponse { rotation: Some(rotation), sequence })
     }
 
     async fn set_policy_inner(
@@ -233,16 +249,7 @@ impl RotationApi {
         }));
         checks.finish()?;
         let (name, why, strategy) = (name.expect("checked"), why.expect("checked"), strategy.expect("checked"));
-        self.reads.at(message.min_sequence).await?;
-        let row = by_secret(&self.reads.pool, self.settings.due_soon_days, &name)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no credential {name} is tracked")))?;
-        if !may_rotate(&caller, &row) {
-            return Err(ApiError::PermissionDenied(format!(
-                "only its requester, a member of {} or of {PLATFORM_TEAM} may set the policy of {name}",
-                row.owner
-            )));
-        }
+        let row = self.own_credential(&caller, &name, message.min_sequence, "set the policy of").await?;
         let mut checks = Checks::default();
         let tier = row.tier_period_days.max(1) as u32;
         if message.period_days > tier {
@@ -264,19 +271,7 @@ impl RotationApi {
             strategy: strategy as i32,
             reason: why,
         };
-        let event = NewEvent {
-            aggregate_type: "request",
-            aggregate_id: row.request_id.to_string(),
-            payload: Payload::RotationPolicySet(policy),
-            actor: caller,
-            correlation_id: Uuid::now_v7().to_string(),
-            causation_id: String::new(),
-        };
-        let appended = self
-            .log
-            .append(event, ExpectedSequence::Any)
-            .await
-            .map_err(|error| ApiError::Unavailable(format!("the event log did not take the policy: {error}")))?;
+        let sequence = self.append(&row, Payload::RotationPolicySet(policy), caller).await?;
         let mut rotation = row.message();
         rotation.period_days = effective_period(tier, message.period_days);
         if strategy != RotationStrategy::Unspecified {
@@ -286,7 +281,7 @@ impl RotationApi {
         let planned = plan(row.request_id, since, rotation.period_days, &self.settings);
         rotation.deadline = Some(planned.deadline.into());
         rotation.next_rotation_at = Some(planned.rotate_at.into());
-        Ok(pb::SetRotationPolicyResponse { rotation: Some(rotation), sequence: appended.sequence })
+        Ok(pb::SetRotationPolicyResponse { rotation: Some(rotation), sequence })
     }
 
     async fn get_inner(&self, message: pb::GetRotationStatusRequest) -> Result<pb::Rotation, ApiError> {

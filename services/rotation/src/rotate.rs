@@ -285,7 +285,8 @@ impl RotationReactor {
                 reason: reason.to_owned(),
             };
             self.record(context, request_id, "started", Payload::RotationStarted(started)).await?;
-            let outcome = self.staged(context, history, target, &current, &current_version, &token, &user).await;
+            let outcome =
+                self.staged(context, history, target, &current, &current_version, &token, &user, work.attempt).await;
             if let Err(error) = outcome {
                 if !error.retryable || work.attempt >= self.settings.max_attempts.max(1) {
                     self.roll_back(history, target, &current, &token, &user).await;
@@ -317,9 +318,13 @@ impl RotationReactor {
         current_version: &str,
         token: &str,
         user: &str,
+        attempt: u32,
     ) -> Result<(), ReactError> {
         let name = history.secret_name.as_str();
-        let pending = match self.secrets.version(name, token).await? {
+        // Only an earlier attempt can have stored the pending version.
+        let earlier = if attempt > 1 { self.secrets.version(name, token).await? } else { None };
+        let fresh = earlier.is_none();
+        let pending = match earlier {
             Some(pending) => pending,
             None => {
                 let pending =
@@ -341,7 +346,7 @@ impl RotationReactor {
         context.step("password set")?;
         try_login(&pending).await?;
         context.step("login checked")?;
-        self.secrets.promote(name, token, current_version).await
+        self.secrets.promote(name, token, current_version, fresh).await
     }
 
     /// Takes `AWSPENDING` off the pending version and, when the rotation
