@@ -131,6 +131,12 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
         Payload::RotationDueSoon(due) => entry("rotation due soon", "warning", deadline(&due.deadline)),
         Payload::RotationOverdue(overdue) => entry("rotation overdue", "overdue", deadline(&overdue.deadline)),
         Payload::NameReserved(_) | Payload::RequestVoided(_) => None,
+        // Ingest's events live on artifact subjects, never on a request's.
+        Payload::ArtifactStored(_)
+        | Payload::ArtifactExpired(_)
+        | Payload::BlobDeleted(_)
+        | Payload::BlobVerified(_)
+        | Payload::BlobCorrupted(_) => None,
     }
 }
 
