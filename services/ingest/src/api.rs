@@ -144,6 +144,12 @@ impl ArtifactService for IngestApi {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(IngestApi::verify(self, caller, request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn list(&self, request: Request<pb::ListRequest>) -> Result<Response<pb::ListResponse>, Status> {
         let caller = principal_of(&request)?;
         Ok(Response::new(IngestApi::list(self, caller, request.into_inner()).await?))

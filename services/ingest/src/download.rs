@@ -8,22 +8,16 @@ use crate::api::IngestApi;
 use crate::digest::Digests;
 use crate::error::IngestError;
 use crate::header::artifact_id;
+use crate::integrity::Damage;
 use crate::view::ArtifactRow;
 use futures::{Stream, StreamExt};
-use gantry_eventlog::{ExpectedSequence, NewEvent};
 use gantry_proto::artifacts::{DownloadHeader, DownloadRequest, DownloadResponse, download_response::Message};
-use gantry_proto::events::BlobCorrupted;
-use gantry_proto::events::envelope::Payload;
 use gantry_proto::types::Principal;
 use gantry_service::api::{ApiError, Checks};
 use gantry_storage::{Blob, ByteRange, StorageError};
 use std::pin::Pin;
 use tokio::sync::mpsc;
 use tonic::Status;
-use uuid::Uuid;
-
-/// The aggregate type of a blob's events (`<prefix>.artifact.blob.<sha256>`).
-pub(crate) const BLOB: &str = "artifact.blob";
 
 /// The messages of one download.
 pub(crate) type DownloadStream = Pin<Box<dyn Stream<Item = Result<DownloadResponse, Status>> + Send>>;
@@ -35,13 +29,6 @@ fn covered(offset: u64, length: u64, size: u64) -> Result<(u64, u64), IngestErro
     }
     let available = size - offset;
     Ok((offset, if length == 0 { available } else { length.min(available) }))
-}
-
-/// What a download found wrong with a blob, for its corrupted event.
-struct Damage {
-    actual_sha256: String,
-    actual_size: u64,
-    detail: String,
 }
 
 impl IngestApi {
@@ -78,8 +65,7 @@ impl IngestApi {
         let blob = match self.backend.store().await?.get(&row.storage_key, range).await {
             Ok(blob) => blob,
             Err(StorageError::NotFound { .. }) => {
-                let damage = Damage { actual_sha256: String::new(), actual_size: 0, detail: "missing".into() };
-                return Err(self.corrupted(&row, damage).await);
+                return Err(self.corrupted(&row, Damage::missing()).await);
             }
             Err(error) => return Err(error.into()),
         };
@@ -130,28 +116,11 @@ impl IngestApi {
 
     /// Records the blob of `row` corrupted and returns the caller's error.
     async fn corrupted(&self, row: &ArtifactRow, damage: Damage) -> IngestError {
-        tracing::error!(sha256 = %row.sha256, key = %row.storage_key, detail = %damage.detail, "a blob is corrupted");
-        let event = NewEvent {
-            aggregate_type: BLOB,
-            aggregate_id: row.sha256.clone(),
-            payload: Payload::BlobCorrupted(BlobCorrupted {
-                sha256: row.sha256.clone(),
-                storage_backend: row.storage_backend.clone(),
-                storage_key: row.storage_key.clone(),
-                actual_sha256: damage.actual_sha256,
-                actual_size_bytes: damage.actual_size,
-                detail: damage.detail.clone(),
-            }),
-            actor: Principal { subject: "ingest".into(), groups: Vec::new() },
-            correlation_id: Uuid::now_v7().to_string(),
-            causation_id: String::new(),
-        };
-        if let Err(error) = self.log.append(event, ExpectedSequence::Any).await {
-            tracing::warn!(error = %error, sha256 = %row.sha256, "recording a corrupted blob failed");
-        }
+        let detail = damage.detail.clone();
+        self.record_corrupted(&row.blob(), damage).await;
         IngestError::DataLoss(format!(
-            "the content of artifact {} is corrupted ({}); discard what was received",
-            row.artifact_id, damage.detail
+            "the content of artifact {} is corrupted ({detail}); discard what was received",
+            row.artifact_id
         ))
     }
 }

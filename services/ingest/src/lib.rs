@@ -15,7 +15,8 @@
 //! - `backend`: the configured store, opened on first use; key layout and URIs.
 //! - `staging`: staged uploads removed unless promoted; the start-up cleanup.
 //! - `upload`: stage, hash, verify, promote or deduplicate, record.
-//! - `download`: ranged reads, integrity checks, DATA_LOSS.
+//! - `download`: ranged reads, checked on their way out, DATA_LOSS.
+//! - `integrity`: blob events and `Verify` (re-read every blob).
 //! - [`view`]: the artifacts and blobs view, and its reads.
 //! - `api`: the gRPC service; `error`: its one error and status codes.
 //! - [`settings`]: backend, key prefix, limits.
@@ -32,6 +33,7 @@ mod digest;
 mod download;
 mod error;
 mod header;
+mod integrity;
 mod staging;
 mod upload;
 

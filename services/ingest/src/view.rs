@@ -205,7 +205,7 @@ pub(crate) struct ArtifactRow {
     retention: i32,
     expires_micros: Option<i64>,
     pub(crate) sha256: String,
-    blake3: String,
+    pub(crate) blake3: String,
     pub(crate) size_bytes: i64,
     pub(crate) storage_backend: String,
     pub(crate) storage_key: String,
@@ -250,6 +250,17 @@ pub(crate) fn blob_status(word: &str) -> BlobStatus {
 }
 
 impl ArtifactRow {
+    /// Returns the blob the artifact refers to, as recorded.
+    pub(crate) fn blob(&self) -> crate::integrity::RecordedBlob {
+        crate::integrity::RecordedBlob {
+            sha256: self.sha256.clone(),
+            blake3: self.blake3.clone(),
+            size_bytes: self.size_bytes,
+            storage_backend: self.storage_backend.clone(),
+            storage_key: self.storage_key.clone(),
+        }
+    }
+
     /// Returns the artifact as the API shows it.
     pub(crate) fn message(&self) -> pb::Artifact {
         pb::Artifact {

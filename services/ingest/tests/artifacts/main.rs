@@ -52,4 +52,54 @@ on_both_backends!(
     bad_input_names_every_field,
     a_corrupted_blob_is_caught_and_repaired_by_an_upload,
     staged_leftovers_are_removed_at_start_up,
+    verify_reads_every_blob_and_records_what_it_found,
 );
+
+/// Returns a field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|line| line.starts_with(field)).expect("the field");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("a size in kB")
+}
+
+/// More than 1 GiB through a client and ingest in this one process: the
+/// peak resident memory grows by a few chunks' worth, not by the artifact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_upload_keeps_memory_flat() {
+    run(helpers::Kind::Filesystem, async |harness: &mut helpers::Harness| {
+        use sha2::Digest as _;
+        const CHUNK: usize = 256 * 1024;
+        const CHUNKS: usize = 4 * 1024 + 3;
+        let mut agent = harness.client("agent");
+        // Warm up the connection, the view and the allocator.
+        helpers::upload(&mut agent, helpers::header("warm", "up"), &helpers::content(1, 4 * CHUNK)).await.unwrap();
+        // Reset the peak (VmHWM) to the resident size now.
+        std::fs::write("/proc/self/clear_refs", "5").expect("the peak can be reset");
+        let before_kib = status_kib("VmRSS:");
+        let chunk = helpers::content(2, CHUNK);
+        let mut expected = sha2::Sha256::new();
+        for _ in 0..CHUNKS {
+            expected.update(&chunk);
+        }
+        let header = gantry_proto::artifacts::UploadRequest {
+            message: Some(gantry_proto::artifacts::upload_request::Message::Header(helpers::header("big", "big.bin"))),
+        };
+        let chunks = std::iter::repeat_n(chunk, CHUNKS).map(|chunk| gantry_proto::artifacts::UploadRequest {
+            message: Some(gantry_proto::artifacts::upload_request::Message::Chunk(chunk)),
+        });
+        let messages = futures::stream::iter(std::iter::once(header).chain(chunks));
+        let started = std::time::Instant::now();
+        let stored = agent.upload(messages).await.expect("the big upload").into_inner();
+        let elapsed = started.elapsed();
+        let artifact = stored.artifact.unwrap();
+        assert_eq!(artifact.size_bytes, (CHUNK * CHUNKS) as u64);
+        assert_eq!(artifact.sha256, hex::encode(expected.finalize()));
+        let grown_mib = status_kib("VmHWM:").saturating_sub(before_kib) / 1024;
+        eprintln!(
+            "uploaded {} MiB in {elapsed:?}; peak resident memory grew by {grown_mib} MiB",
+            artifact.size_bytes >> 20
+        );
+        assert!(grown_mib < 64, "the peak resident memory grew by {grown_mib} MiB for a 1 GiB upload");
+    })
+    .await;
+}

@@ -2,7 +2,9 @@
 
 use crate::helpers::{Harness, MIB, content, download, header, messages, stays, upload, violated_fields};
 use futures::StreamExt;
-use gantry_proto::artifacts::{BlobStatus, ListRequest, StatRequest, UploadHeader, UploadRequest, upload_request};
+use gantry_proto::artifacts::{
+    BlobStatus, ListRequest, StatRequest, UploadHeader, UploadRequest, VerifyRequest, upload_request,
+};
 use gantry_proto::events::RetentionPolicy;
 use gantry_testkit::wait_until;
 use sha2::{Digest as _, Sha256};
@@ -331,4 +333,44 @@ pub(crate) async fn staged_leftovers_are_removed_at_start_up(harness: &mut Harne
     let mut agent = harness.client("agent");
     let artifact_id = stored.artifact.unwrap().artifact_id;
     download(&mut agent, &artifact_id, 0, 0, stored.sequence).await.expect("still served");
+}
+
+pub(crate) async fn verify_reads_every_blob_and_records_what_it_found(harness: &mut Harness) {
+    let (mut agent, mut auditor) = (harness.client("agent"), harness.client("auditor"));
+    let (intact, damaged) = (content(14, 400_000), content(15, 300_000));
+    upload(&mut agent, header("run-1", "intact"), &intact).await.unwrap();
+    upload(&mut agent, header("run-2", "intact-again"), &intact).await.unwrap();
+    let stored = upload(&mut agent, header("run-1", "damaged"), &damaged).await.unwrap();
+    let damaged_id = stored.artifact.unwrap().artifact_id;
+    let damaged_key =
+        format!("artifacts/sha256/{}/{}/{}", &sha256(&damaged)[..2], &sha256(&damaged)[2..4], sha256(&damaged));
+    let mut flipped = damaged.to_vec();
+    flipped[0] ^= 0x80;
+    let chunks = futures::stream::iter([Ok::<_, gantry_storage::BoxError>(bytes::Bytes::from(flipped))]).boxed();
+    harness.store.put(&damaged_key, chunks).await.expect("the blob is overwritten");
+
+    let asked = VerifyRequest { backend: String::new(), min_sequence: stored.sequence };
+    let denied = agent.verify(asked.clone()).await.expect_err("only the platform team verifies");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let wrong = VerifyRequest { backend: "elsewhere".into(), min_sequence: 0 };
+    assert_eq!(violated_fields(&auditor.verify(wrong).await.unwrap_err()), ["backend"]);
+    let found = auditor.verify(asked).await.expect("verified").into_inner();
+    assert_eq!((found.verified, found.corrupted), (1, 1), "one blob for the two intact artifacts");
+    assert_eq!(found.corrupted_sha256, [sha256(&damaged)]);
+
+    let stat = StatRequest { artifact_id: damaged_id.clone(), min_sequence: found.sequence };
+    let described = agent.stat(stat).await.unwrap().into_inner().artifact.unwrap();
+    assert_eq!(described.blob_status, BlobStatus::Corrupted as i32);
+    let listing = ListRequest { tenant: "acme".into(), name: "intact".into(), ..ListRequest::default() };
+    let intact_artifact = agent.list(listing).await.unwrap().into_inner().artifacts.pop().unwrap();
+    assert_eq!(intact_artifact.blob_status, BlobStatus::Verified as i32);
+    let refused = download(&mut agent, &damaged_id, 0, 0, 0).await.expect_err("no bytes of a corrupted blob");
+    assert_eq!(refused.code(), Code::DataLoss);
+
+    // A blob gone from the store is corrupted too.
+    let intact_key =
+        format!("artifacts/sha256/{}/{}/{}", &sha256(&intact)[..2], &sha256(&intact)[2..4], sha256(&intact));
+    harness.store.delete(&intact_key).await.unwrap();
+    let found = auditor.verify(VerifyRequest::default()).await.unwrap().into_inner();
+    assert_eq!((found.verified, found.corrupted), (0, 2));
 }
