@@ -46,6 +46,7 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::BlobDeleted(_) => "artifact.blob_deleted.v1",
         Payload::BlobVerified(_) => "artifact.blob_verified.v1",
         Payload::BlobCorrupted(_) => "artifact.blob_corrupted.v1",
+        Payload::BlobDeletionStarted(_) => "artifact.blob_deletion_started.v1",
     }
 }
 

@@ -1,6 +1,6 @@
 -- Ingest's view ("artifacts"): every stored artifact with its producer,
 -- lineage inputs, digests and place, and the integrity status of every
--- blob. Folded from `<prefix>.artifact.>`; disposable
+-- blob. Folded from `<prefix>.blob.>`; disposable
 -- (`gantry admin rebuild ingest`).
 CREATE TABLE artifacts (
     artifact_id      uuid PRIMARY KEY,
@@ -32,15 +32,17 @@ CREATE INDEX artifacts_by_tenant ON artifacts (tenant, created_sequence DESC);
 CREATE INDEX artifacts_by_run ON artifacts (tenant, run_id, created_sequence DESC);
 CREATE INDEX artifacts_by_name ON artifacts (tenant, name, created_sequence DESC);
 CREATE INDEX artifacts_by_content ON artifacts (storage_backend, sha256);
+CREATE INDEX artifacts_to_expire ON artifacts (expires_at) WHERE expired_at IS NULL;
 
 -- The last word on each blob: stored (written and verified while it was),
 -- verified (read back whole, matched), corrupted (read back, did not match
--- or was missing) or deleted.
+-- or was missing), deleting (no live reference; its bytes are being
+-- removed) or deleted.
 CREATE TABLE blobs (
     storage_backend text NOT NULL,
     sha256          text NOT NULL,
     storage_key     text NOT NULL,
-    status          text NOT NULL CHECK (status IN ('stored', 'verified', 'corrupted', 'deleted')),
+    status          text NOT NULL CHECK (status IN ('stored', 'verified', 'corrupted', 'deleting', 'deleted')),
     detail          text NOT NULL DEFAULT '',
     changed_at      timestamptz NOT NULL,
     sequence        bigint NOT NULL,

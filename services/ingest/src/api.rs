@@ -25,6 +25,10 @@ pub(crate) struct Limits {
     pub(crate) max_chunk_bytes: usize,
     /// The largest artifact; 0: no limit.
     pub(crate) max_artifact_bytes: u64,
+    /// How long an upload waits for a deletion of the same content to end.
+    pub(crate) deletion_wait: std::time::Duration,
+    /// Tests only: the pause between placing bytes and recording them.
+    pub(crate) pause_before_record: std::time::Duration,
 }
 
 /// The artifact API over the store, the log and the view.

@@ -53,7 +53,7 @@ impl IngestApi {
                     row.blob_detail
                 )));
             }
-            "deleted" => {
+            "deleting" | "deleted" => {
                 return Err(ApiError::FailedPrecondition(format!("the content of artifact {id} was deleted")).into());
             }
             _ => {}

@@ -32,6 +32,8 @@ pub(crate) struct ArtifactSpec {
     pub(crate) expected_size: Option<u64>,
     /// Lower-case hex.
     pub(crate) expected_sha256: Option<String>,
+    /// The view must have applied this sequence before inputs are looked up.
+    pub(crate) min_sequence: u64,
 }
 
 /// Returns the retention's days, `None` for keep.
@@ -172,6 +174,7 @@ impl ArtifactSpec {
                 retention,
                 expected_size: header.expected_size_bytes,
                 expected_sha256,
+                min_sequence: header.min_sequence,
             }),
             _ => Err(checks.0),
         }
@@ -195,6 +198,7 @@ mod tests {
             retention: 0,
             expected_size_bytes: Some(0),
             expected_sha256: "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".into(),
+            min_sequence: 0,
         }
     }
 
@@ -222,6 +226,7 @@ mod tests {
             retention: 9,
             expected_size_bytes: None,
             expected_sha256: "abc".into(),
+            min_sequence: 0,
         };
         let fields: Vec<String> = ArtifactSpec::parse(&bad).unwrap_err().into_iter().map(|(field, _)| field).collect();
         assert_eq!(

@@ -1,5 +1,5 @@
 //! Integrity of stored blobs: a blob's events (`verified`, `corrupted`)
-//! on its own subject, `<prefix>.artifact.blob.<sha256>`, and `Verify`,
+//! on its own subject (`blob_log`), and `Verify`,
 //! which re-reads every blob of the backend whole, recomputes its SHA-256
 //! and size, and records what it found. A blob recorded corrupted is
 //! refused by downloads (DATA_LOSS) until an upload of the same bytes
@@ -7,20 +7,18 @@
 
 use crate::access;
 use crate::api::IngestApi;
+use crate::blob_log::{blob_event, ingest_principal};
 use crate::digest::{Digested, Digests};
 use crate::error::IngestError;
 use futures::StreamExt;
-use gantry_eventlog::{ExpectedSequence, NewEvent};
+use gantry_eventlog::ExpectedSequence;
 use gantry_proto::artifacts::{VerifyRequest, VerifyResponse};
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::{BlobCorrupted, BlobVerified};
 use gantry_proto::types::Principal;
 use gantry_service::api::ApiError;
 use gantry_storage::StorageError;
-use uuid::Uuid;
 
-/// The aggregate type of a blob's events (`<prefix>.artifact.blob.<sha256>`).
-pub(crate) const BLOB: &str = "artifact.blob";
 /// The most corrupted digests one answer lists.
 const MAX_LISTED: usize = 1000;
 /// Blobs read from the view at a time.
@@ -65,17 +63,6 @@ impl Damage {
     }
 }
 
-fn blob_event(sha256: &str, payload: Payload) -> NewEvent {
-    NewEvent {
-        aggregate_type: BLOB,
-        aggregate_id: sha256.to_owned(),
-        payload,
-        actor: Principal { subject: "ingest".into(), groups: Vec::new() },
-        correlation_id: Uuid::now_v7().to_string(),
-        causation_id: String::new(),
-    }
-}
-
 impl IngestApi {
     /// Records `blob` corrupted; returns the event's sequence (0 when the
     /// log did not take it: the next read or verification records it).
@@ -89,7 +76,8 @@ impl IngestApi {
             actual_size_bytes: damage.actual_size,
             detail: damage.detail,
         };
-        let event = blob_event(&blob.sha256, Payload::BlobCorrupted(corrupted));
+        let event =
+            blob_event(&blob.storage_backend, &blob.sha256, Payload::BlobCorrupted(corrupted), ingest_principal());
         match self.log.append(event, ExpectedSequence::Any).await {
             Ok(appended) => appended.sequence,
             Err(error) => {
@@ -109,7 +97,10 @@ impl IngestApi {
         };
         let appended = self
             .log
-            .append(blob_event(&blob.sha256, Payload::BlobVerified(verified)), ExpectedSequence::Any)
+            .append(
+                blob_event(&blob.storage_backend, &blob.sha256, Payload::BlobVerified(verified), ingest_principal()),
+                ExpectedSequence::Any,
+            )
             .await
             .map_err(|error| ApiError::Unavailable(format!("the event log did not take a verification: {error}")))?;
         Ok(appended.sequence)
@@ -176,7 +167,7 @@ async fn recorded_blobs(pool: &sqlx::PgPool, backend: &str, after: &str) -> sqlx
     sqlx::query_as(
         "SELECT DISTINCT ON (a.sha256) a.sha256, a.blake3, a.size_bytes, a.storage_backend, a.storage_key
          FROM artifacts a LEFT JOIN blobs b USING (storage_backend, sha256)
-         WHERE a.storage_backend = $1 AND a.sha256 > $2 AND coalesce(b.status, 'stored') <> 'deleted'
+         WHERE a.storage_backend = $1 AND a.sha256 > $2 AND coalesce(b.status, 'stored') NOT IN ('deleting', 'deleted')
          ORDER BY a.sha256, a.created_sequence DESC LIMIT $3",
     )
     .bind(backend)

@@ -12,8 +12,10 @@
 //! - `header`: the upload header checked at the edge (pure).
 //! - `access`: which principal sees and stores which tenant's artifacts.
 //! - `digest`: SHA-256 and BLAKE3 in one pass over each chunk.
+//! - `blob_log`: the blob's subject, where every ingest event is; its fold.
 //! - `backend`: the configured store, opened on first use; key layout and URIs.
 //! - `staging`: staged uploads removed unless promoted; the start-up cleanup.
+//! - `sweeper`: retention: expire artifacts, delete unreferenced blobs.
 //! - `upload`: stage, hash, verify, promote or deduplicate, record.
 //! - `download`: ranged reads, checked on their way out, DATA_LOSS.
 //! - `integrity`: blob events and `Verify` (re-read every blob).
@@ -29,12 +31,14 @@ mod access;
 mod api;
 mod app;
 mod backend;
+mod blob_log;
 mod digest;
 mod download;
 mod error;
 mod header;
 mod integrity;
 mod staging;
+mod sweeper;
 mod upload;
 
 pub use access::{PLATFORM_TEAM, TENANT_GROUP_PREFIX};

@@ -28,6 +28,19 @@ pub struct IngestSettings {
     /// the process started, right for one replica per store; replicas that
     /// share a store set it above the longest upload.
     pub staging_grace_s: u64,
+    /// How often the retention sweeper runs, in milliseconds (every
+    /// replica; 0: never): it expires artifacts past their retention, then
+    /// deletes the blobs no live artifact refers to.
+    pub sweep_interval_ms: u64,
+    /// How long a blob is kept after its last artifact expired, in seconds.
+    pub blob_grace_s: u64,
+    /// How long an upload waits for a deletion of the same content under
+    /// way to end, in milliseconds, before it answers UNAVAILABLE.
+    pub deletion_wait_ms: u64,
+    /// Tests only: a pause between placing an upload's bytes and recording
+    /// it, in milliseconds, which widens the window a deletion of the same
+    /// content could slip into (0, the default: none).
+    pub pause_before_record_ms: u64,
 }
 
 impl Default for IngestSettings {
@@ -38,12 +51,17 @@ impl Default for IngestSettings {
             max_chunk_bytes: MIB,
             max_artifact_bytes: 0,
             staging_grace_s: 0,
+            sweep_interval_ms: 300_000,
+            blob_grace_s: 86_400,
+            deletion_wait_ms: 10_000,
+            pause_before_record_ms: 0,
         }
     }
 }
 
-/// One storage backend, by kind; its `name` is recorded on every artifact
-/// stored there.
+/// One storage backend, by kind; its `name` (lower-case letters, digits
+/// and `-`) is recorded on every artifact stored there and names the
+/// subjects of its blobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StorageSettings {
@@ -81,6 +99,15 @@ impl Default for StorageSettings {
 }
 
 impl StorageSettings {
+    /// Returns why the backend's name is not valid, if it is not.
+    pub fn name_violation(&self) -> Option<String> {
+        let name = self.name();
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        (!valid).then(|| format!("ingest.storage.name {name:?}: 1 to 32 of a-z, 0-9 and -"))
+    }
+
     /// Returns the backend's configured name.
     pub fn name(&self) -> &str {
         match self {

@@ -4,11 +4,15 @@
 //! artifact); the size and digest are checked against what the client
 //! expected; the bytes are promoted to their content address, or dropped
 //! when that content is stored already; and only then is the artifact
-//! appended to the log. Any failure before the append leaves no blob, no
-//! artifact and no event.
+//! appended to the log, on its blob's subject with the sequence read before
+//! the bytes were placed (`blob_log`): a deletion of that blob that
+//! landed in between makes the append fail, and the upload places its
+//! bytes again once the deletion is done. Any failure before the append
+//! leaves no blob, no artifact and no event.
 
 use crate::access;
 use crate::api::IngestApi;
+use crate::blob_log::{BLOB, BlobHistory, Deletion, blob_event, blob_id};
 use crate::digest::{Digested, Digests};
 use crate::error::IngestError;
 use crate::header::{ArtifactSpec, retention_days};
@@ -16,7 +20,7 @@ use crate::staging::Staged;
 use crate::view;
 use bytes::Bytes;
 use futures::StreamExt;
-use gantry_eventlog::{AppendError, ExpectedSequence, NewEvent};
+use gantry_eventlog::{AppendError, ExpectedSequence};
 use gantry_proto::artifacts::{UploadRequest, UploadResponse, upload_request::Message};
 use gantry_proto::events::ArtifactStored;
 use gantry_proto::events::envelope::Payload;
@@ -27,8 +31,9 @@ use std::time::{Duration, SystemTime};
 use tonic::{Status, Streaming};
 use uuid::Uuid;
 
-/// The aggregate type of an artifact's events.
-pub(crate) const ARTIFACT: &str = "artifact";
+/// How often an upload tries to append against concurrent writers of the
+/// same blob before it answers UNAVAILABLE.
+const MAX_APPEND_ATTEMPTS: usize = 10;
 
 fn invalid(field: &str, why: impl Into<String>) -> IngestError {
     ApiError::Invalid(vec![(field.to_owned(), why.into())]).into()
@@ -101,12 +106,6 @@ fn mismatches(spec: &ArtifactSpec, digested: &Digested) -> Vec<(String, String)>
     violations
 }
 
-/// Where an artifact's bytes went.
-struct Placed {
-    key: String,
-    already_stored: bool,
-}
-
 impl IngestApi {
     /// Takes one upload; see the module docs.
     pub(crate) async fn upload(
@@ -124,8 +123,7 @@ impl IngestApi {
             staged.discard().await;
             return Err(ApiError::Invalid(violations).into());
         }
-        let placed = self.place(staged, &digested).await?;
-        self.record(caller, spec, digested, placed).await
+        self.place_and_record(caller, spec, digested, staged).await
     }
 
     async fn receive_header(
@@ -152,41 +150,26 @@ impl IngestApi {
     }
 
     /// Refuses the upload unless every lineage input is an artifact of the
-    /// tenant, as the log says (a view might lag behind a fresh input).
+    /// tenant (the view, once it has applied the header's `min_sequence`).
     async fn check_inputs(&self, spec: &ArtifactSpec) -> Result<(), IngestError> {
-        let looked_up: Vec<(Uuid, anyhow::Result<bool>)> = futures::stream::iter(spec.inputs.iter().copied())
-            .map(|id| async move { (id, self.is_artifact_of(id, &spec.tenant).await) })
-            .buffered(16)
-            .collect()
-            .await;
-        let mut missing = Vec::new();
-        for (id, found) in looked_up {
-            match found {
-                Ok(true) => {}
-                Ok(false) => missing.push(id.to_string()),
-                Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "reading a lineage input failed");
-                    return Err(ApiError::Unavailable("the event log did not answer; retry".into()).into());
-                }
-            }
+        if spec.inputs.is_empty() {
+            return Ok(());
         }
+        self.reads.at(spec.min_sequence).await?;
+        let found =
+            self.reads.bounded(async { Ok(view::artifacts_of(&self.reads.pool, &spec.inputs, &spec.tenant).await?) });
+        let found = found.await?;
+        let missing: Vec<String> = spec.inputs.iter().filter(|id| !found.contains(id)).map(Uuid::to_string).collect();
         if missing.is_empty() {
             return Ok(());
         }
         Err(ApiError::FailedPrecondition(format!(
-            "unknown lineage inputs (no artifact of tenant {} has these ids): {}",
+            "unknown lineage inputs (no artifact of tenant {} has these ids; pass the sequence their uploads \
+             answered as min_sequence if they are new): {}",
             spec.tenant,
             missing.join(", ")
         ))
         .into())
-    }
-
-    async fn is_artifact_of(&self, id: Uuid, tenant: &str) -> anyhow::Result<bool> {
-        let aggregate = self.log.load(ARTIFACT, &id.to_string()).await?;
-        Ok(aggregate
-            .events
-            .iter()
-            .any(|event| matches!(event.payload(), Some(Payload::ArtifactStored(stored)) if stored.tenant == tenant)))
     }
 
     /// Streams the chunks into the staging key, hashing each on its way.
@@ -217,37 +200,98 @@ impl IngestApi {
         }
     }
 
-    /// Promotes the staged bytes to their content address, unless an
-    /// intact blob of that content is there already (then they are dropped).
-    async fn place(&self, staged: Staged, digested: &Digested) -> Result<Placed, IngestError> {
-        let key = self.backend.layout().content_key(&digested.sha256);
-        let existing = self.backend.store().await?.head(&key).await?;
-        // A blob known to be corrupted is replaced by these verified bytes.
-        let corrupted = matches!(
-            view::blob(&self.reads.pool, self.backend.name(), &digested.sha256).await,
-            Ok(Some(status)) if status == "corrupted"
-        );
-        if existing.is_some_and(|meta| meta.size == digested.size) && !corrupted {
-            staged.discard().await;
-            return Ok(Placed { key, already_stored: true });
+    /// Reads the blob's history, waiting out a deletion under way; returns
+    /// it with the sequence it was read at.
+    async fn settled_blob(&self, id: &str) -> Result<(BlobHistory, u64), IngestError> {
+        let deadline = tokio::time::Instant::now() + self.limits.deletion_wait;
+        loop {
+            let aggregate = self.log.load(BLOB, id).await.map_err(|error| {
+                tracing::warn!(error = format!("{error:#}"), "reading a blob's history failed");
+                ApiError::Unavailable("the event log did not answer; retry".into())
+            })?;
+            let history = BlobHistory::of(&aggregate.events);
+            if history.deletion != Deletion::Started {
+                return Ok((history, aggregate.last_sequence));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::Unavailable("the same content is being deleted right now; retry".into()).into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        staged.promote(&key).await?;
-        Ok(Placed { key, already_stored: false })
     }
 
-    /// Appends the artifact's stored event and answers with it.
-    async fn record(
+    /// Places the bytes (promoted, or dropped for an intact blob of the same
+    /// content) and appends the artifact on the blob's subject, expecting
+    /// the sequence read before placing; a concurrent writer makes it start over.
+    async fn place_and_record(
         &self,
         caller: Principal,
         spec: ArtifactSpec,
         digested: Digested,
-        placed: Placed,
+        staged: Staged,
     ) -> Result<UploadResponse, IngestError> {
-        let artifact_id = Uuid::now_v7();
-        let now = SystemTime::now();
-        let expires_at = retention_days(spec.retention).map(|days| now + Duration::from_secs(days * 86_400));
-        let stored = ArtifactStored {
-            artifact_id: artifact_id.to_string(),
+        let (key, id) =
+            (self.backend.layout().content_key(&digested.sha256), blob_id(self.backend.name(), &digested.sha256));
+        let (mut staged, mut written_here) = (Some(staged), false);
+        let stored = self.stored_event(spec, &digested, &key);
+        for _ in 0..MAX_APPEND_ATTEMPTS {
+            let (history, last_sequence) = self.settled_blob(&id).await?;
+            let existing = self.backend.store().await?.head(&key).await?;
+            // A blob known to be corrupted is replaced by these verified bytes.
+            let corrupted = history.corrupted
+                || matches!(view::blob(&self.reads.pool, self.backend.name(), &digested.sha256).await,
+                            Ok(Some(status)) if status == "corrupted");
+            let intact = existing.is_some_and(|meta| meta.size == digested.size) && !corrupted;
+            if !intact {
+                let Some(bytes) = staged.take() else {
+                    return Err(
+                        ApiError::Unavailable("the content was deleted while it was stored; retry".into()).into()
+                    );
+                };
+                bytes.promote(&key).await?;
+                written_here = true;
+            }
+            if !self.limits.pause_before_record.is_zero() {
+                tokio::time::sleep(self.limits.pause_before_record).await;
+            }
+            let event = ArtifactStored { deduplicated: !written_here, ..stored.clone() };
+            let new = blob_event(
+                self.backend.name(),
+                &digested.sha256,
+                Payload::ArtifactStored(event.clone()),
+                caller.clone(),
+            );
+            match self.log.append(new, ExpectedSequence::after(last_sequence)).await {
+                Ok(appended) => {
+                    if let Some(bytes) = staged.take() {
+                        bytes.discard().await;
+                    }
+                    tracing::info!(artifact_id = %event.artifact_id, sha256 = %event.sha256, size = event.size_bytes,
+                        deduplicated = event.deduplicated, "artifact stored");
+                    let artifact =
+                        crate::api::artifact_of(&event, SystemTime::now(), &caller.subject, appended.sequence);
+                    return Ok(UploadResponse {
+                        artifact: Some(artifact),
+                        already_stored: event.deduplicated,
+                        sequence: appended.sequence,
+                    });
+                }
+                Err(AppendError::Conflict { .. }) => continue,
+                Err(AppendError::Unavailable(error)) => {
+                    tracing::warn!(error = format!("{error:#}"), sha256 = %event.sha256, "the artifact was not recorded");
+                    return Err(ApiError::Unavailable("the event log did not take the artifact; retry".into()).into());
+                }
+            }
+        }
+        Err(ApiError::Unavailable("too many concurrent writers of the same content; retry".into()).into())
+    }
+
+    /// The stored event of an artifact whose bytes are under `key`.
+    fn stored_event(&self, spec: ArtifactSpec, digested: &Digested, key: &str) -> ArtifactStored {
+        let expires_at =
+            retention_days(spec.retention).map(|days| SystemTime::now() + Duration::from_secs(days * 86_400));
+        ArtifactStored {
+            artifact_id: Uuid::now_v7().to_string(),
             tenant: spec.tenant,
             run_id: spec.run_id,
             step_id: spec.step_id,
@@ -258,37 +302,13 @@ impl IngestApi {
             input_artifact_ids: spec.inputs.iter().map(Uuid::to_string).collect(),
             retention: spec.retention as i32,
             expires_at: expires_at.map(Into::into),
-            sha256: digested.sha256,
-            blake3: digested.blake3,
+            sha256: digested.sha256.clone(),
+            blake3: digested.blake3.clone(),
             size_bytes: digested.size,
             storage_backend: self.backend.name().to_owned(),
-            storage_uri: self.backend.uri(&placed.key),
-            storage_key: placed.key,
-            deduplicated: placed.already_stored,
-        };
-        let event = NewEvent {
-            aggregate_type: ARTIFACT,
-            aggregate_id: artifact_id.to_string(),
-            payload: Payload::ArtifactStored(stored.clone()),
-            actor: caller.clone(),
-            correlation_id: Uuid::now_v7().to_string(),
-            causation_id: String::new(),
-        };
-        let appended = match self.log.append(event, ExpectedSequence::NoEvents).await {
-            Ok(appended) => appended,
-            Err(AppendError::Unavailable(error)) => {
-                tracing::warn!(error = format!("{error:#}"), sha256 = %stored.sha256, "the artifact was not recorded");
-                return Err(ApiError::Unavailable("the event log did not take the artifact; retry".into()).into());
-            }
-            Err(conflict) => return Err(ApiError::Unexpected(conflict.into()).into()),
-        };
-        tracing::info!(artifact_id = %artifact_id, sha256 = %stored.sha256, size = stored.size_bytes,
-            deduplicated = stored.deduplicated, "artifact stored");
-        let artifact = crate::api::artifact_of(&stored, now, &caller.subject, appended.sequence);
-        Ok(UploadResponse {
-            artifact: Some(artifact),
-            already_stored: placed.already_stored,
-            sequence: appended.sequence,
-        })
+            storage_key: key.to_owned(),
+            storage_uri: self.backend.uri(key),
+            deduplicated: false,
+        }
     }
 }

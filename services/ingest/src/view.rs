@@ -1,6 +1,6 @@
 //! Ingest's view ("artifacts"): every stored artifact and every blob's
-//! integrity status, folded from `<prefix>.artifact.>` (artifact and blob
-//! subjects alike: one consumer filter on NATS 2.9); each statement only
+//! integrity status, folded from `<prefix>.blob.>` (every ingest event is
+//! on its blob's subject: one consumer filter on NATS 2.9); each statement only
 //! moves a row forward, so a replay rebuilds it exactly. The reads of the
 //! API are here too.
 
@@ -25,7 +25,7 @@ pub struct ArtifactsView {
 }
 
 impl ArtifactsView {
-    /// A view of the artifact subjects `filter_subject` (`<prefix>.artifact.>`).
+    /// A view of the blob subjects `filter_subject` (`<prefix>.blob.>`).
     pub fn new(filter_subject: String) -> Self {
         Self { filter_subject }
     }
@@ -78,7 +78,7 @@ async fn insert_artifact(
          ON CONFLICT (storage_backend, sha256) DO UPDATE
          SET status = 'stored', detail = '', storage_key = excluded.storage_key,
              changed_at = excluded.changed_at, sequence = excluded.sequence
-         WHERE blobs.sequence < excluded.sequence AND (NOT $6 OR blobs.status = 'deleted')",
+         WHERE blobs.sequence < excluded.sequence AND (NOT $6 OR blobs.status IN ('deleting', 'deleted'))",
     )
     .bind(&stored.storage_backend)
     .bind(&stored.sha256)
@@ -149,6 +149,11 @@ async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyh
             let (backend, sha256, key) = (&corrupted.storage_backend, &corrupted.sha256, &corrupted.storage_key);
             let detail = &corrupted.detail;
             change_blob(connection, event, BlobChange { backend, sha256, key, status: "corrupted", detail }).await?
+        }
+        Payload::BlobDeletionStarted(started) => {
+            let (backend, sha256, key) = (&started.storage_backend, &started.sha256, &started.storage_key);
+            let detail = &started.reason;
+            change_blob(connection, event, BlobChange { backend, sha256, key, status: "deleting", detail }).await?
         }
         Payload::BlobDeleted(deleted) => {
             let (backend, sha256, key) = (&deleted.storage_backend, &deleted.sha256, &deleted.storage_key);
@@ -245,6 +250,7 @@ pub(crate) fn blob_status(word: &str) -> BlobStatus {
         "verified" => BlobStatus::Verified,
         "corrupted" => BlobStatus::Corrupted,
         "deleted" => BlobStatus::Deleted,
+        "deleting" => BlobStatus::Deleting,
         _ => BlobStatus::Unspecified,
     }
 }
@@ -292,6 +298,15 @@ impl ArtifactRow {
 /// Returns one artifact, whoever's it is.
 pub(crate) async fn artifact(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ArtifactRow>> {
     sqlx::query_as(&format!("{COLUMNS} WHERE a.artifact_id = $1")).bind(id).fetch_optional(pool).await
+}
+
+/// Returns which of `ids` are artifacts of `tenant`.
+pub(crate) async fn artifacts_of(pool: &PgPool, ids: &[Uuid], tenant: &str) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT artifact_id FROM artifacts WHERE artifact_id = ANY($1) AND tenant = $2")
+        .bind(ids)
+        .bind(tenant)
+        .fetch_all(pool)
+        .await
 }
 
 /// Returns the status word of a blob (`None`: never seen).

@@ -136,7 +136,8 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
         | Payload::ArtifactExpired(_)
         | Payload::BlobDeleted(_)
         | Payload::BlobVerified(_)
-        | Payload::BlobCorrupted(_) => None,
+        | Payload::BlobCorrupted(_)
+        | Payload::BlobDeletionStarted(_) => None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! looking beneath it: the blobs in the store, the events on the log.
 
 use bytes::Bytes;
+use gantry_eventlog::{EventLog, StreamSettings};
 use gantry_ingest::Ingest;
 use gantry_proto::artifacts::artifact_service_client::ArtifactServiceClient;
 use gantry_proto::artifacts::{
@@ -73,6 +74,10 @@ pub(crate) struct Harness {
     pub(crate) store: Arc<dyn BlobStore>,
     directory: Option<tempfile::TempDir>,
     bucket: Option<(S3Store, String)>,
+    /// The test's log, for feeding it what an upload long ago appended.
+    pub(crate) log: EventLog,
+    /// The configured name of the backend.
+    pub(crate) backend: &'static str,
 }
 
 impl Harness {
@@ -84,7 +89,10 @@ impl Harness {
             .config()
             .with("ingest.schema", &env.schema)
             .with("ingest.listen", "127.0.0.1:0")
-            .with("ingest.max_chunk_bytes", 256 * 1024);
+            .with("ingest.max_chunk_bytes", 256 * 1024)
+            // Retention acts at once: a sweep every 50 ms, no grace.
+            .with("ingest.sweep_interval_ms", 50)
+            .with("ingest.blob_grace_s", 0);
         let (config, store, directory, bucket): (Config, Arc<dyn BlobStore>, _, _) = match kind {
             Kind::Filesystem => {
                 let directory = tempfile::tempdir().expect("a temporary directory");
@@ -118,7 +126,11 @@ impl Harness {
                 (config, Arc::new(store.clone()), None, Some((store, bucket)))
             }
         };
-        let mut harness = Self { env: Some(env), config, running: None, tokens, store, directory, bucket };
+        let stream: StreamSettings = config.section("stream").expect("stream settings");
+        let log = EventLog::open(env.nats.clone(), stream).await.expect("the log");
+        let backend = if bucket.is_some() { "s3" } else { "local" };
+        let mut harness =
+            Self { env: Some(env), config, running: None, tokens, store, directory, bucket, log, backend };
         harness.start_ingest().await;
         harness
     }
@@ -136,6 +148,12 @@ impl Harness {
         running.trigger.trigger();
         let _ = tokio::time::timeout(Duration::from_secs(30), running.task).await;
         self.start_ingest().await;
+    }
+
+    /// Restarts ingest with one more setting.
+    pub(crate) async fn restart_with(&mut self, key: &str, value: impl serde::Serialize) {
+        self.config = self.config.with(key, value);
+        self.restart().await;
     }
 
     /// A client calling as `subject` (`agent`, `other`, `auditor`).
@@ -235,7 +253,7 @@ pub(crate) fn header(run: &str, name: &str) -> UploadHeader {
 /// `len` bytes that differ by `seed`.
 pub(crate) fn content(seed: u8, len: usize) -> Bytes {
     (0..len as u64)
-        .map(|offset| ((offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(seed) << 56) >> 32) as u8)
+        .map(|offset| ((offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u8) ^ seed)
         .collect::<Vec<u8>>()
         .into()
 }
@@ -302,4 +320,55 @@ where
         assert!(condition().await, "the condition stopped holding");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Feeds the log an artifact of `bytes` that expired a moment ago, as an
+/// upload long ago would have recorded it, with its bytes in the store;
+/// returns its id.
+pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Bytes) -> String {
+    use gantry_proto::events::{ArtifactStored, RetentionPolicy, envelope::Payload};
+    use sha2::Digest as _;
+    let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+    let key = format!("artifacts/sha256/{}/{}/{sha256}", &sha256[..2], &sha256[2..4]);
+    if harness.store.head(&key).await.unwrap().is_none() {
+        let chunks = futures::stream::iter([Ok::<_, gantry_storage::BoxError>(bytes.clone())]);
+        harness.store.put(&key, Box::pin(chunks)).await.expect("the old blob");
+    }
+    let artifact_id = uuid::Uuid::now_v7().to_string();
+    let stored = ArtifactStored {
+        artifact_id: artifact_id.clone(),
+        tenant: "acme".into(),
+        run_id: "old".into(),
+        step_id: "old".into(),
+        agent: "trainer".into(),
+        agent_version: "0.9".into(),
+        name: name.into(),
+        media_type: "application/octet-stream".into(),
+        retention: RetentionPolicy::Days30 as i32,
+        expires_at: Some((std::time::SystemTime::now() - Duration::from_secs(1)).into()),
+        sha256: sha256.clone(),
+        blake3: blake3::hash(bytes).to_hex().to_string(),
+        size_bytes: bytes.len() as u64,
+        storage_backend: harness.backend.into(),
+        storage_uri: format!("test://{key}"),
+        storage_key: key,
+        input_artifact_ids: Vec::new(),
+        deduplicated: false,
+    };
+    let event = gantry_eventlog::NewEvent {
+        aggregate_type: "blob",
+        aggregate_id: format!("{}.{sha256}", harness.backend),
+        payload: Payload::ArtifactStored(stored),
+        actor: gantry_proto::types::Principal { subject: "agent".into(), groups: vec!["tenant:acme".into()] },
+        correlation_id: uuid::Uuid::now_v7().to_string(),
+        causation_id: String::new(),
+    };
+    harness.log.append(event, gantry_eventlog::ExpectedSequence::Any).await.expect("appended");
+    artifact_id
+}
+
+/// The event types on the subject of the blob of `sha256`.
+pub(crate) async fn blob_history(harness: &Harness, sha256: &str) -> Vec<String> {
+    let aggregate = harness.log.load("blob", &format!("{}.{sha256}", harness.backend)).await.expect("the history");
+    aggregate.events.into_iter().map(|event| event.envelope.event_type).collect()
 }

@@ -53,6 +53,8 @@ on_both_backends!(
     a_corrupted_blob_is_caught_and_repaired_by_an_upload,
     staged_leftovers_are_removed_at_start_up,
     verify_reads_every_blob_and_records_what_it_found,
+    retention_expires_artifacts_and_deletes_blobs_nothing_refers_to,
+    an_upload_racing_the_sweeper_keeps_its_bytes,
 );
 
 /// Returns a field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).

@@ -144,10 +144,13 @@ pub(crate) async fn lineage_inputs_must_exist_in_the_tenant(harness: &mut Harnes
     let mut theirs = header("run-9", "theirs.csv");
     theirs.tenant = "globex".into();
     let foreign = upload(&mut other, theirs, &content(6, 1000)).await.unwrap().artifact.unwrap();
+    // Inputs stored a moment ago are found once the view has applied them.
+    let min_sequence = input.sequence.max(foreign.sequence);
 
     let unknown = uuid::Uuid::now_v7().to_string();
     let mut derived = header("run-1", "clean.csv");
     derived.input_artifact_ids = vec![input.artifact_id.clone(), unknown.clone(), foreign.artifact_id.clone()];
+    derived.min_sequence = min_sequence;
     let refused = upload(&mut agent, derived.clone(), &content(7, 1000)).await.expect_err("unknown inputs");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert!(refused.message().contains(&unknown) && refused.message().contains(&foreign.artifact_id), "{refused:?}");
@@ -373,4 +376,79 @@ pub(crate) async fn verify_reads_every_blob_and_records_what_it_found(harness: &
     harness.store.delete(&intact_key).await.unwrap();
     let found = auditor.verify(VerifyRequest::default()).await.unwrap().into_inner();
     assert_eq!((found.verified, found.corrupted), (0, 2));
+}
+
+pub(crate) async fn retention_expires_artifacts_and_deletes_blobs_nothing_refers_to(harness: &mut Harness) {
+    let mut agent = harness.client("agent");
+    let (shared, alone) = (content(16, 50_000), content(17, 60_000));
+    let live = upload(&mut agent, header("run-1", "live"), &shared).await.unwrap();
+    let live_id = live.artifact.unwrap().artifact_id;
+    let expired_shared = crate::helpers::expired_artifact(harness, "old-shared", &shared).await;
+    let expired_alone = crate::helpers::expired_artifact(harness, "old-alone", &alone).await;
+
+    let stat = |id: &str| StatRequest { artifact_id: id.to_owned(), min_sequence: 0 };
+    wait_until(Duration::from_secs(15), || {
+        let (mut agent, request) = (harness.client("agent"), stat(&expired_alone));
+        async move {
+            // Not found until the view has applied it.
+            let Ok(answer) = agent.stat(request).await else { return Ok(false) };
+            let artifact = answer.into_inner().artifact.unwrap();
+            Ok(artifact.expired && artifact.blob_status == BlobStatus::Deleted as i32)
+        }
+    })
+    .await
+    .expect("the lone expired artifact's blob is deleted");
+    assert_eq!(blobs(harness).await.len(), 1, "only the shared blob is left");
+    assert_eq!(
+        crate::helpers::blob_history(harness, &sha256(&alone)).await,
+        ["artifact.stored.v1", "artifact.expired.v1", "artifact.blob_deletion_started.v1", "artifact.blob_deleted.v1"]
+    );
+
+    // The shared blob stays for its live artifact.
+    let old = agent.stat(stat(&expired_shared)).await.unwrap().into_inner().artifact.unwrap();
+    assert!(old.expired);
+    let gone = download(&mut agent, &expired_shared, 0, 0, 0).await.expect_err("an expired artifact");
+    assert_eq!(gone.code(), Code::FailedPrecondition);
+    let (_, back) = download(&mut agent, &live_id, 0, 0, 0).await.expect("the live artifact");
+    assert!(back == shared);
+    let listing = ListRequest { tenant: "acme".into(), ..ListRequest::default() };
+    assert_eq!(agent.list(listing.clone()).await.unwrap().into_inner().artifacts.len(), 1, "live ones only");
+    let everything = ListRequest { include_expired: true, ..listing };
+    assert_eq!(agent.list(everything).await.unwrap().into_inner().artifacts.len(), 3);
+
+    // The same content uploaded again is stored afresh.
+    let again = upload(&mut agent, header("run-2", "again"), &alone).await.unwrap();
+    assert!(!again.already_stored);
+    let (_, back) = download(&mut agent, &again.artifact.unwrap().artifact_id, 0, 0, again.sequence).await.unwrap();
+    assert!(back == alone);
+}
+
+pub(crate) async fn an_upload_racing_the_sweeper_keeps_its_bytes(harness: &mut Harness) {
+    // Each upload pauses between placing its bytes and recording them: long
+    // enough for the sweeper (every 50 ms) to expire the old artifact of
+    // the same content and delete its blob in between.
+    harness.restart_with("ingest.pause_before_record_ms", 400).await;
+    let mut agent = harness.client("agent");
+    let bytes = content(40, 40_000);
+    let old = crate::helpers::expired_artifact(harness, "old", &bytes).await;
+    let stored = upload(&mut agent, header("run-1", "new"), &bytes).await.expect("the upload");
+    let history = crate::helpers::blob_history(harness, &sha256(&bytes)).await;
+    assert_eq!(
+        history,
+        [
+            "artifact.stored.v1",
+            "artifact.expired.v1",
+            "artifact.blob_deletion_started.v1",
+            "artifact.blob_deleted.v1",
+            "artifact.stored.v1"
+        ],
+        "the deletion came first; the upload stored the bytes again after it"
+    );
+    assert!(!stored.already_stored, "written afresh");
+    let artifact = stored.artifact.unwrap();
+    let (_, back) = download(&mut agent, &artifact.artifact_id, 0, 0, stored.sequence).await.expect("its bytes");
+    assert!(back == bytes);
+    stays(Duration::from_millis(500), || async { blobs(harness).await.len() == 1 }).await;
+    let old = agent.stat(StatRequest { artifact_id: old, min_sequence: 0 }).await.unwrap().into_inner();
+    assert!(old.artifact.unwrap().expired);
 }

@@ -322,7 +322,8 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::ArtifactExpired(_)
         | Payload::BlobDeleted(_)
         | Payload::BlobVerified(_)
-        | Payload::BlobCorrupted(_) => {
+        | Payload::BlobCorrupted(_)
+        | Payload::BlobDeletionStarted(_) => {
             return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
         }
     }
