@@ -130,7 +130,21 @@ impl ArtifactService for IngestApi {
         request: Request<Streaming<pb::UploadRequest>>,
     ) -> Result<Response<pb::UploadResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(IngestApi::upload(self, caller, request.into_inner()).await?))
+        let outcome = IngestApi::upload(self, caller, request.into_inner()).await;
+        let word = match &outcome {
+            Ok(answer) if answer.already_stored => "deduplicated",
+            Ok(_) => "stored",
+            Err(IngestError::Api(
+                ApiError::Invalid(_) | ApiError::PermissionDenied(_) | ApiError::FailedPrecondition(_),
+            )) => "refused",
+            Err(IngestError::Cancelled) => "cancelled",
+            Err(_) => "failed",
+        };
+        metrics::counter!("ingest_uploads_total", "outcome" => word).increment(1);
+        let answer = outcome?;
+        let size = answer.artifact.as_ref().map_or(0, |artifact| artifact.size_bytes);
+        metrics::counter!("ingest_upload_bytes_total").increment(size);
+        Ok(Response::new(answer))
     }
 
     type DownloadStream = DownloadStream;

@@ -68,6 +68,7 @@ impl IngestApi {
     /// log did not take it: the next read or verification records it).
     pub(crate) async fn record_corrupted(&self, blob: &RecordedBlob, damage: Damage) -> u64 {
         tracing::error!(sha256 = %blob.sha256, key = %blob.storage_key, detail = %damage.detail, "a blob is corrupted");
+        metrics::counter!("ingest_blobs_corrupted_total", "backend" => blob.storage_backend.clone()).increment(1);
         let corrupted = BlobCorrupted {
             sha256: blob.sha256.clone(),
             storage_backend: blob.storage_backend.clone(),

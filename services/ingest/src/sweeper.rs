@@ -47,6 +47,9 @@ impl Sweeper {
     pub(crate) async fn sweep(&self) -> anyhow::Result<()> {
         let expired = self.expire_due().await?;
         let deleted = self.delete_unreferenced().await?;
+        let backend = self.api.backend.name().to_owned();
+        metrics::counter!("ingest_artifacts_expired_total", "backend" => backend.clone()).increment(expired as u64);
+        metrics::counter!("ingest_blobs_deleted_total", "backend" => backend).increment(deleted as u64);
         if expired + deleted > 0 {
             tracing::info!(expired, deleted, backend = self.api.backend.name(), "retention sweep");
         }
