@@ -150,6 +150,38 @@ impl Harness {
         self.start_ingest().await;
     }
 
+    /// Waits until the view has applied every event of the stream, then
+    /// returns its rows as text (artifacts, then blobs), and the parked events.
+    pub(crate) async fn view_snapshot(&self) -> (Vec<String>, usize) {
+        let env = self.env.as_ref().unwrap();
+        let mut stream = async_nats_jetstream(&env.nats).get_stream(&env.stream_name).await.expect("the stream");
+        let last = stream.info().await.expect("stream info").state.last_sequence;
+        let pool = env.pool().await.expect("a pool");
+        let caught_up =
+            gantry_eventlog::projection::wait_for_checkpoint(&pool, "artifacts", last, Duration::from_secs(10));
+        assert!(caught_up.await.expect("the checkpoint"), "the view applied everything");
+        let rows = sqlx::query_scalar(
+            "SELECT row_to_json(a)::text FROM (SELECT * FROM artifacts ORDER BY artifact_id) a
+             UNION ALL SELECT row_to_json(b)::text FROM (SELECT * FROM blobs ORDER BY sha256) b",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("the view's rows");
+        let parked = gantry_eventlog::projection::parked(&pool, "artifacts").await.expect("parked").len();
+        pool.close().await;
+        (rows, parked)
+    }
+
+    /// Stops ingest and rebuilds its view from the log.
+    pub(crate) async fn stop_and_rebuild(&mut self) {
+        let running = self.running.take().expect("a running ingest");
+        running.trigger.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(30), running.task).await;
+        let rebuilt = gantry_service::rebuild::<Ingest>(&self.config).await.expect("the rebuild");
+        assert_eq!(rebuilt.len(), 1, "one view");
+        assert!(rebuilt[0].replayed_here);
+    }
+
     /// Restarts ingest with one more setting.
     pub(crate) async fn restart_with(&mut self, key: &str, value: impl serde::Serialize) {
         self.config = self.config.with(key, value);

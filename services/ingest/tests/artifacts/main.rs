@@ -55,6 +55,7 @@ on_both_backends!(
     verify_reads_every_blob_and_records_what_it_found,
     retention_expires_artifacts_and_deletes_blobs_nothing_refers_to,
     an_upload_racing_the_sweeper_keeps_its_bytes,
+    a_view_rebuilt_from_the_log_is_the_same,
 );
 
 /// Returns a field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).

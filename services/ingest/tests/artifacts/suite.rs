@@ -452,3 +452,36 @@ pub(crate) async fn an_upload_racing_the_sweeper_keeps_its_bytes(harness: &mut H
     let old = agent.stat(StatRequest { artifact_id: old, min_sequence: 0 }).await.unwrap().into_inner();
     assert!(old.artifact.unwrap().expired);
 }
+
+pub(crate) async fn a_view_rebuilt_from_the_log_is_the_same(harness: &mut Harness) {
+    let (mut agent, mut other, mut auditor) =
+        (harness.client("agent"), harness.client("other"), harness.client("auditor"));
+    let first = upload(&mut agent, header("run-1", "a"), &content(50, 3000)).await.unwrap();
+    let mut derived = header("run-1", "b");
+    derived.input_artifact_ids = vec![first.artifact.unwrap().artifact_id];
+    derived.min_sequence = first.sequence;
+    upload(&mut agent, derived, &content(51, 4000)).await.unwrap();
+    upload(&mut agent, header("run-2", "a-again"), &content(50, 3000)).await.unwrap();
+    let mut theirs = header("run-9", "theirs");
+    theirs.tenant = "globex".into();
+    upload(&mut other, theirs, &content(52, 5000)).await.unwrap();
+    let expired = crate::helpers::expired_artifact(harness, "old", &content(53, 100)).await;
+    wait_until(Duration::from_secs(15), || {
+        let (mut agent, request) =
+            (harness.client("agent"), StatRequest { artifact_id: expired.clone(), min_sequence: 0 });
+        async move {
+            let Ok(answer) = agent.stat(request).await else { return Ok(false) };
+            Ok(answer.into_inner().artifact.unwrap().blob_status == BlobStatus::Deleted as i32)
+        }
+    })
+    .await
+    .expect("the old blob is deleted");
+    auditor.verify(VerifyRequest::default()).await.unwrap();
+
+    let (live, parked) = harness.view_snapshot().await;
+    assert_eq!(parked, 0, "nothing parked");
+    assert_eq!(live.len(), 5 + 4, "five artifacts, four blobs");
+    harness.stop_and_rebuild().await;
+    let (rebuilt, _) = harness.view_snapshot().await;
+    assert_eq!(rebuilt, live);
+}
