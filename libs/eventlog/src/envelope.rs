@@ -40,6 +40,7 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::RotationFailed(_) => "rotation.failed.v1",
         Payload::RotationDueSoon(_) => "rotation.due_soon.v1",
         Payload::RotationOverdue(_) => "rotation.overdue.v1",
+        Payload::RotationPolicySet(_) => "rotation.policy_set.v1",
 
         Payload::ArtifactStored(_) => "artifact.stored.v1",
         Payload::ArtifactExpired(_) => "artifact.expired.v1",

@@ -133,6 +133,7 @@ impl Reactor for FileReactor {
                 return Err(ReactError::permanent("refused for good"));
             }
             self.ensure_file(&work.key).map_err(|error| ReactError::retryable(format!("writing the file: {error}")))?;
+            context.step("file written")?;
             let provisioned = ResourceProvisioned { secret_path: format!("files/{}", work.key) };
             context.record("provisioned", on_request(&work.key, Payload::ResourceProvisioned(provisioned))).await?;
             Ok(())
@@ -330,7 +331,7 @@ async fn crash_and_restart(fault: ReactorFault) {
             assert!(rows.iter().all(|row| row.state == WorkState::Pending && row.attempts == 0), "{rows:?}");
             assert!(values_at_crash.is_empty() && recorded_at_crash.is_empty());
         }
-        ReactorFault::AfterEffectBeforeRecord | ReactorFault::BeforeRecord(1) => {
+        ReactorFault::AfterEffectBeforeRecord | ReactorFault::BeforeRecord(1) | ReactorFault::AtStep(1) => {
             assert!(!values_at_crash.is_empty(), "an effect was done");
             assert!(recorded_at_crash.is_empty(), "nothing was recorded: {recorded_at_crash:?}");
         }
@@ -339,7 +340,9 @@ async fn crash_and_restart(fault: ReactorFault) {
             let rows = work(&pool).await;
             assert!(rows.iter().all(|row| row.state == WorkState::Pending), "nothing marked done: {rows:?}");
         }
-        ReactorFault::BeforeRecord(_) => unreachable!("this reactor records once per item"),
+        ReactorFault::BeforeRecord(_) | ReactorFault::AtStep(_) => {
+            unreachable!("this reactor records once and has one step per item")
+        }
     }
 
     let running = Running::start(&log, &pool, &reactor, options());
@@ -365,6 +368,11 @@ async fn a_crash_after_queueing_loses_no_work() {
 #[tokio::test]
 async fn a_crash_between_effect_and_record_finishes_the_same_effect() {
     crash_and_restart(ReactorFault::AfterEffectBeforeRecord).await;
+}
+
+#[tokio::test]
+async fn a_crash_at_a_step_that_records_nothing_finishes_the_same_effect() {
+    crash_and_restart(ReactorFault::AtStep(1)).await;
 }
 
 #[tokio::test]
@@ -480,9 +488,12 @@ async fn scheduled_work_waits_for_its_time_and_survives_a_restart() {
     let reactor = FileReactor::new(&env, &log);
     let cause = trigger(&log, "cause").await;
     let due_later = SystemTime::now() + Duration::from_secs(3);
-    assert!(reactor::schedule(&pool, NAME, "later", due_later, b"rotate", Some(&cause)).await.unwrap());
-    assert!(!reactor::schedule(&pool, NAME, "later", SystemTime::now(), b"again", None).await.unwrap(), "once per key");
-    assert!(reactor::schedule(&pool, NAME, "now", SystemTime::now(), b"", None).await.unwrap());
+    assert!(reactor::schedule(&pool, NAME, "later", "1", due_later, b"rotate", Some(&cause)).await.unwrap());
+    assert!(
+        !reactor::schedule(&pool, NAME, "later", "1", SystemTime::now(), b"again", None).await.unwrap(),
+        "once per key"
+    );
+    assert!(reactor::schedule(&pool, NAME, "now", "1", SystemTime::now(), b"", None).await.unwrap());
 
     let first = Running::start(&log, &pool, &reactor, options());
     wait_for_state(&pool, &["now", "cause"], WorkState::Done).await;

@@ -34,6 +34,16 @@ fn redacted<S: Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::
     serializer.serialize_str("[redacted]")
 }
 
+/// The longest role name Postgres keeps (longer names are truncated).
+pub const ROLE_NAME_MAX: usize = 63;
+
+/// The second role of alternating-users rotation: `<role>_clone`, a member
+/// of `<role>` whose sessions act as `<role>` (so what it creates is owned
+/// by `<role>`), and whose password changes while `<role>`'s still works.
+pub fn clone_of(role: &str) -> String {
+    format!("{role}_clone")
+}
+
 /// How long connecting to an environment's Postgres may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -270,6 +280,12 @@ impl Target {
                 )));
             }
         }
+        // The clone of alternating-users rotation goes with its role; a
+        // role of that name that is not this request's stays.
+        let clone = clone_of(&plan.role);
+        if self.role_marker(&clone).await?.flatten().is_some_and(|found| found == marker(&plan.request_id)) {
+            self.run(&format!("DROP ROLE IF EXISTS {}", identifier(&clone)), "dropping the clone role").await?;
+        }
         match self.role_marker(&plan.role).await? {
             None => Ok(()),
             Some(Some(marker_found)) if marker_found == marker(&plan.request_id) => {
@@ -278,6 +294,42 @@ impl Target {
             Some(_) => {
                 Err(ReactError::permanent(format!("role {} is not this request's; it is never dropped", plan.role)))
             }
+        }
+    }
+
+    /// Makes the clone of `plan.role` for alternating users with this
+    /// password verifier ([`clone_of`]: a login role in `plan.role`, acting
+    /// as it, with its connection limit and this request's marker), or sets
+    /// the verifier of the one an earlier rotation made. A role of that
+    /// name that is not this request's is refused.
+    pub async fn ensure_clone(&mut self, plan: &DatabasePlan, verifier: &str) -> Result<(), ReactError> {
+        let clone = clone_of(&plan.role);
+        if clone.len() > ROLE_NAME_MAX {
+            return Err(ReactError::permanent(format!(
+                "role {clone} would be longer than {ROLE_NAME_MAX} bytes; alternating users need a shorter username"
+            )));
+        }
+        let (quoted, role, limit) = (identifier(&clone), identifier(&plan.role), plan.connection_limit);
+        match self.role_marker(&clone).await? {
+            None => {
+                // One simple query is one transaction: the clone never exists half made.
+                let create = format!(
+                    "CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS \
+                     CONNECTION LIMIT {limit} PASSWORD '{verifier}' IN ROLE {role}; \
+                     COMMENT ON ROLE {quoted} IS '{}'; \
+                     ALTER ROLE {quoted} SET role = '{}'",
+                    marker(&plan.request_id),
+                    plan.role.replace('\'', "''")
+                );
+                self.run(&create, "creating the clone role").await
+            }
+            Some(Some(found)) if found == marker(&plan.request_id) => {
+                let alter = format!("ALTER ROLE {quoted} LOGIN CONNECTION LIMIT {limit} PASSWORD '{verifier}'");
+                self.run(&alter, "setting the clone role's password").await
+            }
+            Some(_) => Err(ReactError::permanent(format!(
+                "role {clone} exists on the platform Postgres and is not this request's; it is never adopted"
+            ))),
         }
     }
 

@@ -6,6 +6,7 @@
 mod operations;
 mod request;
 mod resources;
+mod rotation;
 mod values;
 
 pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
@@ -13,6 +14,7 @@ pub(crate) use request::{BucketArgs, DatabaseArgs, DecommissionArgs, ListArgs, R
 pub(crate) use resources::{
     BucketCommand, BucketListArgs, DatabaseCommand, DatabaseRef, ExternalSecretArgs, ResourceFilter,
 };
+pub(crate) use rotation::{PolicyArgs, ReportArgs, ReportFormat, RotationCommand};
 pub(crate) use values::{CatalogFormat, CatalogSource, Environment, Output, Status, format_duration};
 
 use clap::{Args, Parser, Subcommand};
@@ -45,10 +47,10 @@ Examples:
   GANTRY_TOKEN=$BOB_TOKEN gantry --output json request show <ID>
   GANTRY_TOKEN=$BOB_TOKEN gantry database list --env prod";
 
-/// How client commands reach the mesh: intake (`request`, `catalog export`)
-/// and the provisioner (`database`, `bucket`, `audit`, `admin reconcile`,
-/// `catalog export --from provisioner`) each have their own address; the
-/// token and TLS settings serve both.
+/// How client commands reach the mesh: intake (`request`, `catalog export`),
+/// the provisioner (`database`, `bucket`, `audit`, `admin reconcile`,
+/// `catalog export --from provisioner`) and rotation (`rotation`) each have
+/// their own address; the token and TLS settings serve all.
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
     /// Intake's gRPC address (`request` and `catalog export`).
@@ -70,6 +72,15 @@ pub(crate) struct ClientArgs {
         help_heading = CONNECTION
     )]
     pub(crate) provisioner_server: String,
+    /// Rotation's gRPC address (`rotation`).
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_ROTATION_SERVER",
+        default_value = "http://127.0.0.1:50055",
+        help_heading = CONNECTION
+    )]
+    pub(crate) rotation_server: String,
     /// Bearer token (`gantry admin token create` makes one).
     #[arg(long, global = true, env = "GANTRY_TOKEN", hide_env_values = true, help_heading = CONNECTION)]
     pub(crate) token: Option<String>,
@@ -111,6 +122,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  gantry bucket list --purpose backend-state\n  gantry bucket backend-config acme-backend-state-prod --layer network"
     )]
     Bucket(BucketCommand),
+    /// Credentials' rotation: status, deadlines, rotation now, policy, the daily report.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry rotation report --within 7d --format markdown\n  gantry rotation rotate goldenpath/prod/orders/postgres --reason \"leaked\""
+    )]
+    Rotation(RotationCommand),
     /// Export the catalog: what was requested (intake) or what exists (the provisioner).
     #[command(
         subcommand,

@@ -10,23 +10,27 @@
 //! - `resources`: `gantry database ...` and `gantry bucket ...` (the provisioner).
 //! - `audit`: `gantry audit export` (the provisioner).
 //! - `reconcile`: `gantry admin reconcile` (the provisioner).
+//! - `rotation`: `gantry rotation ...` (rotation).
 
 mod audit;
 mod catalog;
 mod reconcile;
 mod request;
 mod resources;
+mod rotation;
 
 pub(crate) use audit::audit;
 pub(crate) use catalog::catalog;
 pub(crate) use reconcile::reconcile;
 pub(crate) use request::request;
 pub(crate) use resources::{bucket, database};
+pub(crate) use rotation::rotation;
 
 use crate::cli::{ClientArgs, Environment};
 use crate::failure::{Failure, TOKEN_HINT};
 use gantry_proto::intake::intake_service_client::IntakeServiceClient;
 use gantry_proto::provisioner::provisioner_service_client::ProvisionerServiceClient;
+use gantry_proto::rotation::rotation_service_client::RotationServiceClient;
 use gantry_proto::types;
 use std::future::Future;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -42,6 +46,9 @@ pub(crate) type IntakeClient = IntakeServiceClient<Authorised>;
 /// The provisioner client of the `database`, `bucket`, `audit`, `catalog
 /// export --from provisioner` and `admin reconcile` commands.
 pub(crate) type ProvisionerClient = ProvisionerServiceClient<Authorised>;
+
+/// The rotation client of the `rotation` commands.
+pub(crate) type RotationClient = RotationServiceClient<Authorised>;
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
@@ -78,6 +85,7 @@ fn bearer(token: Option<&str>) -> anyhow::Result<Bearer> {
 enum Service {
     Intake,
     Provisioner,
+    Rotation,
 }
 
 impl Service {
@@ -86,6 +94,7 @@ impl Service {
         match self {
             Self::Intake => &args.server,
             Self::Provisioner => &args.provisioner_server,
+            Self::Rotation => &args.rotation_server,
         }
     }
 
@@ -94,6 +103,7 @@ impl Service {
         match self {
             Self::Intake => "--server / GANTRY_SERVER",
             Self::Provisioner => "--provisioner-server / GANTRY_PROVISIONER_SERVER",
+            Self::Rotation => "--rotation-server / GANTRY_ROTATION_SERVER",
         }
     }
 }
@@ -121,6 +131,11 @@ pub(crate) async fn intake(args: &ClientArgs) -> anyhow::Result<IntakeClient> {
 /// Connects to the provisioner.
 pub(crate) async fn provisioner(args: &ClientArgs) -> anyhow::Result<ProvisionerClient> {
     Ok(ProvisionerServiceClient::new(connect(args, Service::Provisioner).await?))
+}
+
+/// Connects to rotation.
+pub(crate) async fn rotation_client(args: &ClientArgs) -> anyhow::Result<RotationClient> {
+    Ok(RotationServiceClient::new(connect(args, Service::Rotation).await?))
 }
 
 /// Returns an error and its sources in one line.

@@ -19,6 +19,8 @@ pub(crate) const EXIT_NOT_READY: u8 = 3;
 pub(crate) const EXIT_TIMED_OUT: u8 = 4;
 /// Exit status of a reconcile that left a difference unrepaired.
 pub(crate) const EXIT_DRIFT: u8 = 5;
+/// `rotation report`: at least one credential is overdue.
+pub(crate) const EXIT_OVERDUE: u8 = 6;
 
 /// What to do about a missing or refused token.
 pub(crate) const TOKEN_HINT: &str = "set GANTRY_TOKEN or pass --token <TOKEN>; \

@@ -8,15 +8,18 @@
 //! - `resources`: databases and buckets the provisioner made.
 //! - `results`: what the provisioner's other commands produced: the
 //!   drift report, a manifest, files written.
+//! - `rotation`: credentials' rotation, and the daily report.
 
 mod fields;
 mod resources;
 mod results;
+mod rotation;
 
 pub(crate) use fields::{
     environment_word, is_final, purpose_word, request_json, resource_status_word, status_word, waiting_for,
 };
 pub(crate) use results::remaining as remaining_drifts;
+pub(crate) use rotation::Report;
 
 use crate::approvals;
 use crate::cli::{CatalogFormat, Output};

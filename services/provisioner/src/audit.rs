@@ -130,6 +130,11 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
         }
         Payload::RotationDueSoon(due) => entry("rotation due soon", "warning", deadline(&due.deadline)),
         Payload::RotationOverdue(overdue) => entry("rotation overdue", "overdue", deadline(&overdue.deadline)),
+        Payload::RotationPolicySet(policy) => entry(
+            "rotation policy set",
+            "succeeded",
+            format!("period {} days (0: the tier's), strategy {}", policy.period_days, policy.strategy),
+        ),
         Payload::NameReserved(_) | Payload::RequestVoided(_) => None,
         // Ingest's events live on artifact subjects, never on a request's.
         Payload::ArtifactStored(_)

@@ -126,10 +126,13 @@ impl Reconciler {
                 let found = target::differences(&plan, &state);
                 let remaining = if repair && !found.is_empty() {
                     let name = secret_name(&self.settings, environment, &plan.database);
+                    // With alternating users the secret may hold the clone's
+                    // password: the role's own is then not the secret's.
                     let verifier = match self.secrets.find(&name, &plan.request_id).await? {
-                        Found::Ours { credentials, .. } => {
+                        Found::Ours { credentials, .. } if credentials.username == plan.role => {
                             Some(gantry_platform::password::scram_verifier(&credentials.password))
                         }
+                        Found::Ours { .. } => None,
                         Found::Missing | Found::Foreign => None,
                     };
                     target.repair(&plan, verifier.as_deref(), &state).await?;

@@ -12,6 +12,7 @@ use gantry_runtime::{Config, Shutdown};
 use gantry_service::api::ViewReads;
 use gantry_service::{Declaration, Parts, Service};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The rotation service.
 #[derive(Debug)]
@@ -38,12 +39,37 @@ impl Service for Rotation {
             view: VIEW_NAME,
             wait: parts.read_wait(),
         };
-        let api = RotationApi { reads, log: parts.log.clone(), due_soon_days: settings.due_soon_days };
+        let gauges = StateGauges { pool: parts.pool.clone(), due_soon_days: settings.due_soon_days };
+        let metrics_every = Duration::from_secs(settings.metrics_interval_s);
+        let view = Arc::new(RotationsView::new(requests, settings.clone()));
+        let api = RotationApi { reads, log: parts.log.clone(), settings };
         let server = RotationServiceServer::new(api).max_decoding_message_size(parts.service.max_message_bytes);
         Ok(Declaration::new()
-            .view(parts, Arc::new(RotationsView::new(requests)))
+            .view(parts, view)
             .reactor(parts, reactor, options)
+            .every(parts, "rotation state gauges", metrics_every, move || {
+                let gauges = gauges.clone();
+                async move { gauges.update().await }
+            })
             .api(server))
+    }
+}
+
+/// Sets `rotation_credentials{state}` from the view (on every replica; each
+/// reads the same view, so alerts take the `max`).
+#[derive(Debug, Clone)]
+struct StateGauges {
+    pool: sqlx::PgPool,
+    due_soon_days: u32,
+}
+
+impl StateGauges {
+    async fn update(&self) -> anyhow::Result<()> {
+        let counts = crate::api::state_counts(&self.pool, self.due_soon_days).await?;
+        for (state, count) in counts {
+            metrics::gauge!("rotation_credentials", "state" => state).set(count as f64);
+        }
+        Ok(())
     }
 }
 

@@ -18,6 +18,18 @@ pub struct RotationSettings {
     pub environments: BTreeMap<String, EnvironmentTarget>,
     /// Days before a deadline from which a credential is due soon.
     pub due_soon_days: u32,
+    /// How long before its deadline the schedule rotates a credential (at
+    /// most half its period), plus its own share of `spread_minutes`.
+    pub rotate_before_hours: u64,
+    /// Rotations of credentials stored together are spread over this many
+    /// minutes (each credential's offset is stable, from its request id).
+    pub spread_minutes: u64,
+    /// A rotation that gave up is tried again after this many seconds (the
+    /// next cycle), with a `rotation.failed` event each time it fails.
+    pub retry_failed_after_s: u64,
+    /// How often the state gauges (`rotation_credentials`) are computed
+    /// from the view, in seconds; 0: never.
+    pub metrics_interval_s: u64,
     /// Attempts of one rotation before it is given up (and rolled back).
     pub max_attempts: u32,
     /// Rotations at once per replica.
@@ -37,6 +49,10 @@ impl Default for RotationSettings {
         Self {
             environments: BTreeMap::new(),
             due_soon_days: 7,
+            rotate_before_hours: 72,
+            spread_minutes: 24 * 60,
+            retry_failed_after_s: 6 * 3600,
+            metrics_interval_s: 30,
             max_attempts: 5,
             concurrency: 4,
             retry_base_ms: 1000,

@@ -3,6 +3,8 @@
 //! rotation, deadline and phase. Folded from the request subjects; each
 //! statement only moves a row forward.
 
+use crate::schedule::{effective_period, plan};
+use crate::settings::RotationSettings;
 use futures::future::BoxFuture;
 use gantry_eventlog::{RecordedEvent, View};
 use gantry_proto::events::envelope::Payload;
@@ -21,13 +23,42 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug)]
 pub struct RotationsView {
     filter_subject: String,
+    settings: RotationSettings,
 }
 
 impl RotationsView {
-    /// A view of the request subjects `filter_subject`.
-    pub fn new(filter_subject: String) -> Self {
-        Self { filter_subject }
+    /// A view of the request subjects `filter_subject`, planning deadlines
+    /// with `settings` (the warning window, the lead and spread).
+    pub fn new(filter_subject: String, settings: RotationSettings) -> Self {
+        Self { filter_subject, settings }
     }
+}
+
+/// Sets a credential's deadline and next rotation from its period and last
+/// rotation, as the schedule plans them ([`crate::schedule`]).
+async fn replan(connection: &mut PgConnection, id: uuid::Uuid, settings: &RotationSettings) -> anyhow::Result<()> {
+    let found: Option<(i32, i32, f64)> = sqlx::query_as(
+        "SELECT r.period_days, c.own_period_days, extract(epoch FROM c.last_rotated_at)::float8
+         FROM credentials c JOIN requests r USING (request_id) WHERE c.request_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some((tier, own, since)) = found else { return Ok(()) };
+    let since = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(since.max(0.0));
+    let planned = plan(id, since, effective_period(tier.max(0) as u32, own.max(0) as u32), settings);
+    let seconds = |time: std::time::SystemTime| {
+        time.duration_since(std::time::SystemTime::UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
+    };
+    sqlx::query(
+        "UPDATE credentials SET deadline = to_timestamp($2), next_rotation_at = to_timestamp($3) WHERE request_id = $1",
+    )
+    .bind(id)
+    .bind(seconds(planned.deadline))
+    .bind(seconds(planned.rotate_at))
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// The rotation period of a risk (the tier table), 0 when unknown.
@@ -35,7 +66,11 @@ pub(crate) fn period_days(risk: i32) -> i32 {
     Risk::try_from(risk).ok().and_then(RiskTier::of).map_or(0, |tier| tier.rotation_days as i32)
 }
 
-async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {
+async fn apply_one(
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+    settings: &RotationSettings,
+) -> anyhow::Result<()> {
     let Some(payload) = event.envelope.payload.as_ref() else { return Ok(()) };
     let Ok(id) = event.envelope.aggregate_id.parse::<uuid::Uuid>() else { return Ok(()) };
     let (at, sequence) = (event.occurred_seconds(), event.sequence as i64);
@@ -59,11 +94,10 @@ async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyh
             .await?;
         }
         Payload::CredentialsStored(stored) => {
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO credentials (request_id, secret_name, version_id, last_rotated_at, deadline,
-                                          created_sequence, sequence)
-                 SELECT request_id, $2, $3, to_timestamp($4), to_timestamp($4) + make_interval(days => period_days),
-                        $5, $5
+                                          current_username, generation, created_sequence, sequence)
+                 SELECT request_id, $2, $3, to_timestamp($4), to_timestamp($4), role_name, $5, $5, $5
                  FROM requests WHERE request_id = $1
                  ON CONFLICT (request_id) DO NOTHING",
             )
@@ -72,8 +106,11 @@ async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyh
             .bind(&stored.version_id)
             .bind(at)
             .bind(sequence)
-            .execute(connection)
+            .execute(&mut *connection)
             .await?;
+            if inserted.rows_affected() == 1 {
+                replan(connection, id, settings).await?;
+            }
         }
         Payload::RotationRequested(_) | Payload::RotationStarted(_) => {
             sqlx::query(
@@ -85,28 +122,48 @@ async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyh
             .await?;
         }
         Payload::CredentialsRotated(rotated) => {
-            sqlx::query(
-                "UPDATE credentials c SET version_id = $2, last_rotated_at = to_timestamp($3),
-                     deadline = to_timestamp($3) + make_interval(days => r.period_days), phase = 'idle',
-                     strategy = $4, rotations = rotations + 1, reason = '', sequence = $5
-                 FROM requests r
-                 WHERE c.request_id = $1 AND r.request_id = c.request_id AND c.sequence < $5",
+            let updated = sqlx::query(
+                "UPDATE credentials SET version_id = $2, last_rotated_at = to_timestamp($3), phase = 'idle',
+                     strategy = $4, rotations = rotations + 1, reason = '', current_username = $5,
+                     generation = $6, failed_at = NULL, sequence = $6
+                 WHERE request_id = $1 AND sequence < $6",
             )
             .bind(id)
             .bind(&rotated.version_id)
             .bind(at)
             .bind(rotated.strategy)
+            .bind(&rotated.role)
             .bind(sequence)
-            .execute(connection)
+            .execute(&mut *connection)
             .await?;
+            if updated.rows_affected() == 1 {
+                replan(connection, id, settings).await?;
+            }
+        }
+        Payload::RotationPolicySet(policy) => {
+            let updated = sqlx::query(
+                "UPDATE credentials SET own_period_days = $2, strategy = CASE WHEN $3 = 0 THEN strategy ELSE $3 END,
+                     generation = $4, sequence = $4
+                 WHERE request_id = $1 AND sequence < $4",
+            )
+            .bind(id)
+            .bind(policy.period_days as i32)
+            .bind(policy.strategy)
+            .bind(sequence)
+            .execute(&mut *connection)
+            .await?;
+            if updated.rows_affected() == 1 {
+                replan(connection, id, settings).await?;
+            }
         }
         Payload::RotationFailed(failed) => {
             sqlx::query(
-                "UPDATE credentials SET phase = 'failed', reason = $2, sequence = $3
-                 WHERE request_id = $1 AND sequence < $3",
+                "UPDATE credentials SET phase = 'failed', reason = $2, failed_at = to_timestamp($3), sequence = $4
+                 WHERE request_id = $1 AND sequence < $4",
             )
             .bind(id)
             .bind(&failed.reason)
+            .bind(at)
             .bind(sequence)
             .execute(connection)
             .await?;
@@ -139,7 +196,7 @@ impl View for RotationsView {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             for event in events {
-                apply_one(transaction, event).await?;
+                apply_one(transaction, event, &self.settings).await?;
             }
             Ok(())
         })

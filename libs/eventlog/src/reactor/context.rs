@@ -33,6 +33,10 @@ pub struct ReactContext {
     /// crashes the runner instead; 0 when unarmed.
     crash_at_record: u32,
     records: AtomicU32,
+    /// Armed with [`ReactorFault::AtStep`]: the step of this number (from 1)
+    /// crashes the runner instead; 0 when unarmed.
+    crash_at_step: u32,
+    steps: AtomicU32,
     crashed: AtomicBool,
 }
 
@@ -51,6 +55,11 @@ impl ReactContext {
                 _ => 0,
             },
             records: AtomicU32::new(0),
+            crash_at_step: match fault {
+                Some(ReactorFault::AtStep(number)) => number,
+                _ => 0,
+            },
+            steps: AtomicU32::new(0),
             crashed: AtomicBool::new(false),
         }
     }
@@ -106,7 +115,19 @@ impl ReactContext {
         })
     }
 
-    /// True once the fault before recording was injected.
+    /// Marks the end of an effect that records no event (say, a password
+    /// stored before it is set): nothing in production, the crash point of
+    /// [`ReactorFault::AtStep`] in tests. Returns the error to give up the
+    /// attempt with when the fault is injected here.
+    pub fn step(&self, name: &str) -> Result<(), ReactError> {
+        let number = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
+        if number == self.crash_at_step && !self.crashed.swap(true, Ordering::SeqCst) {
+            return Err(ReactError::retryable(format!("fault injected after step {name}")));
+        }
+        Ok(())
+    }
+
+    /// True once a fault (before recording, or at a step) was injected.
     pub(super) fn crashed(&self) -> bool {
         self.crashed.load(Ordering::SeqCst)
     }

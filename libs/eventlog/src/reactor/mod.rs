@@ -152,6 +152,10 @@ pub enum ReactorFault {
     BeforeRecord(u32),
     /// The effect was done and recorded; the work row is not marked done.
     AfterRecordBeforeDone,
+    /// The `n`th [`ReactContext::step`] of an attempt (from 1) crashes
+    /// instead: stops a reactor between two effects that record nothing
+    /// (`at_step = 2`).
+    AtStep(u32),
 }
 
 /// How a reactor runner behaves.

@@ -53,22 +53,26 @@ pub async fn install(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Puts in work for `reactor` due at `due_at` (a deadline), once per key:
-/// scheduling a key that exists already, pending or finished, changes
-/// nothing and returns false. So a restart that schedules again neither
-/// forgets nor repeats; give each occurrence its own key (for example
-/// `<secret>/<generation>`). `cause` is the event the work stems from: its
-/// correlation and id are carried by what the work records. Takes a pool or
-/// a connection, so a projection can schedule inside its own transaction.
+/// Puts in work for `reactor` on `key` due at `due_at` (a deadline), once
+/// per key and occurrence: scheduling an occurrence that exists already,
+/// pending or finished, changes nothing and returns false. So a restart that
+/// schedules again neither forgets nor repeats; give each occurrence its own
+/// name (for example `<generation>/rotate`). The key is the work key of
+/// [`Reactor::select`](super::Reactor::select): scheduled and triggered
+/// work of one key never run at once. `cause` is the event the work stems
+/// from: its correlation and id are carried by what the work records. Takes
+/// a pool or a connection, so a projection can schedule inside its own
+/// transaction.
 pub async fn schedule<'e>(
     executor: impl PgExecutor<'e>,
     reactor: &str,
     key: &str,
+    occurrence: &str,
     due_at: SystemTime,
     payload: &[u8],
     cause: Option<&RecordedEvent>,
 ) -> anyhow::Result<bool> {
-    let origin = scheduled_origin(reactor, key);
+    let origin = scheduled_origin(reactor, key, occurrence);
     let inserted = sqlx::query(
         "INSERT INTO reactor_work
              (reactor, work_key, origin, scheduled, trigger_sequence, trigger_subject, trigger, payload, due_at)
@@ -89,9 +93,9 @@ pub async fn schedule<'e>(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// The origin of scheduled work: a UUIDv5 of the reactor and key.
-pub(super) fn scheduled_origin(reactor: &str, key: &str) -> Uuid {
-    Uuid::new_v5(&SCHEDULE_NAMESPACE, format!("{reactor}/{key}").as_bytes())
+/// The origin of scheduled work: a UUIDv5 of the reactor, key and occurrence.
+pub(super) fn scheduled_origin(reactor: &str, key: &str, occurrence: &str) -> Uuid {
+    Uuid::new_v5(&SCHEDULE_NAMESPACE, format!("{reactor}/{key}/{occurrence}").as_bytes())
 }
 
 fn epoch_seconds(time: SystemTime) -> f64 {

@@ -35,6 +35,18 @@ pub(crate) fn risk_word(number: i32) -> String {
     types::Risk::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "RISK_"))
 }
 
+/// Returns a rotation state as the CLI spells it (`due-soon`).
+pub(crate) fn rotation_state_word(number: i32) -> String {
+    gantry_proto::rotation::RotationState::try_from(number)
+        .map_or("unknown".into(), |value| word(value.as_str_name(), "ROTATION_STATE_"))
+}
+
+/// Returns a rotation strategy as the CLI spells it (`alternating-users`).
+pub(crate) fn strategy_word(number: i32) -> String {
+    gantry_proto::events::RotationStrategy::try_from(number)
+        .map_or("unknown".into(), |value| word(value.as_str_name(), "ROTATION_STRATEGY_"))
+}
+
 /// Returns a size as the CLI spells it (`xlarge`).
 pub(crate) fn size_word(number: i32) -> String {
     types::Size::try_from(number).map_or("unknown".into(), |value| word(value.as_str_name(), "SIZE_"))

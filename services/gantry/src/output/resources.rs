@@ -57,7 +57,7 @@ impl Printer {
     }
 
     /// Prints one resource: its fields one a line, or one JSON object.
-    fn one(&self, fields: Vec<(&'static str, Value)>) {
+    pub(super) fn one(&self, fields: Vec<(&'static str, Value)>) {
         match self.output {
             Output::Json => println!("{}", object(fields)),
             Output::Table => print!("{}", aligned(&labelled(fields).collect::<Vec<_>>())),
@@ -66,7 +66,7 @@ impl Printer {
 
     /// Prints resources: a table of their rows, or `{"<plural>": [...]}`
     /// of their fields.
-    fn many<const COLUMNS: usize>(
+    pub(super) fn many<const COLUMNS: usize>(
         &self,
         plural: &str,
         header: &[&str; COLUMNS],

@@ -45,14 +45,14 @@ impl Running {
     }
 }
 
-/// The provisioner's schema, dropped even when a test fails before its
-/// cleanup (the test's own schema is [`TestEnv`]'s to drop).
-struct ProvisionerSchema {
+/// The schema of a service beside intake, dropped even when a test fails
+/// before its cleanup (the test's own schema is [`TestEnv`]'s to drop).
+struct ServiceSchema {
     database: DatabaseSettings,
     name: String,
 }
 
-impl Drop for ProvisionerSchema {
+impl Drop for ServiceSchema {
     fn drop(&mut self) {
         let (database, name) = (self.database.clone(), self.name.clone());
         let dropper = std::thread::spawn(move || {
@@ -73,7 +73,8 @@ pub(crate) struct TestApp {
     tokens: HashMap<String, String>,
     log: EventLog,
     intake: Running,
-    provisioner: Option<(Running, ProvisionerSchema)>,
+    provisioner: Option<(Running, ServiceSchema)>,
+    rotation: Option<(Running, ServiceSchema)>,
 }
 
 /// What one run of the binary printed and how it exited.
@@ -114,7 +115,7 @@ pub(crate) async fn spawn_app() -> TestApp {
     let intake = Running::start(intake);
     let settings: StreamSettings = config.section("stream").unwrap();
     let log = EventLog::open(env.nats.clone(), settings).await.expect("log");
-    TestApp { env, config, tokens, log, intake, provisioner: None }
+    TestApp { env, config, tokens, log, intake, provisioner: None, rotation: None }
 }
 
 /// Starts intake and the provisioner on the same stream, each on its own
@@ -131,7 +132,7 @@ pub(crate) async fn spawn_mesh() -> TestApp {
     );
     let mut app = spawn_app().await;
     let aws_endpoint = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-    let schema = ProvisionerSchema { database: app.env.database(), name: format!("{}_provisioner", app.env.schema) };
+    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_provisioner", app.env.schema) };
     let config = app
         .config
         .clone()
@@ -143,6 +144,22 @@ pub(crate) async fn spawn_mesh() -> TestApp {
     let provisioner =
         gantry_service::build::<gantry_provisioner::Provisioner>(&config).await.expect("provisioner builds");
     app.provisioner = Some((Running::start(provisioner), schema));
+    app
+}
+
+/// Starts intake, the provisioner and rotation. Rotation has no
+/// environment to rotate in: its rotations fail, saying so.
+pub(crate) async fn spawn_mesh_with_rotation() -> TestApp {
+    let mut app = spawn_mesh().await;
+    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_rotation", app.env.schema) };
+    let config = app
+        .config
+        .clone()
+        .with("rotation.schema", &schema.name)
+        .with("rotation.listen", "127.0.0.1:0")
+        .with("rotation.max_attempts", 1);
+    let rotation = gantry_service::build::<gantry_rotation::Rotation>(&config).await.expect("rotation builds");
+    app.rotation = Some((Running::start(rotation), schema));
     app
 }
 
@@ -175,12 +192,14 @@ impl TestApp {
     /// provisioner (without one, an address where nothing listens).
     pub(crate) fn command(&self, token: Option<&str>, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
-        let provisioner =
-            self.provisioner.as_ref().map_or("127.0.0.1:1".into(), |(running, _)| running.address.to_string());
+        let address = |service: &Option<(Running, ServiceSchema)>| {
+            service.as_ref().map_or("127.0.0.1:1".into(), |(running, _)| running.address.to_string())
+        };
         command
             .args(args)
             .env("GANTRY_SERVER", format!("http://{}", self.intake.address))
-            .env("GANTRY_PROVISIONER_SERVER", format!("http://{provisioner}"));
+            .env("GANTRY_PROVISIONER_SERVER", format!("http://{}", address(&self.provisioner)))
+            .env("GANTRY_ROTATION_SERVER", format!("http://{}", address(&self.rotation)));
         for variable in ["GANTRY_TOKEN", "GANTRY_CA_FILE", "GANTRY_TLS_DOMAIN", "GANTRY_CONFIG"] {
             command.env_remove(variable);
         }
@@ -224,6 +243,11 @@ impl TestApp {
     /// Appends a provisioner's event to a request, as the provisioner
     /// would, and returns its stream sequence.
     pub(crate) async fn provisioner_appends(&self, request_id: &str, payload: Payload) -> u64 {
+        self.provisioner_appends_at(request_id, payload, std::time::SystemTime::now()).await
+    }
+
+    /// Appends a provisioner's event dated `at`, and returns its sequence.
+    async fn provisioner_appends_at(&self, request_id: &str, payload: Payload, at: std::time::SystemTime) -> u64 {
         let event = NewEvent {
             aggregate_type: "request",
             aggregate_id: request_id.to_owned(),
@@ -232,13 +256,30 @@ impl TestApp {
             correlation_id: String::new(),
             causation_id: String::new(),
         };
-        self.log.append(event, ExpectedSequence::Any).await.expect("appended").sequence
+        let subject = self.log.subject("request", request_id);
+        self.log
+            .append_envelope(subject, event.into_envelope(at), ExpectedSequence::Any)
+            .await
+            .expect("appended")
+            .sequence
     }
 
     /// Submits a database request that waits for approval (so the
     /// provisioner's reactor leaves it alone), then appends what the
     /// provisioner appends when it makes it.
     pub(crate) async fn provisioned_database(&self, name: &str, environment: &str) -> Provisioned {
+        self.provisioned_database_ago(name, environment, std::time::Duration::ZERO).await
+    }
+
+    /// As [`provisioned_database`](Self::provisioned_database), the
+    /// provisioner's events dated `age` ago.
+    pub(crate) async fn provisioned_database_ago(
+        &self,
+        name: &str,
+        environment: &str,
+        age: std::time::Duration,
+    ) -> Provisioned {
+        let at = std::time::SystemTime::now() - age;
         let id = self.submit(name, environment).await["request_id"].as_str().unwrap().to_owned();
         let role = format!("{name}_user");
         let steps = [
@@ -263,7 +304,7 @@ impl TestApp {
         ];
         let mut sequence = 0;
         for payload in steps {
-            sequence = self.provisioner_appends(&id, payload).await;
+            sequence = self.provisioner_appends_at(&id, payload, at).await;
         }
         Provisioned { id, sequence: sequence.to_string() }
     }
@@ -330,8 +371,8 @@ impl TestApp {
 
     /// Stops the services and removes the test's stream, schemas and files.
     pub(crate) async fn cleanup(self) {
-        if let Some((provisioner, schema)) = self.provisioner {
-            provisioner.stop().await;
+        for (service, schema) in self.rotation.into_iter().chain(self.provisioner) {
+            service.stop().await;
             drop(schema);
         }
         self.intake.stop().await;

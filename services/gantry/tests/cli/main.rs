@@ -1,5 +1,5 @@
 //! The `gantry` client commands as a user runs them: the built binary
-//! against a real intake (and provisioner) started in-process on its own
+//! against a real intake (and provisioner, and rotation) started in-process on its own
 //! ports, schemas and stream, checking stdout, stderr and the exit status.
 
 mod errors;
@@ -7,5 +7,6 @@ mod first_run;
 mod helpers;
 mod operations;
 mod provisioner;
+mod rotation;
 mod show;
 mod watch;

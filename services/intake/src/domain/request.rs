@@ -305,7 +305,8 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::CredentialsRotated(_)
         | Payload::RotationFailed(_)
         | Payload::RotationDueSoon(_)
-        | Payload::RotationOverdue(_) => {}
+        | Payload::RotationOverdue(_)
+        | Payload::RotationPolicySet(_) => {}
         Payload::DecommissionRequested(_)
         | Payload::DecommissionApproved(_)
         | Payload::DecommissionRejected(_)

@@ -64,6 +64,8 @@ pub(crate) struct Mesh {
     env: TestEnv,
     config: Config,
     rotation: Option<Running>,
+    /// Further replicas on the same schema and stream.
+    replicas: Vec<Running>,
     log: EventLog,
     secrets: SecretStore,
     raw_secrets: aws_sdk_secretsmanager::Client,
@@ -82,7 +84,8 @@ impl Drop for Mesh {
         }
         let made = self.made.lock().map(|made| made.clone()).unwrap_or_default();
         let databases: Vec<String> = made.iter().map(|made| made.database.clone()).collect();
-        let roles: Vec<String> = made.iter().map(|made| made.role.clone()).collect();
+        let roles: Vec<String> =
+            made.iter().flat_map(|made| [format!("{}_clone", made.role), made.role.clone()]).collect();
         gantry_testkit::drop_cluster_objects(&admin_url(), &databases, &roles);
     }
 }
@@ -100,6 +103,11 @@ fn start(built: gantry_service::Built<Rotation>) -> Running {
 impl Mesh {
     /// Starts rotation (with `fault` armed, if any).
     pub(crate) async fn start(fault: Option<ReactorFault>) -> Self {
+        Self::start_with(fault, |config| config).await
+    }
+
+    /// Starts rotation with settings of the test's own on top (`configure`).
+    pub(crate) async fn start_with(fault: Option<ReactorFault>, configure: impl FnOnce(Config) -> Config) -> Self {
         assert!(
             std::env::var_os("AWS_ACCESS_KEY_ID").is_some() && std::env::var_os("AWS_EC2_METADATA_DISABLED").is_some(),
             "AWS settings for the emulator are missing: run the tests with scripts/test.sh, or export \
@@ -120,6 +128,7 @@ impl Mesh {
             .with("rotation.max_attempts", 3)
             .with("rotation.lease_ms", 1000)
             .with("aws.endpoint_url", &aws_endpoint);
+        let config = configure(config);
         let mut first = config.clone();
         if let Some(fault) = fault {
             first = first.with("rotation.reactor_fault", serde_json::to_value(fault).unwrap());
@@ -140,6 +149,7 @@ impl Mesh {
             env,
             config,
             rotation,
+            replicas: Vec::new(),
             log,
             secrets,
             raw_secrets,
@@ -151,9 +161,21 @@ impl Mesh {
         }
     }
 
+    /// Starts one more replica of rotation on the same schema and stream.
+    pub(crate) async fn start_replica(&mut self) {
+        let built = gantry_service::build::<Rotation>(&self.config).await.expect("a replica builds");
+        self.replicas.push(start(built));
+    }
+
     /// Makes a database, its role and its secret as the provisioner would,
     /// and appends the provisioner's events: the request is ready.
     pub(crate) async fn provisioned(&self, stem: &str, risk: Risk) -> Provisioned {
+        self.provisioned_ago(stem, risk, Duration::ZERO).await
+    }
+
+    /// As [`provisioned`](Self::provisioned), with the provisioner's events
+    /// dated `age` ago (credentials stored long ago, due or overdue now).
+    pub(crate) async fn provisioned_ago(&self, stem: &str, risk: Risk, age: Duration) -> Provisioned {
         let request_id = uuid::Uuid::now_v7().to_string();
         let database = format!("{stem}_{}", self.suffix);
         let role = format!("{database}_user");
@@ -204,7 +226,8 @@ impl Mesh {
             required_approvals: Vec::new(),
             auto_approved_by_rule: "dev-small-databases".into(),
         };
-        self.append(&request_id, Payload::DatabaseRequested(requested)).await;
+        let at = std::time::SystemTime::now() - age;
+        self.append_at(&request_id, Payload::DatabaseRequested(requested), at).await;
         let created = DatabaseCreated {
             database: database.clone(),
             role: role.clone(),
@@ -214,15 +237,17 @@ impl Mesh {
             connection_limit: 20,
             audit_logging: false,
         };
-        self.append(&request_id, Payload::DatabaseCreated(created)).await;
+        self.append_at(&request_id, Payload::DatabaseCreated(created), at).await;
         let stored = CredentialsStored { secret_name: secret_name.clone(), version_id };
-        self.append(&request_id, Payload::CredentialsStored(stored)).await;
-        self.append(&request_id, Payload::ResourceProvisioned(ResourceProvisioned { secret_path: secret_name })).await;
+        self.append_at(&request_id, Payload::CredentialsStored(stored), at).await;
+        let ready = ResourceProvisioned { secret_path: secret_name };
+        self.append_at(&request_id, Payload::ResourceProvisioned(ready), at).await;
         made.sequence = self.last_sequence(&request_id).await;
         made
     }
 
-    async fn append(&self, id: &str, payload: Payload) {
+    /// Appends a provisioner event dated `at`.
+    async fn append_at(&self, id: &str, payload: Payload, at: std::time::SystemTime) {
         let event = NewEvent {
             aggregate_type: "request",
             aggregate_id: id.to_owned(),
@@ -231,7 +256,13 @@ impl Mesh {
             correlation_id: uuid::Uuid::now_v7().to_string(),
             causation_id: String::new(),
         };
-        self.log.append(event, ExpectedSequence::Any).await.expect("appended");
+        let subject = self.log.subject("request", id);
+        self.log.append_envelope(subject, event.into_envelope(at), ExpectedSequence::Any).await.expect("appended");
+    }
+
+    /// How many events of `event_type` a request has.
+    pub(crate) async fn count(&self, id: &str, event_type: &str) -> usize {
+        self.event_types(id).await.iter().filter(|kind| *kind == event_type).count()
     }
 
     /// A client of rotation's API calling as `subject`.
@@ -277,6 +308,27 @@ impl Mesh {
         Some((json["password"].as_str()?.to_owned(), value.version_id()?.to_owned()))
     }
 
+    /// The username of the secret's version with `stage`.
+    pub(crate) async fn staged_user(&self, secret_name: &str, stage: &str) -> Option<String> {
+        let value =
+            self.raw_secrets.get_secret_value().secret_id(secret_name).version_stage(stage).send().await.ok()?;
+        let json: serde_json::Value = serde_json::from_str(value.secret_string()?).ok()?;
+        Some(json["username"].as_str()?.to_owned())
+    }
+
+    /// Waits until a request has `count` events of `event_type`.
+    pub(crate) async fn wait_for_count(&self, id: &str, event_type: &str, count: usize) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.count(id, event_type).await < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not {count} {event_type}: {:?}",
+                self.event_types(id).await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Every stage label on the secret's versions.
     pub(crate) async fn stages(&self, secret_name: &str) -> Vec<String> {
         let listed = self.raw_secrets.list_secret_version_ids().secret_id(secret_name).send().await.unwrap();
@@ -285,10 +337,20 @@ impl Mesh {
 
     /// Connects to the database as its role with `password`.
     pub(crate) async fn login(&self, made: &Provisioned, password: &str) -> Result<PgConnection, sqlx::Error> {
+        self.login_as(made, &made.role, password).await
+    }
+
+    /// Connects to the database as `user` with `password`.
+    pub(crate) async fn login_as(
+        &self,
+        made: &Provisioned,
+        user: &str,
+        password: &str,
+    ) -> Result<PgConnection, sqlx::Error> {
         let options = sqlx::postgres::PgConnectOptions::new()
             .host("127.0.0.1")
             .port(5432)
-            .username(&made.role)
+            .username(user)
             .password(password)
             .database(&made.database);
         PgConnection::connect_with(&options).await
@@ -297,8 +359,13 @@ impl Mesh {
     /// True when the role's stored SCRAM verifier is the one of `password`
     /// (what a login checks, whatever pg_hba.conf says on this machine).
     pub(crate) async fn role_has_password(&self, made: &Provisioned, password: &str) -> bool {
+        self.user_has_password(&made.role, password).await
+    }
+
+    /// True when `user`'s stored SCRAM verifier is the one of `password`.
+    pub(crate) async fn user_has_password(&self, user: &str, password: &str) -> bool {
         let verifier: Option<String> = sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
-            .bind(&made.role)
+            .bind(user)
             .fetch_one(&mut self.admin().await)
             .await
             .expect("the role exists");
@@ -325,7 +392,7 @@ impl Mesh {
 
     /// Stops rotation and removes every role, database and secret the test made.
     pub(crate) async fn cleanup(mut self) {
-        if let Some(running) = self.rotation.take() {
+        for running in self.rotation.take().into_iter().chain(std::mem::take(&mut self.replicas)) {
             running.trigger.trigger();
             let _ = tokio::time::timeout(PATIENCE, running.task).await;
         }
@@ -334,6 +401,7 @@ impl Mesh {
         for made in made {
             for drop in [
                 format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", made.database),
+                format!("DROP ROLE IF EXISTS \"{}_clone\"", made.role),
                 format!("DROP ROLE IF EXISTS \"{}\"", made.role),
             ] {
                 sqlx::raw_sql(&drop).execute(&mut admin).await.expect("dropping what the test made");

@@ -2,14 +2,16 @@
 //! stream and schema, the local Postgres as the `dev` platform Postgres,
 //! Secrets Manager served by the AWS API emulator.
 
+mod alternating;
 mod helpers;
+mod schedule;
 
 use gantry_eventlog::ReactorFault;
 use gantry_proto::rotation::{GetRotationStatusRequest, ListRotationsRequest, RotateNowRequest, RotationState};
 use gantry_proto::types::Risk;
 use helpers::{Mesh, Provisioned};
 
-fn rotate(made: &Provisioned) -> RotateNowRequest {
+pub(crate) fn rotate(made: &Provisioned) -> RotateNowRequest {
     RotateNowRequest {
         secret_name: made.secret_name.clone(),
         reason: "suspected leak".into(),
@@ -20,7 +22,7 @@ fn rotate(made: &Provisioned) -> RotateNowRequest {
 /// Checks the end state of one finished rotation: the new password is
 /// current and opens the database, the old one is previous and opens it no
 /// more, no version is left pending, and it was recorded once.
-async fn rotated_once(mesh: &Mesh, made: &Provisioned) -> String {
+pub(crate) async fn rotated_once(mesh: &Mesh, made: &Provisioned) -> String {
     let (current, current_version) = mesh.staged(&made.secret_name, "AWSCURRENT").await.expect("a current version");
     assert_ne!(current, made.password, "the password changed");
     assert!(current.len() >= 32 && current.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -129,6 +131,21 @@ async fn a_crash_before_anything_resumes() {
 #[tokio::test]
 async fn a_crash_after_the_new_password_is_current_resumes() {
     resumes_after(ReactorFault::BeforeRecord(2)).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_pending_version_is_stored_resumes() {
+    resumes_after(ReactorFault::AtStep(1)).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_role_has_the_new_password_resumes() {
+    resumes_after(ReactorFault::AtStep(2)).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_login_is_checked_resumes() {
+    resumes_after(ReactorFault::AtStep(3)).await;
 }
 
 #[tokio::test]
