@@ -11,9 +11,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gantry/events/v1/intake.proto",
         "gantry/events/v1/provisioner.proto",
         "gantry/events/v1/rotation.proto",
+        "gantry/events/v1/artifacts.proto",
         "gantry/intake/v1/intake.proto",
         "gantry/provisioner/v1/provisioner.proto",
         "gantry/rotation/v1/rotation.proto",
+        "gantry/artifacts/v1/artifacts.proto",
         // Not Gantry's: googleapis' error details (vendored as published),
         // compiled only so reflection serves what errors carry.
         "google/rpc/error_details.proto",
@@ -25,6 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Artifact chunks are handed on without a copy (`bytes::Bytes`).
+    config.bytes([".gantry.artifacts.v1"]);
     // protoc's own well-known types (google/protobuf/*.proto) ship with it.
     let includes = [proto_root, protoc_bin_vendored::include_path()?];
     tonic_prost_build::configure()

@@ -41,6 +41,13 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::RotationDueSoon(_) => "rotation.due_soon.v1",
         Payload::RotationOverdue(_) => "rotation.overdue.v1",
         Payload::RotationPolicySet(_) => "rotation.policy_set.v1",
+
+        Payload::ArtifactStored(_) => "artifact.stored.v1",
+        Payload::ArtifactExpired(_) => "artifact.expired.v1",
+        Payload::BlobDeleted(_) => "artifact.blob_deleted.v1",
+        Payload::BlobVerified(_) => "artifact.blob_verified.v1",
+        Payload::BlobCorrupted(_) => "artifact.blob_corrupted.v1",
+        Payload::BlobDeletionStarted(_) => "artifact.blob_deletion_started.v1",
     }
 }
 

@@ -37,9 +37,14 @@ pub mod gantry {
             include!(concat!(env!("OUT_DIR"), "/gantry.rotation.v1.rs"));
         }
     }
+    pub mod artifacts {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/gantry.artifacts.v1.rs"));
+        }
+    }
 }
 
 pub use gantry::{
-    events::v1 as events, intake::v1 as intake, provisioner::v1 as provisioner, rotation::v1 as rotation,
-    types::v1 as types,
+    artifacts::v1 as artifacts, events::v1 as events, intake::v1 as intake, provisioner::v1 as provisioner,
+    rotation::v1 as rotation, types::v1 as types,
 };

@@ -136,6 +136,13 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
             format!("period {} days (0: the tier's), strategy {}", policy.period_days, policy.strategy),
         ),
         Payload::NameReserved(_) | Payload::RequestVoided(_) => None,
+        // Ingest's events live on artifact subjects, never on a request's.
+        Payload::ArtifactStored(_)
+        | Payload::ArtifactExpired(_)
+        | Payload::BlobDeleted(_)
+        | Payload::BlobVerified(_)
+        | Payload::BlobCorrupted(_)
+        | Payload::BlobDeletionStarted(_) => None,
     }
 }
 

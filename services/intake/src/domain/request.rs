@@ -318,6 +318,15 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::RequestVoided(_) => {
             return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
         }
+        // Ingest's events live on artifact subjects, never on a request's.
+        Payload::ArtifactStored(_)
+        | Payload::ArtifactExpired(_)
+        | Payload::BlobDeleted(_)
+        | Payload::BlobVerified(_)
+        | Payload::BlobCorrupted(_)
+        | Payload::BlobDeletionStarted(_) => {
+            return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
+        }
     }
     Ok(state)
 }

@@ -1,0 +1,75 @@
+//! [`Ingest`] declared on the service skeleton: its settings, its view,
+//! the start-up cleanup of staged uploads, the retention sweeper and its
+//! gRPC API.
+
+use crate::api::{IngestApi, Limits};
+use crate::backend::Backend;
+use crate::settings::IngestSettings;
+use crate::sweeper::Sweeper;
+use crate::view::{ArtifactsView, MIGRATOR, VIEW_NAME};
+use gantry_proto::artifacts::artifact_service_server::ArtifactServiceServer;
+use gantry_runtime::{Config, Shutdown};
+use gantry_service::api::ViewReads;
+use gantry_service::{Declaration, Parts, Service};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Room for a message's framing and an upload header beside the largest chunk.
+const MESSAGE_HEADROOM_BYTES: usize = 128 * 1024;
+
+/// The ingest service (the artifact store).
+#[derive(Debug)]
+pub struct Ingest;
+
+impl Service for Ingest {
+    const NAME: &'static str = "ingest";
+    const DEFAULT_PORT: u16 = 50053;
+    type Settings = IngestSettings;
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    fn declare(parts: &Parts<IngestSettings>) -> anyhow::Result<Declaration> {
+        let settings = &parts.settings;
+        anyhow::ensure!(settings.max_chunk_bytes > 0, "ingest.max_chunk_bytes must be above 0");
+        if let Some(violation) = settings.storage.name_violation() {
+            anyhow::bail!("invalid configuration: {violation}");
+        }
+        let backend = Backend::new(settings);
+        let limits = Limits {
+            max_chunk_bytes: settings.max_chunk_bytes,
+            max_artifact_bytes: settings.max_artifact_bytes,
+            deletion_wait: Duration::from_millis(settings.deletion_wait_ms),
+            pause_before_record: Duration::from_millis(settings.pause_before_record_ms),
+        };
+        let api = IngestApi {
+            backend: backend.clone(),
+            log: parts.log.clone(),
+            reads: ViewReads::of(parts, VIEW_NAME),
+            limits,
+        };
+        let sweeper = Sweeper { api: api.clone(), grace: Duration::from_secs(settings.blob_grace_s) };
+        let sweep_interval = Duration::from_millis(settings.sweep_interval_ms);
+        let largest_message = parts.service.max_message_bytes.max(settings.max_chunk_bytes) + MESSAGE_HEADROOM_BYTES;
+        let server = ArtifactServiceServer::new(api).max_decoding_message_size(largest_message);
+        let grace = Duration::from_secs(settings.staging_grace_s);
+        let artifacts = parts.log.settings().subjects_of(crate::blob_log::BLOB);
+        Ok(Declaration::new()
+            .view(parts, Arc::new(ArtifactsView::new(artifacts)))
+            .task("staging cleanup", move |shutdown| async move {
+                crate::staging::clean_at_start(backend, grace, shutdown).await;
+                Ok(())
+            })
+            .every(parts, "retention sweep", sweep_interval, move || {
+                let sweeper = sweeper.clone();
+                async move { sweeper.sweep().await }
+            })
+            .api(server))
+    }
+}
+
+/// Runs ingest with `config` until `shutdown`.
+pub async fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    gantry_service::run::<Ingest>(config, shutdown).await
+}

@@ -1,0 +1,147 @@
+//! The configured storage backend behind the `BlobStore` trait: opened on
+//! first use (so the service starts while S3 is unreachable), the key
+//! layout (content-addressed blobs, staged uploads) and the URI that tells
+//! people where a blob lives. Nothing outside this module knows which
+//! kind of store it is.
+
+use crate::settings::{IngestSettings, StorageSettings};
+use gantry_storage::{FsStore, S3Store, SharedStore, StorageError};
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+/// The storage backend of this replica.
+#[derive(Debug, Clone)]
+pub(crate) struct Backend {
+    settings: StorageSettings,
+    layout: KeyLayout,
+    store: Arc<OnceCell<SharedStore>>,
+}
+
+impl Backend {
+    /// A backend as configured; nothing is opened yet.
+    pub(crate) fn new(settings: &IngestSettings) -> Self {
+        Self {
+            settings: settings.storage.clone(),
+            layout: KeyLayout::new(&settings.key_prefix),
+            store: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Returns the backend's configured name.
+    pub(crate) fn name(&self) -> &str {
+        self.settings.name()
+    }
+
+    /// Returns where keys go.
+    pub(crate) fn layout(&self) -> &KeyLayout {
+        &self.layout
+    }
+
+    /// Returns the store, opening it on first use.
+    pub(crate) async fn store(&self) -> Result<&SharedStore, StorageError> {
+        self.store.get_or_try_init(|| open(&self.settings)).await
+    }
+
+    /// Returns the URI of `key`: `file:///<root>/<key>` or `s3://<bucket>/<key>`.
+    pub(crate) fn uri(&self, key: &str) -> String {
+        match &self.settings {
+            StorageSettings::Filesystem { root, .. } => {
+                let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
+                format!("file://{}/{key}", root.display().to_string().trim_end_matches('/'))
+            }
+            StorageSettings::S3 { s3, .. } => match s3.key_prefix.trim_matches('/') {
+                "" => format!("s3://{}/{key}", s3.bucket),
+                prefix => format!("s3://{}/{prefix}/{key}", s3.bucket),
+            },
+        }
+    }
+}
+
+async fn open(settings: &StorageSettings) -> Result<SharedStore, StorageError> {
+    match settings {
+        StorageSettings::Filesystem { root, .. } => Ok(Arc::new(FsStore::open(root.clone()).await?)),
+        StorageSettings::S3 { s3, .. } => Ok(Arc::new(S3Store::connect(s3.clone()).await?)),
+    }
+}
+
+/// The keys of blobs and staged uploads under the configured prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyLayout {
+    /// `<prefix>/` or empty.
+    prefix: String,
+}
+
+impl KeyLayout {
+    pub(crate) fn new(prefix: &str) -> Self {
+        match prefix.trim_matches('/') {
+            "" => Self { prefix: String::new() },
+            prefix => Self { prefix: format!("{prefix}/") },
+        }
+    }
+
+    /// The content address of the bytes whose SHA-256 is `sha256` (lower-case hex).
+    pub(crate) fn content_key(&self, sha256: &str) -> String {
+        format!("{}sha256/{}/{}/{sha256}", self.prefix, &sha256[..2], &sha256[2..4])
+    }
+
+    /// Where staged uploads live (a listing prefix).
+    pub(crate) fn staging_prefix(&self) -> String {
+        format!("{}staging/", self.prefix)
+    }
+
+    /// A fresh staging key; its UUIDv7 tells when the upload began.
+    pub(crate) fn new_staging_key(&self) -> String {
+        format!("{}{}", self.staging_prefix(), Uuid::now_v7().simple())
+    }
+
+    /// When the upload staged under `key` began, if `key` is a staging key of ours.
+    pub(crate) fn staged_at(&self, key: &str) -> Option<SystemTime> {
+        let id = Uuid::try_parse(key.strip_prefix(&self.staging_prefix())?).ok()?;
+        let (seconds, nanos) = id.get_timestamp()?.to_unix();
+        Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(seconds, nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn content_keys_fan_out_by_the_first_bytes() {
+        assert_eq!(KeyLayout::new("artifacts").content_key(SHA), format!("artifacts/sha256/e3/b0/{SHA}"));
+        assert_eq!(KeyLayout::new("/a/b/").content_key(SHA), format!("a/b/sha256/e3/b0/{SHA}"));
+        assert_eq!(KeyLayout::new("").content_key(SHA), format!("sha256/e3/b0/{SHA}"));
+    }
+
+    #[test]
+    fn staging_keys_tell_when_they_began() {
+        let layout = KeyLayout::new("artifacts");
+        let before = SystemTime::now() - std::time::Duration::from_millis(2);
+        let key = layout.new_staging_key();
+        assert!(key.starts_with("artifacts/staging/"));
+        assert!(layout.staged_at(&key).unwrap() >= before);
+        assert_eq!(layout.staged_at("artifacts/staging/not-a-uuid"), None);
+        assert_eq!(layout.staged_at(&format!("artifacts/sha256/e3/b0/{SHA}")), None);
+    }
+
+    #[test]
+    fn uris_name_the_place() {
+        let s3 = IngestSettings {
+            storage: StorageSettings::S3 {
+                name: "s3".into(),
+                s3: gantry_storage::S3Settings { bucket: "bkt".into(), key_prefix: "p".into(), ..Default::default() },
+            },
+            ..IngestSettings::default()
+        };
+        assert_eq!(Backend::new(&s3).uri("artifacts/x"), "s3://bkt/p/artifacts/x");
+        let fs = IngestSettings {
+            storage: StorageSettings::Filesystem { name: "local".into(), root: "/data/".into() },
+            ..IngestSettings::default()
+        };
+        assert_eq!(Backend::new(&fs).uri("artifacts/x"), "file:///data/artifacts/x");
+    }
+}

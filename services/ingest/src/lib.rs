@@ -1,0 +1,46 @@
+//! Ingest: the artifact store. Orchestrator agents stream artifacts of any
+//! size in (`gantry.artifacts.v1.ArtifactService/Upload`); each distinct
+//! content is stored once, content-addressed by its SHA-256 (BLAKE3
+//! beside it), on the local filesystem or S3 behind `gantry-storage`'s
+//! `BlobStore`; every artifact records its producer (tenant, run, step,
+//! agent and version) and its lineage inputs on the log
+//! (`artifact.stored.v1`), and is served back whole or by byte range to
+//! its tenant only.
+//!
+//! # Layout
+//!
+//! - `header`: the upload header checked at the edge (pure).
+//! - `access`: which principal sees and stores which tenant's artifacts.
+//! - `digest`: SHA-256 and BLAKE3 in one pass over each chunk.
+//! - `blob_log`: the blob's subject, where every ingest event is; its fold.
+//! - `backend`: the configured store, opened on first use; key layout and URIs.
+//! - `staging`: staged uploads removed unless promoted; the start-up cleanup.
+//! - `sweeper`: retention: expire artifacts, delete unreferenced blobs.
+//! - `upload`: stage, hash, verify, promote or deduplicate, record.
+//! - `download`: ranged reads, checked on their way out, DATA_LOSS.
+//! - `integrity`: blob events and `Verify` (re-read every blob).
+//! - [`view`]: the artifacts and blobs view, and its reads.
+//! - `api`: the gRPC service; `error`: its one error and status codes.
+//! - [`settings`]: backend, key prefix, limits.
+//! - `app`: [`Ingest`] declared on the service skeleton.
+
+pub mod settings;
+pub mod view;
+
+mod access;
+mod api;
+mod app;
+mod backend;
+mod blob_log;
+mod digest;
+mod download;
+mod error;
+mod header;
+mod integrity;
+mod staging;
+mod sweeper;
+mod upload;
+
+pub use access::{PLATFORM_TEAM, TENANT_GROUP_PREFIX};
+pub use app::{Ingest, run};
+pub use settings::{IngestSettings, StorageSettings};

@@ -1,0 +1,152 @@
+//! The retention sweeper, run every `ingest.sweep_interval_ms` on every
+//! replica:
+//!
+//! 1. Artifacts past their expiry (from the view) get `artifact.expired.v1`
+//!    on their blob's subject; its event id is derived from the artifact,
+//!    so two replicas sweeping at once record it once.
+//! 2. Blobs that no live artifact refers to, whose last reference expired
+//!    more than `ingest.blob_grace_s` ago, are deleted. The view only
+//!    proposes them; the blob's own history on the log decides, and the
+//!    deletion is claimed there first (`blob_deletion_started`, appended
+//!    with the sequence the decision was read at), so an upload of the
+//!    same content that appended in between wins and nothing is deleted.
+//!    Then the bytes are removed and `blob_deleted` recorded. An upload
+//!    that finds a deletion started waits for it to end and stores the
+//!    bytes afresh; a sweeper that died in between is resumed by the next
+//!    sweep.
+
+use crate::api::IngestApi;
+use crate::blob_log::{BLOB, BlobHistory, Deletion, blob_event, blob_id, ingest_principal};
+use gantry_eventlog::{AppendError, ExpectedSequence};
+use gantry_proto::events::envelope::Payload;
+use gantry_proto::events::{ArtifactExpired, BlobDeleted, BlobDeletionStarted};
+use std::time::{Duration, SystemTime};
+use uuid::Uuid;
+
+/// The most artifacts expired, or blobs deleted, in one sweep.
+const BATCH: i64 = 500;
+
+/// The retention sweeper of one replica.
+#[derive(Debug, Clone)]
+pub(crate) struct Sweeper {
+    pub(crate) api: IngestApi,
+    /// How long a blob outlives its last reference.
+    pub(crate) grace: Duration,
+}
+
+/// An artifact due to expire.
+#[derive(Debug, sqlx::FromRow)]
+struct Due {
+    artifact_id: Uuid,
+    sha256: String,
+    expires_micros: i64,
+}
+
+impl Sweeper {
+    /// Expires what is due, then deletes the blobs nothing refers to.
+    pub(crate) async fn sweep(&self) -> anyhow::Result<()> {
+        let expired = self.expire_due().await?;
+        let deleted = self.delete_unreferenced().await?;
+        let backend = self.api.backend.name().to_owned();
+        metrics::counter!("ingest_artifacts_expired_total", "backend" => backend.clone()).increment(expired as u64);
+        metrics::counter!("ingest_blobs_deleted_total", "backend" => backend).increment(deleted as u64);
+        if expired + deleted > 0 {
+            tracing::info!(expired, deleted, backend = self.api.backend.name(), "retention sweep");
+        }
+        Ok(())
+    }
+
+    async fn expire_due(&self) -> anyhow::Result<usize> {
+        let due: Vec<Due> = sqlx::query_as(
+            "SELECT artifact_id, sha256, (extract(epoch FROM expires_at) * 1000000)::bigint AS expires_micros
+             FROM artifacts WHERE storage_backend = $1 AND expired_at IS NULL AND expires_at <= now()
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(self.api.backend.name())
+        .bind(BATCH)
+        .fetch_all(&self.api.reads.pool)
+        .await?;
+        for artifact in &due {
+            let expired = ArtifactExpired {
+                artifact_id: artifact.artifact_id.to_string(),
+                sha256: artifact.sha256.clone(),
+                expires_at: Some(crate::view::timestamp(artifact.expires_micros)),
+            };
+            let backend = self.api.backend.name();
+            let event = blob_event(backend, &artifact.sha256, Payload::ArtifactExpired(expired), ingest_principal());
+            // The same id from every replica: the log keeps one.
+            let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("expired/{}", artifact.artifact_id).as_bytes());
+            let subject = self.api.log.subject(BLOB, &blob_id(backend, &artifact.sha256));
+            let envelope = event.into_envelope_with_id(id, SystemTime::now());
+            self.api.log.append_envelope(subject, envelope, ExpectedSequence::Any).await?;
+        }
+        Ok(due.len())
+    }
+
+    async fn delete_unreferenced(&self) -> anyhow::Result<usize> {
+        let candidates: Vec<String> = sqlx::query_scalar(
+            "SELECT b.sha256 FROM blobs b
+             WHERE b.storage_backend = $1 AND b.status <> 'deleted'
+               AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.storage_backend = b.storage_backend
+                                 AND a.sha256 = b.sha256 AND a.expired_at IS NULL)
+               AND (b.status = 'deleting'
+                    OR (SELECT max(a.expired_at) FROM artifacts a WHERE a.storage_backend = b.storage_backend
+                          AND a.sha256 = b.sha256) <= now() - make_interval(secs => $2))
+             LIMIT $3",
+        )
+        .bind(self.api.backend.name())
+        .bind(self.grace.as_secs_f64())
+        .bind(BATCH)
+        .fetch_all(&self.api.reads.pool)
+        .await?;
+        let mut deleted = 0;
+        for sha256 in candidates {
+            if self.delete_blob(&sha256).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes one blob if its history on the log allows; returns whether it did.
+    async fn delete_blob(&self, sha256: &str) -> anyhow::Result<bool> {
+        let backend = self.api.backend.name();
+        let aggregate = self.api.log.load(BLOB, &blob_id(backend, sha256)).await?;
+        let history = BlobHistory::of(&aggregate.events);
+        let key = self.api.backend.layout().content_key(sha256);
+        let claimed_at = match history.deletion {
+            // A deletion a sweeper began and did not finish.
+            Deletion::Started => aggregate.last_sequence,
+            Deletion::None if history.deletable(SystemTime::now(), self.grace) => {
+                let started = BlobDeletionStarted {
+                    sha256: sha256.to_owned(),
+                    storage_backend: backend.to_owned(),
+                    storage_key: key.clone(),
+                    reason: format!("no live artifact refers to it for {} s", self.grace.as_secs()),
+                };
+                let event = blob_event(backend, sha256, Payload::BlobDeletionStarted(started), ingest_principal());
+                match self.api.log.append(event, ExpectedSequence::after(aggregate.last_sequence)).await {
+                    Ok(appended) => appended.sequence,
+                    // An upload (or another sweeper) came first: decide again next time.
+                    Err(AppendError::Conflict { .. }) => return Ok(false),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Deletion::None | Deletion::Done => return Ok(false),
+        };
+        self.api.backend.store().await?.delete(&key).await?;
+        let deleted = BlobDeleted {
+            sha256: sha256.to_owned(),
+            storage_backend: backend.to_owned(),
+            storage_key: key,
+            reason: "no live artifact refers to it".into(),
+        };
+        let event = blob_event(backend, sha256, Payload::BlobDeleted(deleted), ingest_principal());
+        match self.api.log.append(event, ExpectedSequence::At(claimed_at)).await {
+            Ok(_) => Ok(true),
+            // Another event came after the claim: the next sweep finishes it.
+            Err(AppendError::Conflict { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+}

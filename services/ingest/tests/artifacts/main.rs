@@ -1,0 +1,108 @@
+//! Ingest against the real things: ingest in-process on a test's own
+//! stream and schema, the local Postgres and NATS JetStream, and one
+//! suite of behaviours ([`suite`]) run twice, on the filesystem backend
+//! (a temporary directory) and on S3 (a bucket of its own on the AWS API
+//! emulator, `GANTRY_TEST_AWS_ENDPOINT`, credentials from the environment
+//! as `scripts/test.sh` exports them). Only the configuration differs.
+
+mod helpers;
+mod suite;
+
+/// Declares one test per behaviour for each backend.
+macro_rules! on_both_backends {
+    ($($behaviour:ident),* $(,)?) => {
+        mod filesystem {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    crate::run(crate::helpers::Kind::Filesystem, crate::suite::$behaviour).await;
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    crate::run(crate::helpers::Kind::S3, crate::suite::$behaviour).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Runs `behaviour` on a fresh harness and cleans up even if it panics.
+async fn run(kind: helpers::Kind, behaviour: impl AsyncFnOnce(&mut helpers::Harness)) {
+    use futures::FutureExt;
+    let mut harness = helpers::Harness::start(kind).await;
+    let outcome = std::panic::AssertUnwindSafe(behaviour(&mut harness)).catch_unwind().await;
+    harness.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+on_both_backends!(
+    uploads_round_trip_whole_and_by_range,
+    the_same_bytes_are_stored_once,
+    an_expected_size_or_digest_mismatch_stores_nothing,
+    a_stream_cut_off_by_the_client_stores_nothing,
+    lineage_inputs_must_exist_in_the_tenant,
+    tenants_see_only_their_own_artifacts,
+    listings_page_newest_first_by_run_and_name,
+    bad_input_names_every_field,
+    a_corrupted_blob_is_caught_and_repaired_by_an_upload,
+    staged_leftovers_are_removed_at_start_up,
+    verify_reads_every_blob_and_records_what_it_found,
+    retention_expires_artifacts_and_deletes_blobs_nothing_refers_to,
+    an_upload_racing_the_sweeper_keeps_its_bytes,
+    a_view_rebuilt_from_the_log_is_the_same,
+);
+
+/// Returns a field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|line| line.starts_with(field)).expect("the field");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("a size in kB")
+}
+
+/// More than 1 GiB through a client and ingest in this one process: the
+/// peak resident memory grows by a few chunks' worth, not by the artifact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_upload_keeps_memory_flat() {
+    run(helpers::Kind::Filesystem, async |harness: &mut helpers::Harness| {
+        use sha2::Digest as _;
+        const CHUNK: usize = 256 * 1024;
+        const CHUNKS: usize = 4 * 1024 + 3;
+        let mut agent = harness.client("agent");
+        // Warm up the connection, the view and the allocator.
+        helpers::upload(&mut agent, helpers::header("warm", "up"), &helpers::content(1, 4 * CHUNK)).await.unwrap();
+        // Reset the peak (VmHWM) to the resident size now.
+        std::fs::write("/proc/self/clear_refs", "5").expect("the peak can be reset");
+        let before_kib = status_kib("VmRSS:");
+        let chunk = helpers::content(2, CHUNK);
+        let mut expected = sha2::Sha256::new();
+        for _ in 0..CHUNKS {
+            expected.update(&chunk);
+        }
+        let header = gantry_proto::artifacts::UploadRequest {
+            message: Some(gantry_proto::artifacts::upload_request::Message::Header(helpers::header("big", "big.bin"))),
+        };
+        let chunks = std::iter::repeat_n(chunk, CHUNKS).map(|chunk| gantry_proto::artifacts::UploadRequest {
+            message: Some(gantry_proto::artifacts::upload_request::Message::Chunk(chunk)),
+        });
+        let messages = futures::stream::iter(std::iter::once(header).chain(chunks));
+        let started = std::time::Instant::now();
+        let stored = agent.upload(messages).await.expect("the big upload").into_inner();
+        let elapsed = started.elapsed();
+        let artifact = stored.artifact.unwrap();
+        assert_eq!(artifact.size_bytes, (CHUNK * CHUNKS) as u64);
+        assert_eq!(artifact.sha256, hex::encode(expected.finalize()));
+        let grown_mib = status_kib("VmHWM:").saturating_sub(before_kib) / 1024;
+        eprintln!(
+            "uploaded {} MiB in {elapsed:?}; peak resident memory grew by {grown_mib} MiB",
+            artifact.size_bytes >> 20
+        );
+        assert!(grown_mib < 64, "the peak resident memory grew by {grown_mib} MiB for a 1 GiB upload");
+    })
+    .await;
+}
