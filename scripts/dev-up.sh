@@ -39,6 +39,7 @@ principals=(
     "carol:platform-team"    # large/xlarge, with dave
     "dave:security"
     "backstage:backstage"    # the Backstage backend's service account
+    "agent:tenant:team-ml"   # an orchestrator agent storing team-ml's artifacts
 )
 tokens_file="$GANTRY_STATE_DIR/tokens.yaml"
 env_file="$GANTRY_STATE_DIR/dev-tokens.env"
@@ -99,7 +100,7 @@ export GANTRY_PROVISIONER__REPLICATION_ROLE_ARN="${GANTRY_PROVISIONER__REPLICATI
 cat >&2 <<EOF
 
 Gantry dev mesh: intake on ${GANTRY_INTAKE__LISTEN:-127.0.0.1:50051}, provisioner on ${GANTRY_PROVISIONER__LISTEN:-127.0.0.1:50052},
-  rotation on ${GANTRY_ROTATION__LISTEN:-127.0.0.1:50055},
+  ingest on ${GANTRY_INGEST__LISTEN:-127.0.0.1:50053} (artifacts under .gantry/artifacts), rotation on ${GANTRY_ROTATION__LISTEN:-127.0.0.1:50055},
   metrics on http://${GANTRY_TELEMETRY__METRICS_LISTEN:-127.0.0.1:9464}/metrics
   Postgres 127.0.0.1:5432 (every environment's platform Postgres too), NATS 127.0.0.1:4222,
   moto $GANTRY_MOTO_URL (Secrets Manager, S3)

@@ -99,7 +99,7 @@ pub(crate) struct ClientArgs {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run services in this process: any of intake, provisioner and rotation, or `all`.
+    /// Run services in this process: any of intake, ingest, provisioner and rotation, or `all`.
     #[command(
         after_help = "Examples:\n  gantry serve all\n  gantry --config gantry.toml serve intake --drain-timeout 10"
     )]

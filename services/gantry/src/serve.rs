@@ -33,13 +33,14 @@ fn runnable<S: Service>() -> Runnable {
 pub(crate) fn available() -> Vec<Runnable> {
     vec![
         runnable::<gantry_intake::Intake>(),
+        runnable::<gantry_ingest::Ingest>(),
         runnable::<gantry_provisioner::Provisioner>(),
         runnable::<gantry_rotation::Rotation>(),
     ]
 }
 
 /// The services of the design that later builds add.
-const PLANNED: &[&str] = &["ingest", "lineage"];
+const PLANNED: &[&str] = &["lineage"];
 
 /// Returns the services named (`all`: every one), each once.
 pub(crate) fn resolve(requested: &[String]) -> anyhow::Result<Vec<Runnable>> {
@@ -128,7 +129,7 @@ mod tests {
         let names = |services: Vec<Runnable>| services.into_iter().map(|service| service.name).collect::<Vec<_>>();
         assert_eq!(
             names(resolve(&["all".into(), "intake".into()]).unwrap()),
-            vec!["intake", "provisioner", "rotation"]
+            vec!["ingest", "intake", "provisioner", "rotation"]
         );
         assert_eq!(names(resolve(&["provisioner".into()]).unwrap()), vec!["provisioner"]);
         assert!(resolve(&["lineage".into()]).unwrap_err().to_string().contains("not part of this build"));
