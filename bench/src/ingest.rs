@@ -6,7 +6,8 @@
 //!   same filesystem with fsync (the disk);
 //! - the same upload to the S3 API server (moto), beside a plain multipart
 //!   upload of the same file with the AWS SDK (same part size and parts in
-//!   flight);
+//!   flight), and beside the same staged work with the SDK (multipart to a
+//!   staging key, a server-side copy to the final key, a delete);
 //! - download, whole and by ranges, from the filesystem backend.
 
 use crate::platform::aws_endpoint;
@@ -169,9 +170,10 @@ async fn upload(client: &mut Client, path: &Path, name: &str) -> anyhow::Result<
     Ok((answer, started.elapsed()))
 }
 
-/// Downloads `length` bytes from `offset` (0: to the end) and returns how many came.
-async fn download(client: &mut Client, id: &str, offset: u64, length: u64) -> anyhow::Result<u64> {
-    let message = pb::DownloadRequest { artifact_id: id.into(), offset, length, min_sequence: 0 };
+/// Downloads `length` bytes from `offset` (0: to the end) once the view has
+/// applied `min_sequence`, and returns how many came.
+async fn download(client: &mut Client, id: &str, offset: u64, length: u64, min_sequence: u64) -> anyhow::Result<u64> {
+    let message = pb::DownloadRequest { artifact_id: id.into(), offset, length, min_sequence };
     let mut stream = client.download(message).await?.into_inner();
     let mut received = 0;
     while let Some(message) = stream.message().await? {
@@ -251,14 +253,14 @@ pub(crate) async fn run(size: u64, s3_size: u64) -> anyhow::Result<()> {
     let (answer, uploading) = upload(&mut running.client, &file, "fs.bin").await?;
     let id = answer.artifact.map(|artifact| artifact.artifact_id).unwrap_or_default();
     let started = Instant::now();
-    let whole = download(&mut running.client, &id, 0, 0).await?;
+    let whole = download(&mut running.client, &id, 0, 0, answer.sequence).await?;
     let downloading = started.elapsed();
     let (ranges, range_bytes) = (256u64, MIB as u64);
     let started = Instant::now();
     let mut ranged = 0;
     for index in 0..ranges {
         let offset = (index.wrapping_mul(2_654_435_761) % (size / range_bytes).max(1)) * range_bytes;
-        ranged += download(&mut running.client, &id, offset, range_bytes).await?;
+        ranged += download(&mut running.client, &id, offset, range_bytes, 0).await?;
     }
     let ranging = started.elapsed();
     running.stop().await?;
@@ -292,6 +294,19 @@ pub(crate) async fn run(size: u64, s3_size: u64) -> anyhow::Result<()> {
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&s3_config).force_path_style(true).build());
         s3.create_bucket().bucket(&bucket).send().await?;
         let plain = plain_multipart(&s3, &bucket, "plain/s3.bin", &s3_file).await?;
+        // The same work as ingest's staging with nothing of ours around it:
+        // the multipart upload to a staging key, a server-side copy to the
+        // final key, the staging object deleted.
+        let started = Instant::now();
+        plain_multipart(&s3, &bucket, "plain/staging.bin", &s3_file).await?;
+        s3.copy_object()
+            .bucket(&bucket)
+            .key("plain/final.bin")
+            .copy_source(format!("{bucket}/plain/staging.bin"))
+            .send()
+            .await?;
+        s3.delete_object().bucket(&bucket).key("plain/staging.bin").send().await?;
+        let plain_staged = started.elapsed();
         let on_s3 = base
             .with("ingest.storage.kind", "s3")
             .with("ingest.storage.s3.endpoint_url", aws_endpoint())
@@ -318,6 +333,16 @@ pub(crate) async fn run(size: u64, s3_size: u64) -> anyhow::Result<()> {
             "{:<62} {:>8.2}x   (goal: at least 0.9)",
             "ingest / plain",
             plain.as_secs_f64() / ours_s3.as_secs_f64()
+        );
+        println!(
+            "{:<62} {:>8.0} MB/s",
+            "plain multipart upload + CopyObject + DeleteObject (SDK)",
+            rate(s3_size, plain_staged)
+        );
+        println!(
+            "{:<62} {:>8.2}x",
+            "ingest / the same staged work with the SDK",
+            plain_staged.as_secs_f64() / ours_s3.as_secs_f64()
         );
         // Empty the bucket, then remove it.
         let mut token = None;
