@@ -303,3 +303,26 @@ def test_a_failing_source_cancels_the_upload(client: ArtifactClient, run_id: str
     with pytest.raises(FileNotFoundError):
         client.push("/nonexistent/file.bin", **producer(run_id, "missing"))
     assert list(client.list(TENANT, run_id=run_id)) == [], "nothing was stored"
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc (Linux)")
+def test_a_large_push_keeps_memory_flat(client: ArtifactClient, run_id: str) -> None:
+    block = os.urandom(MIB)
+    total = 192 * MIB
+    start = _resident_bytes()
+    highest = start
+
+    def stream() -> Iterator[bytes]:
+        nonlocal highest
+        for index in range(total // MIB):
+            highest = max(highest, _resident_bytes())
+            yield block[index % 7 :] + block[: index % 7]  # a fresh 1 MiB piece each time
+
+    result = client.push(stream(), **producer(run_id, "large.bin"))
+    assert result.size == total
+    assert highest - start < 32 * MIB, f"resident set grew by {(highest - start) / MIB:.1f} MiB"
