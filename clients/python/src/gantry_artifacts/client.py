@@ -127,11 +127,11 @@ class _UploadRequests:
     def __init__(self, header: artifacts_pb2.UploadHeader, chunks: Iterator[bytes]) -> None:
         self._header = header
         self._chunks = chunks
-        self._call: grpc.Future | None = None
+        self._call: grpc.Future[Any] | None = None
         self._attached = threading.Event()
         self.error: Exception | None = None
 
-    def attach(self, call: grpc.Future) -> None:
+    def attach(self, call: grpc.Future[Any]) -> None:
         self._call = call
         self._attached.set()
 
@@ -142,8 +142,9 @@ class _UploadRequests:
                 yield artifacts_pb2.UploadRequest(chunk=chunk)
         except Exception as error:  # noqa: BLE001 - handed to push's caller
             self.error = error
-            self._attached.wait()
-            assert self._call is not None
+            # Cancel, then end: never end the stream as if it were complete.
+            if not self._attached.wait(timeout=30) or self._call is None:
+                raise
             self._call.cancel()
 
     def close(self) -> None:
@@ -240,7 +241,8 @@ class ArtifactClient:
             raise ValueError("a bearer token is needed: pass token= or set GANTRY_TOKEN")
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._channel = _channel(target, root_certificates, tls_server_name, options)
-        self._stub = artifacts_pb2_grpc.ArtifactServiceStub(self._channel)
+        # The generated stub is untyped; every answer is typed below.
+        self._stub: Any = artifacts_pb2_grpc.ArtifactServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._timeout = timeout
         self._sequence = 0
         self._lock = threading.Lock()
@@ -332,7 +334,8 @@ class ArtifactClient:
             name=name,
             media_type=media_type,
             input_artifact_ids=input_ids,
-            retention=int(retention) if retention is not None else 0,
+            # By name: the enums of the proto and of `Retention` share them.
+            retention=f"RETENTION_POLICY_{retention.name if retention is not None else 'UNSPECIFIED'}",
             expected_sha256=expected_sha256 or "",
             min_sequence=wait_for,
         )
@@ -348,7 +351,7 @@ class ArtifactClient:
                 if requests.error is not None:
                     raise requests.error from None
                 if isinstance(error, grpc.FutureCancelledError):
-                    raise from_rpc_error(call) from None  # type: ignore[arg-type]
+                    raise from_rpc_error(call) from None
                 raise from_rpc_error(error) from None
             except BaseException:
                 call.cancel()

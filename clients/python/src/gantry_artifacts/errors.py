@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -74,6 +75,10 @@ class ArtifactError(Exception):
         self.missing_input_ids = missing_input_ids
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Picklable (e.g. across multiprocessing) despite the keyword arguments.
+        return (_rebuild, (type(self), self.code, self.message, self.field_violations, self.missing_input_ids))
+
     @property
     def code_name(self) -> str:
         """The status code's name, e.g. `INVALID_ARGUMENT`."""
@@ -92,6 +97,16 @@ class ArtifactError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code.name}, message={self.message!r})"
+
+
+def _rebuild(
+    kind: type[ArtifactError],
+    code: grpc.StatusCode,
+    message: str,
+    field_violations: tuple[FieldViolation, ...],
+    missing_input_ids: tuple[str, ...],
+) -> ArtifactError:
+    return kind(code, message, field_violations=field_violations, missing_input_ids=missing_input_ids)
 
 
 class Cancelled(ArtifactError):
@@ -150,7 +165,7 @@ _BY_CODE: dict[grpc.StatusCode, type[ArtifactError]] = {
 
 
 def _status_details(error: grpc.RpcError) -> status_pb2.Status | None:
-    trailing = error.trailing_metadata() if callable(getattr(error, "trailing_metadata", None)) else None
+    trailing: Any = error.trailing_metadata() if callable(getattr(error, "trailing_metadata", None)) else None
     for key, value in trailing or ():
         if key == _STATUS_DETAILS_KEY and isinstance(value, bytes):
             try:

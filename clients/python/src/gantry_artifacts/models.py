@@ -39,6 +39,14 @@ class BlobStatus(enum.IntEnum):
         return cls.UNSPECIFIED
 
 
+def _retention(value: int) -> Retention | None:
+    """None for unspecified (or a policy a newer service added)."""
+    try:
+        return Retention(value)
+    except ValueError:
+        return None
+
+
 def _time(message: artifacts_pb2.Artifact, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
@@ -87,7 +95,7 @@ class Artifact:
             name=message.name,
             media_type=message.media_type,
             input_artifact_ids=tuple(message.input_artifact_ids),
-            retention=Retention(message.retention) if message.retention in Retention._value2member_map_ else None,
+            retention=_retention(message.retention),
             sha256=message.sha256,
             blake3=message.blake3,
             size=message.size_bytes,
