@@ -13,9 +13,11 @@
 # 3. runs the Rust tests: `cargo nextest run` when cargo-nextest is
 #    installed, `cargo test` otherwise;
 # 4. builds the gantry binary and runs the Backstage module's tests against
-#    it (integrations/backstage; jest's summary closes the output).
+#    it (integrations/backstage).
 #    Doc tests are not run (nextest does not run them; `cargo test --workspace
-#    --doc` compiles every crate once more, too slow for every run).
+#    --doc` compiles every crate once more, too slow for every run);
+# 5. runs the Python client's tests against the same binary
+#    (clients/python/test.sh; pytest's summary closes the output).
 #
 # Extra arguments go to the test runner, e.g. `scripts/test.sh -p gantry-intake`.
 # Exits non-zero when anything fails.
@@ -50,9 +52,9 @@ test_status=0
 "${runner[@]}" "$@" || test_status=$?
 
 # --- Backstage scaffolder module (integrations/backstage) --------------------
-# Its type check, unit, template and live tests (jest; its summary now closes
-# the output). The live test starts the gantry binary the cargo tests above
-# just built, on its own port, schema and stream. Dependencies come from the
+# Its type check, unit, template and live tests (jest). The live test starts
+# the gantry binary the cargo tests above just built, on its own port, schema
+# and stream. Dependencies come from the
 # committed package-lock.json (`npm ci`), reinstalled only when it changes.
 backstage_status=0
 backstage_dir="$GANTRY_ROOT/integrations/backstage"
@@ -88,6 +90,22 @@ if [[ $backstage_status -ne 0 ]]; then
     test_status=1
 fi
 # --- end of the Backstage block ----------------------------------------------
+
+# --- Python client (clients/python) ------------------------------------------
+# Its unit tests and live tests against a `gantry serve ingest` of their own
+# (own port, schema, stream, blob directory and tokens), on the binary built
+# above; clients/python/test.sh installs the client's pinned dependencies into
+# .venv and builds the client (stubs generated from proto/). Its summary now
+# closes the output.
+python_client_status=0
+_gantry_log "running the Python client's tests (clients/python)"
+GANTRY_BIN="${CARGO_TARGET_DIR:-$GANTRY_ROOT/target}/debug/gantry" \
+    bash clients/python/test.sh || python_client_status=$?
+if [[ $python_client_status -ne 0 ]]; then
+    _gantry_err "the Python client's tests failed (exit $python_client_status); see above"
+    test_status=1
+fi
+# --- end of the Python client block ------------------------------------------
 
 if [[ $k8s_status -ne 0 ]]; then
     _gantry_err "Kubernetes manifest validation failed (exit $k8s_status); see above"
