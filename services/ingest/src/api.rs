@@ -3,7 +3,7 @@
 //! of `access` applied to every call.
 
 use crate::access;
-use crate::backend::Backend;
+use crate::backend::Backends;
 use crate::download::DownloadStream;
 use crate::error::IngestError;
 use crate::header::{artifact_id, optional_label, tenant};
@@ -34,7 +34,7 @@ pub(crate) struct Limits {
 /// The artifact API over the store, the log and the view.
 #[derive(Debug, Clone)]
 pub(crate) struct IngestApi {
-    pub(crate) backend: Backend,
+    pub(crate) backends: Backends,
     pub(crate) log: EventLog,
     pub(crate) reads: ViewReads,
     pub(crate) limits: Limits,

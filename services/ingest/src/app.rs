@@ -3,7 +3,7 @@
 //! gRPC API.
 
 use crate::api::{IngestApi, Limits};
-use crate::backend::Backend;
+use crate::backend::Backends;
 use crate::settings::IngestSettings;
 use crate::sweeper::Sweeper;
 use crate::view::{ArtifactsView, MIGRATOR, VIEW_NAME};
@@ -33,10 +33,8 @@ impl Service for Ingest {
     fn declare(parts: &Parts<IngestSettings>) -> anyhow::Result<Declaration> {
         let settings = &parts.settings;
         anyhow::ensure!(settings.max_chunk_bytes > 0, "ingest.max_chunk_bytes must be above 0");
-        if let Some(violation) = settings.storage.name_violation() {
-            anyhow::bail!("invalid configuration: {violation}");
-        }
-        let backend = Backend::new(settings);
+        let backends =
+            Backends::new(settings).map_err(|violation| anyhow::anyhow!("invalid configuration: {violation}"))?;
         let limits = Limits {
             max_chunk_bytes: settings.max_chunk_bytes,
             max_artifact_bytes: settings.max_artifact_bytes,
@@ -44,7 +42,7 @@ impl Service for Ingest {
             pause_before_record: Duration::from_millis(settings.pause_before_record_ms),
         };
         let api = IngestApi {
-            backend: backend.clone(),
+            backends: backends.clone(),
             log: parts.log.clone(),
             reads: ViewReads::of(parts, VIEW_NAME),
             limits,
@@ -55,12 +53,15 @@ impl Service for Ingest {
         let server = ArtifactServiceServer::new(api).max_decoding_message_size(largest_message);
         let grace = Duration::from_secs(settings.staging_grace_s);
         let artifacts = parts.log.settings().subjects_of(crate::blob_log::BLOB);
-        Ok(Declaration::new()
-            .view(parts, Arc::new(ArtifactsView::new(artifacts)))
-            .task("staging cleanup", move |shutdown| async move {
+        let mut declaration = Declaration::new().view(parts, Arc::new(ArtifactsView::new(artifacts)));
+        for backend in backends.all().cloned() {
+            let task = format!("staging cleanup of {}", backend.name());
+            declaration = declaration.task(&task, move |shutdown| async move {
                 crate::staging::clean_at_start(backend, grace, shutdown).await;
                 Ok(())
-            })
+            });
+        }
+        Ok(declaration
             .every(parts, "retention sweep", sweep_interval, move || {
                 let sweeper = sweeper.clone();
                 async move { sweeper.sweep().await }
