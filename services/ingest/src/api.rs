@@ -168,6 +168,24 @@ impl ArtifactService for IngestApi {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn write_run_manifest(
+        &self,
+        request: Request<pb::WriteRunManifestRequest>,
+    ) -> Result<Response<pb::WriteRunManifestResponse>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(IngestApi::write_run_manifest(self, caller, request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn complete_run(
+        &self,
+        request: Request<pb::CompleteRunRequest>,
+    ) -> Result<Response<pb::CompleteRunResponse>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(IngestApi::complete_run(self, caller, request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn list(&self, request: Request<pb::ListRequest>) -> Result<Response<pb::ListResponse>, Status> {
         let caller = principal_of(&request)?;
         Ok(Response::new(IngestApi::list(self, caller, request.into_inner()).await?))

@@ -57,6 +57,11 @@ impl Backends {
         self.by_name.get(name)
     }
 
+    /// Returns the routing rules.
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
     /// Returns every backend, by name.
     pub(crate) fn all(&self) -> impl Iterator<Item = &Backend> {
         self.by_name.values()

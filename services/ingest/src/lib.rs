@@ -20,6 +20,9 @@
 //! - `upload`: stage, hash, verify, promote or deduplicate, record.
 //! - `download`: ranged reads, checked on their way out, DATA_LOSS.
 //! - `integrity`: blob events and `Verify` (re-read every blob).
+//! - `runs`: `CompleteRun` and `WriteRunManifest`; `run_layout`: the keys of
+//!   a run's browsable layout; `manifest`: its documents; `audit`: its
+//!   audit lines.
 //! - [`view`]: the artifacts and blobs view, and its reads.
 //! - `api`: the gRPC service; `error`: its one error and status codes.
 //! - [`settings`]: backends, routes, key prefix, limits.
@@ -31,6 +34,7 @@ pub mod view;
 mod access;
 mod api;
 mod app;
+mod audit;
 mod backend;
 mod blob_log;
 mod digest;
@@ -38,7 +42,10 @@ mod download;
 mod error;
 mod header;
 mod integrity;
+mod manifest;
 mod routing;
+mod run_layout;
+mod runs;
 mod staging;
 mod sweeper;
 mod upload;

@@ -108,6 +108,16 @@ impl Router {
         Ok(Self { residency: settings.residency.clone(), routes, default })
     }
 
+    /// Returns the backend a tenant is pinned to, if it is.
+    pub(crate) fn pinned(&self, tenant: &str) -> Option<&str> {
+        self.residency.get(tenant).map(String::as_str)
+    }
+
+    /// Returns the default backend's name.
+    pub(crate) fn default_backend(&self) -> &str {
+        &self.default
+    }
+
     /// Returns the name of the backend `producer`'s upload goes to.
     pub(crate) fn pick(&self, producer: &Producer<'_>) -> &str {
         if let Some(pinned) = self.residency.get(producer.tenant) {
@@ -154,6 +164,8 @@ mod tests {
         assert_eq!(router.pick(&producer("globex", days, "archiver")), "eu");
         assert_eq!(router.pick(&producer("globex", days, "trainer")), "home");
         assert_eq!(router.pick(&producer("initech", days, "trainer")), "home", "the default");
+        assert_eq!((router.pinned("acme"), router.pinned("globex")), (Some("eu"), None));
+        assert_eq!(router.default_backend(), "home");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Ingest's view ("artifacts"): every stored artifact and every blob's
-//! integrity status, folded from `<prefix>.blob.>` (every ingest event is
+//! Ingest's view ("artifacts"): every stored artifact, every blob's
+//! integrity status and the audit lines of each run's artifact events,
+//! folded from `<prefix>.blob.>` (every ingest event is
 //! on its blob's subject: one consumer filter on NATS 2.9); each statement only
 //! moves a row forward, so a replay rebuilds it exactly. The reads of the
 //! API are here too.
@@ -125,10 +126,29 @@ async fn change_blob(
     Ok(())
 }
 
+/// Keeps the audit line of an artifact event under its artifact's run.
+async fn insert_run_event(connection: &mut PgConnection, event: &RecordedEvent, id: Uuid) -> anyhow::Result<()> {
+    let Some(line) = crate::audit::line(event) else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO run_events (sequence, tenant, run_id, line)
+         SELECT $1, tenant, run_id, $3 FROM artifacts WHERE artifact_id = $2
+         ON CONFLICT (sequence) DO NOTHING",
+    )
+    .bind(event.sequence as i64)
+    .bind(id)
+    .bind(line)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {
     let Some(payload) = event.payload() else { return Ok(()) };
     match payload {
-        Payload::ArtifactStored(stored) => insert_artifact(connection, event, stored).await?,
+        Payload::ArtifactStored(stored) => {
+            insert_artifact(connection, event, stored).await?;
+            insert_run_event(connection, event, stored.artifact_id.parse()?).await?;
+        }
         Payload::ArtifactExpired(expired) => {
             let id: Uuid = expired.artifact_id.parse()?;
             sqlx::query(
@@ -138,8 +158,9 @@ async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyh
             .bind(id)
             .bind(event.occurred_seconds())
             .bind(event.sequence as i64)
-            .execute(connection)
+            .execute(&mut *connection)
             .await?;
+            insert_run_event(connection, event, id).await?;
         }
         Payload::BlobVerified(verified) => {
             let (backend, sha256, key) = (&verified.storage_backend, &verified.sha256, &verified.storage_key);
@@ -189,7 +210,7 @@ impl View for ArtifactsView {
 
     fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            sqlx::query("TRUNCATE artifacts, blobs").execute(transaction).await?;
+            sqlx::query("TRUNCATE artifacts, blobs, run_events").execute(transaction).await?;
             Ok(())
         })
     }
@@ -200,28 +221,28 @@ impl View for ArtifactsView {
 pub(crate) struct ArtifactRow {
     pub(crate) artifact_id: Uuid,
     pub(crate) tenant: String,
-    run_id: String,
-    step_id: String,
-    agent: String,
-    agent_version: String,
-    name: String,
-    media_type: String,
-    inputs: Vec<Uuid>,
-    retention: i32,
-    expires_micros: Option<i64>,
+    pub(crate) run_id: String,
+    pub(crate) step_id: String,
+    pub(crate) agent: String,
+    pub(crate) agent_version: String,
+    pub(crate) name: String,
+    pub(crate) media_type: String,
+    pub(crate) inputs: Vec<Uuid>,
+    pub(crate) retention: i32,
+    pub(crate) expires_micros: Option<i64>,
     pub(crate) sha256: String,
     pub(crate) blake3: String,
     pub(crate) size_bytes: i64,
     pub(crate) storage_backend: String,
     pub(crate) storage_key: String,
-    storage_uri: String,
-    uploaded_by: String,
-    stored_micros: i64,
+    pub(crate) storage_uri: String,
+    pub(crate) uploaded_by: String,
+    pub(crate) stored_micros: i64,
     pub(crate) expired: bool,
     pub(crate) blob_status: String,
     pub(crate) blob_detail: String,
     pub(crate) created_sequence: i64,
-    sequence: i64,
+    pub(crate) sequence: i64,
 }
 
 /// The columns of an artifact joined with its blob's status.
@@ -345,6 +366,27 @@ pub(crate) async fn list(pool: &PgPool, listing: &Listing) -> sqlx::Result<Vec<A
         .bind(listing.include_expired)
         .bind(listing.below.map_or(i64::MAX, |below| below as i64))
         .bind(listing.limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// Returns every artifact of a run (expired ones too), oldest first.
+pub(crate) async fn run_artifacts(pool: &PgPool, tenant: &str, run_id: &str) -> sqlx::Result<Vec<ArtifactRow>> {
+    let query = format!("{COLUMNS} WHERE a.tenant = $1 AND a.run_id = $2 ORDER BY a.created_sequence");
+    sqlx::query_as(&query).bind(tenant).bind(run_id).fetch_all(pool).await
+}
+
+/// Returns the artifacts of `tenant` among `ids`, oldest first.
+pub(crate) async fn artifacts_by_id(pool: &PgPool, ids: &[Uuid], tenant: &str) -> sqlx::Result<Vec<ArtifactRow>> {
+    let query = format!("{COLUMNS} WHERE a.artifact_id = ANY($1) AND a.tenant = $2 ORDER BY a.created_sequence");
+    sqlx::query_as(&query).bind(ids).bind(tenant).fetch_all(pool).await
+}
+
+/// Returns the audit lines of a run's artifact events: (sequence, line), in order.
+pub(crate) async fn run_audit_lines(pool: &PgPool, tenant: &str, run_id: &str) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT sequence, line FROM run_events WHERE tenant = $1 AND run_id = $2 ORDER BY sequence")
+        .bind(tenant)
+        .bind(run_id)
         .fetch_all(pool)
         .await
 }

@@ -261,7 +261,7 @@ impl Harness {
     }
 
     /// Waits until the view has applied every event of the stream, then
-    /// returns its rows as text (artifacts, then blobs), and the parked events.
+    /// returns its rows as text (artifacts, blobs, run events), and the parked events.
     pub(crate) async fn view_snapshot(&self) -> (Vec<String>, usize) {
         let env = self.env.as_ref().unwrap();
         let mut stream = async_nats_jetstream(&env.nats).get_stream(&env.stream_name).await.expect("the stream");
@@ -272,7 +272,8 @@ impl Harness {
         assert!(caught_up.await.expect("the checkpoint"), "the view applied everything");
         let rows = sqlx::query_scalar(
             "SELECT row_to_json(a)::text FROM (SELECT * FROM artifacts ORDER BY artifact_id) a
-             UNION ALL SELECT row_to_json(b)::text FROM (SELECT * FROM blobs ORDER BY sha256) b",
+             UNION ALL SELECT row_to_json(b)::text FROM (SELECT * FROM blobs ORDER BY sha256) b
+             UNION ALL SELECT row_to_json(r)::text FROM (SELECT * FROM run_events ORDER BY sequence) r",
         )
         .fetch_all(&pool)
         .await

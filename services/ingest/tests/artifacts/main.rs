@@ -7,6 +7,7 @@
 
 mod helpers;
 mod routing;
+mod runs;
 mod suite;
 
 /// Declares one test per behaviour for each backend.
@@ -60,6 +61,8 @@ on_both_backends!(
     routing::a_pinned_tenant_never_writes_a_byte_elsewhere,
     routing::routes_pick_by_retention_and_agent_and_dedupe_per_backend,
     routing::a_routing_rule_against_a_pin_is_refused_at_start,
+    runs::a_runs_layout_is_written_from_its_events,
+    runs::run_and_step_ids_become_one_key_segment_each,
 );
 
 /// Returns a field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).

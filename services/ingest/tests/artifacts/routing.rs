@@ -3,7 +3,7 @@
 //! directory, or a second bucket standing for another region).
 
 use crate::helpers::{Harness, MIB, content, download, header, messages, stays, upload, violated_fields};
-use gantry_proto::artifacts::{StatRequest, UploadRequest, VerifyRequest};
+use gantry_proto::artifacts::{CompleteRunRequest, StatRequest, UploadRequest, VerifyRequest};
 use gantry_proto::events::RetentionPolicy;
 use gantry_testkit::wait_until;
 use std::time::Duration;
@@ -61,7 +61,14 @@ pub(crate) async fn a_pinned_tenant_never_writes_a_byte_elsewhere(harness: &mut 
     let request = StatRequest { artifact_id: artifact.artifact_id, min_sequence: stored.sequence };
     let described = agent.stat(request).await.unwrap().into_inner().artifact.unwrap();
     assert_eq!(described.storage_backend, "eu");
-    assert!(!harness.everything_in_the_first_backend().await.iter().any(|file| file.contains(&artifact.sha256)));
+
+    // The run's layout goes to the tenant's backend only, too.
+    let complete = CompleteRunRequest { tenant: "acme".into(), run_id: "run-eu".into(), min_sequence: stored.sequence };
+    let completed = agent.complete_run(complete).await.expect("completed").into_inner();
+    assert!(completed.files.iter().all(|file| file.storage_backend == "eu"), "{:?}", completed.files);
+    let metadata = crate::runs::read_back(harness.extra[eu].store.as_ref(), "acme/runs/run-eu/metadata.json").await;
+    assert!(!metadata.is_empty());
+    stays(Duration::from_millis(300), || async { harness.everything_in_the_first_backend().await.is_empty() }).await;
 }
 
 pub(crate) async fn routes_pick_by_retention_and_agent_and_dedupe_per_backend(harness: &mut Harness) {

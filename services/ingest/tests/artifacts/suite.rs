@@ -480,7 +480,7 @@ pub(crate) async fn a_view_rebuilt_from_the_log_is_the_same(harness: &mut Harnes
 
     let (live, parked) = harness.view_snapshot().await;
     assert_eq!(parked, 0, "nothing parked");
-    assert_eq!(live.len(), 5 + 4, "five artifacts, four blobs");
+    assert_eq!(live.len(), 5 + 4 + 6, "five artifacts, four blobs, six artifact events of runs");
     harness.stop_and_rebuild().await;
     let (rebuilt, _) = harness.view_snapshot().await;
     assert_eq!(rebuilt, live);
