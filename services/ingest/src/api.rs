@@ -38,6 +38,8 @@ pub(crate) struct IngestApi {
     pub(crate) log: EventLog,
     pub(crate) reads: ViewReads,
     pub(crate) limits: Limits,
+    /// How long `Stat`'s presigned URLs live; `None`: none are handed out.
+    pub(crate) presigned_url_expiry: Option<std::time::Duration>,
 }
 
 /// Returns the API's artifact of a stored event just appended.
@@ -87,7 +89,31 @@ impl IngestApi {
         let id = checks.take(artifact_id("artifact_id", &request.artifact_id));
         checks.finish()?;
         let row = self.readable(&caller, id.expect("checked"), request.min_sequence).await?;
-        Ok(pb::StatResponse { artifact: Some(row.message()) })
+        let (download_url, download_url_expires_at) = match self.presigned_url(&row).await {
+            Some((url, expires_at)) => (url, Some(expires_at.into())),
+            None => (String::new(), None),
+        };
+        Ok(pb::StatResponse { artifact: Some(row.message()), download_url, download_url_expires_at })
+    }
+
+    /// Returns a presigned GET URL of the artifact's blob and when it
+    /// expires, when configured, the backend hands one out, and the bytes
+    /// may be served (not expired, deleted or known corrupted).
+    async fn presigned_url(&self, row: &ArtifactRow) -> Option<(String, SystemTime)> {
+        let expiry = self.presigned_url_expiry?;
+        if row.expired || row.blob_status != "stored" && row.blob_status != "verified" {
+            return None;
+        }
+        let backend = self.backends.get(&row.storage_backend)?;
+        let expires_at = SystemTime::now() + expiry;
+        let signed = async { backend.store().await?.presigned_get(&row.storage_key, expiry).await };
+        match signed.await {
+            Ok(url) => url.map(|url| (url, expires_at)),
+            Err(error) => {
+                tracing::warn!(error = %error, backend = %row.storage_backend, "presigning a download failed");
+                None
+            }
+        }
     }
 
     async fn list(&self, caller: Principal, request: pb::ListRequest) -> Result<pb::ListResponse, IngestError> {

@@ -14,6 +14,8 @@ use gantry_service::{Declaration, Parts, Service};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest a presigned URL may live (SigV4's limit).
+const MAX_PRESIGNED_EXPIRY_S: u64 = 7 * 86_400;
 /// Room for a message's framing and an upload header beside the largest chunk.
 const MESSAGE_HEADROOM_BYTES: usize = 128 * 1024;
 
@@ -33,6 +35,10 @@ impl Service for Ingest {
     fn declare(parts: &Parts<IngestSettings>) -> anyhow::Result<Declaration> {
         let settings = &parts.settings;
         anyhow::ensure!(settings.max_chunk_bytes > 0, "ingest.max_chunk_bytes must be above 0");
+        anyhow::ensure!(
+            settings.presigned_url_expiry_s <= MAX_PRESIGNED_EXPIRY_S,
+            "ingest.presigned_url_expiry_s must be at most {MAX_PRESIGNED_EXPIRY_S} (a week, S3's limit)"
+        );
         let backends =
             Backends::new(settings).map_err(|violation| anyhow::anyhow!("invalid configuration: {violation}"))?;
         let limits = Limits {
@@ -46,6 +52,8 @@ impl Service for Ingest {
             log: parts.log.clone(),
             reads: ViewReads::of(parts, VIEW_NAME),
             limits,
+            presigned_url_expiry: Some(Duration::from_secs(settings.presigned_url_expiry_s))
+                .filter(|expiry| !expiry.is_zero()),
         };
         let sweeper = Sweeper { api: api.clone(), grace: Duration::from_secs(settings.blob_grace_s) };
         let sweep_interval = Duration::from_millis(settings.sweep_interval_ms);

@@ -51,6 +51,10 @@ pub struct IngestSettings {
     /// How long an upload waits for a deletion of the same content under
     /// way to end, in milliseconds, before it answers UNAVAILABLE.
     pub deletion_wait_ms: u64,
+    /// How long a presigned GET URL handed out by `Stat` for a blob on S3
+    /// stays valid, in seconds (at most 604800, a week); 0 (the default):
+    /// `Stat` hands out none.
+    pub presigned_url_expiry_s: u64,
     /// Tests only: a pause between placing an upload's bytes and recording
     /// it, in milliseconds, which widens the window a deletion of the same
     /// content could slip into (0, the default: none).
@@ -72,6 +76,7 @@ impl Default for IngestSettings {
             sweep_interval_ms: 300_000,
             blob_grace_s: 86_400,
             deletion_wait_ms: 10_000,
+            presigned_url_expiry_s: 0,
             pause_before_record_ms: 0,
         }
     }

@@ -530,3 +530,22 @@ pub(crate) async fn blob_history(harness: &Harness, sha256: &str) -> Vec<String>
     let aggregate = harness.log.load("blob", &format!("{}.{sha256}", harness.backend)).await.expect("the history");
     aggregate.events.into_iter().map(|event| event.envelope.event_type).collect()
 }
+
+/// GETs `url` with plain HTTP/1.1 (no SDK, no credentials), on loopback
+/// only; returns the status code and the body.
+pub(crate) async fn plain_http_get(url: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+    assert!(authority.starts_with("127.0.0.1:") || authority.starts_with("localhost:"), "{url} is not on loopback");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.expect("the store answers");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("the request is sent");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("the response is read");
+    let end = response.windows(4).position(|window| window == b"\r\n\r\n").expect("a header") + 4;
+    let head = String::from_utf8_lossy(&response[..end]).to_string();
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("a status");
+    (status, response[end..].to_vec())
+}

@@ -58,6 +58,7 @@ on_both_backends!(
     suite::retention_expires_artifacts_and_deletes_blobs_nothing_refers_to,
     suite::an_upload_racing_the_sweeper_keeps_its_bytes,
     suite::a_view_rebuilt_from_the_log_is_the_same,
+    suite::stat_hands_out_a_presigned_url_for_blobs_on_s3_only,
     routing::a_pinned_tenant_never_writes_a_byte_elsewhere,
     routing::routes_pick_by_retention_and_agent_and_dedupe_per_backend,
     routing::a_routing_rule_against_a_pin_is_refused_at_start,
