@@ -239,6 +239,7 @@ impl IngestApi {
     ) -> Result<UploadResponse, IngestError> {
         let (key, id) = (backend.layout().content_key(&digested.sha256), blob_id(backend.name(), &digested.sha256));
         let (mut staged, mut written_here) = (Some(staged), false);
+        let spec_retention = spec.retention;
         let stored = stored_event(backend, spec, &digested, &key);
         for _ in 0..MAX_APPEND_ATTEMPTS {
             let (history, last_sequence) = self.settled_blob(&id).await?;
@@ -260,7 +261,10 @@ impl IngestApi {
             if !self.limits.pause_before_record.is_zero() {
                 tokio::time::sleep(self.limits.pause_before_record).await;
             }
-            let event = ArtifactStored { deduplicated: !written_here, ..stored.clone() };
+            // The retention runs from the record, not from when the bytes began to arrive.
+            let expires_at = retention_days(spec_retention)
+                .map(|days| (SystemTime::now() + Duration::from_secs(days * 86_400)).into());
+            let event = ArtifactStored { deduplicated: !written_here, expires_at, ..stored.clone() };
             let new =
                 blob_event(backend.name(), &digested.sha256, Payload::ArtifactStored(event.clone()), caller.clone());
             match self.log.append(new, ExpectedSequence::after(last_sequence)).await {
@@ -289,9 +293,9 @@ impl IngestApi {
     }
 }
 
-/// The stored event of an artifact whose bytes are under `key` of `backend`.
+/// The stored event of an artifact whose bytes are under `key` of `backend`
+/// (its expiry is set when it is recorded).
 fn stored_event(backend: &Backend, spec: ArtifactSpec, digested: &Digested, key: &str) -> ArtifactStored {
-    let expires_at = retention_days(spec.retention).map(|days| SystemTime::now() + Duration::from_secs(days * 86_400));
     ArtifactStored {
         artifact_id: Uuid::now_v7().to_string(),
         tenant: spec.tenant,
@@ -303,7 +307,7 @@ fn stored_event(backend: &Backend, spec: ArtifactSpec, digested: &Digested, key:
         media_type: spec.media_type,
         input_artifact_ids: spec.inputs.iter().map(Uuid::to_string).collect(),
         retention: spec.retention as i32,
-        expires_at: expires_at.map(Into::into),
+        expires_at: None,
         sha256: digested.sha256.clone(),
         blake3: digested.blake3.clone(),
         size_bytes: digested.size,
