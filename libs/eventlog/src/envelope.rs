@@ -49,6 +49,7 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::BlobCorrupted(_) => "artifact.blob_corrupted.v1",
         Payload::BlobDeletionStarted(_) => "artifact.blob_deletion_started.v1",
         Payload::RunCompleted(_) => "artifact.run_completed.v1",
+        Payload::RunLayoutWritten(_) => "artifact.run_layout_written.v1",
     }
 }
 

@@ -4,9 +4,11 @@
 
 use crate::api::{IngestApi, Limits};
 use crate::backend::Backends;
+use crate::layout_reactor::RunLayouts;
 use crate::settings::IngestSettings;
 use crate::sweeper::Sweeper;
 use crate::view::{ArtifactsView, MIGRATOR, VIEW_NAME};
+use gantry_eventlog::ReactorOptions;
 use gantry_proto::artifacts::artifact_service_server::ArtifactServiceServer;
 use gantry_runtime::{Config, Shutdown};
 use gantry_service::api::ViewReads;
@@ -55,13 +57,19 @@ impl Service for Ingest {
             presigned_url_expiry: Some(Duration::from_secs(settings.presigned_url_expiry_s))
                 .filter(|expiry| !expiry.is_zero()),
         };
+        let layouts =
+            RunLayouts { api: api.clone(), filter_subject: parts.log.settings().subjects_of(crate::runs::RUN) };
         let sweeper = Sweeper { api: api.clone(), grace: Duration::from_secs(settings.blob_grace_s) };
         let sweep_interval = Duration::from_millis(settings.sweep_interval_ms);
         let largest_message = parts.service.max_message_bytes.max(settings.max_chunk_bytes) + MESSAGE_HEADROOM_BYTES;
         let server = ArtifactServiceServer::new(api).max_decoding_message_size(largest_message);
         let grace = Duration::from_secs(settings.staging_grace_s);
         let artifacts = parts.log.settings().subjects_of(crate::blob_log::BLOB);
-        let mut declaration = Declaration::new().view(parts, Arc::new(ArtifactsView::new(artifacts)));
+        let mut declaration = Declaration::new().view(parts, Arc::new(ArtifactsView::new(artifacts))).reactor(
+            parts,
+            Arc::new(layouts),
+            layout_reactor_options(),
+        );
         for backend in backends.all().cloned() {
             let task = format!("staging cleanup of {}", backend.name());
             declaration = declaration.task(&task, move |shutdown| async move {
@@ -75,6 +83,17 @@ impl Service for Ingest {
                 async move { sweeper.sweep().await }
             })
             .api(server))
+    }
+}
+
+/// How the run-layouts reactor retries: soon at first (the view is usually
+/// a moment behind the completion), then up to a minute apart.
+fn layout_reactor_options() -> ReactorOptions {
+    ReactorOptions {
+        backoff_base: Duration::from_millis(200),
+        backoff_cap: Duration::from_secs(60),
+        max_attempts: 20,
+        ..ReactorOptions::default()
     }
 }
 

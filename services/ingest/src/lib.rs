@@ -20,7 +20,8 @@
 //! - `upload`: stage, hash, verify, promote or deduplicate, record.
 //! - `download`: ranged reads, checked on their way out, DATA_LOSS.
 //! - `integrity`: blob events and `Verify` (re-read every blob).
-//! - `runs`: `CompleteRun` and `WriteRunManifest`; `run_layout`: the keys of
+//! - `runs`: `CompleteRun` and `WriteRunManifest`; `layout_reactor`: the
+//!   layout of every completed run, written even if its caller died; `run_layout`: the keys of
 //!   a run's browsable layout; `manifest`: its documents; `audit`: its
 //!   audit lines.
 //! - [`view`]: the artifacts and blobs view, and its reads.
@@ -42,6 +43,7 @@ mod download;
 mod error;
 mod header;
 mod integrity;
+mod layout_reactor;
 mod manifest;
 mod routing;
 mod run_layout;

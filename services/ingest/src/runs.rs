@@ -137,7 +137,7 @@ impl IngestApi {
     }
 
     /// Gathers what the run's layout is written from.
-    async fn run_record(&self, tenant: &str, run_id: &str) -> Result<RunRecord, IngestError> {
+    pub(crate) async fn run_record(&self, tenant: &str, run_id: &str) -> Result<RunRecord, IngestError> {
         let pool = &self.reads.pool;
         let outputs = self.reads.bounded(async { Ok(view::run_artifacts(pool, tenant, run_id).await?) }).await?;
         let mut input_ids: Vec<Uuid> = outputs.iter().flat_map(|row| row.inputs.iter().copied()).collect();
@@ -169,7 +169,7 @@ impl IngestApi {
     }
 
     /// Writes every document of the layout to each of its backends.
-    async fn write_layout(&self, record: &RunRecord) -> Result<Vec<RunFile>, IngestError> {
+    pub(crate) async fn write_layout(&self, record: &RunRecord) -> Result<Vec<RunFile>, IngestError> {
         let documents = record.documents();
         let mut files = Vec::new();
         for backend in self.layout_backends(record)? {

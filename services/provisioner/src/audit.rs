@@ -143,7 +143,8 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
         | Payload::BlobVerified(_)
         | Payload::BlobCorrupted(_)
         | Payload::BlobDeletionStarted(_)
-        | Payload::RunCompleted(_) => None,
+        | Payload::RunCompleted(_)
+        | Payload::RunLayoutWritten(_) => None,
     }
 }
 

@@ -64,6 +64,7 @@ on_both_backends!(
     routing::a_routing_rule_against_a_pin_is_refused_at_start,
     runs::a_runs_layout_is_written_from_its_events,
     runs::run_and_step_ids_become_one_key_segment_each,
+    runs::a_completion_whose_caller_died_still_gets_its_layout,
 );
 
 /// Returns a field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).

@@ -171,3 +171,43 @@ pub(crate) async fn run_and_step_ids_become_one_key_segment_each(harness: &mut H
     assert_eq!(keys(&completed.files), ["acme/runs/empty/metadata.json", "acme/runs/empty/events/audit_trail.jsonl"]);
     assert_eq!(json_at(harness, "acme/runs/empty/metadata.json").await["artifact_count"], 0);
 }
+
+pub(crate) async fn a_completion_whose_caller_died_still_gets_its_layout(harness: &mut Harness) {
+    use gantry_proto::events::{RunCompleted, envelope::Payload};
+    let mut agent = harness.client("agent");
+    let stored = upload(&mut agent, header("run-7", "out.bin"), &content(74, 4000)).await.unwrap();
+    let artifact = stored.artifact.unwrap();
+    // What a CompleteRun that died right after its append leaves: the
+    // completion on the run's subject, and no layout.
+    let aggregate_id =
+        format!("acme.{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"gantry-run/acme/run-7").simple());
+    let completed = RunCompleted { tenant: "acme".into(), run_id: "run-7".into(), artifact_count: 1 };
+    let event = gantry_eventlog::NewEvent {
+        aggregate_type: "run",
+        aggregate_id: aggregate_id.clone(),
+        payload: Payload::RunCompleted(completed),
+        actor: gantry_proto::types::Principal { subject: "agent".into(), groups: vec!["tenant:acme".into()] },
+        correlation_id: uuid::Uuid::now_v7().to_string(),
+        causation_id: String::new(),
+    };
+    let appended = harness.log.append(event, gantry_eventlog::ExpectedSequence::NoEvents).await.expect("appended");
+    gantry_testkit::wait_until(std::time::Duration::from_secs(15), || async {
+        let history = harness.log.load("run", &aggregate_id).await?;
+        let types: Vec<String> = history.events.into_iter().map(|event| event.envelope.event_type).collect();
+        Ok(types == ["artifact.run_completed.v1", "artifact.run_layout_written.v1"])
+    })
+    .await
+    .expect("the reactor writes the layout and records it once on the run's subject");
+    let metadata = json_at(harness, "acme/runs/run-7/metadata.json").await;
+    assert_eq!((metadata["status"].as_str(), metadata["artifact_count"].as_u64()), (Some("completed"), Some(1)));
+    assert_eq!(metadata["through_sequence"], appended.sequence);
+    let outputs = json_at(harness, "acme/runs/run-7/steps/train/outputs/manifest.json").await;
+    same_artifact(&outputs["artifacts"][0], &artifact);
+    let trail = audit_lines(harness, "acme/runs/run-7/events/audit_trail.jsonl").await;
+    assert_eq!(trail.len(), 2, "the upload and the completion");
+    // CompleteRun now answers the completion that was there.
+    let complete = CompleteRunRequest { tenant: "acme".into(), run_id: "run-7".into(), min_sequence: 0 };
+    let again = agent.complete_run(complete).await.expect("completed").into_inner();
+    assert!(again.already_completed);
+    assert_eq!(again.sequence, appended.sequence);
+}

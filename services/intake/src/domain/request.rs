@@ -325,7 +325,8 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::BlobVerified(_)
         | Payload::BlobCorrupted(_)
         | Payload::BlobDeletionStarted(_)
-        | Payload::RunCompleted(_) => {
+        | Payload::RunCompleted(_)
+        | Payload::RunLayoutWritten(_) => {
             return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
         }
     }
