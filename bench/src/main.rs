@@ -12,7 +12,9 @@
 //!   (needs the AWS API emulator, as the tests do);
 //! - rotation: the scan of 100,000 tracked credentials for due and
 //!   overdue, and rotations per second beside the bare staged-protocol
-//!   calls (the emulator too).
+//!   calls (the emulator too);
+//! - ingest: a 1 GiB upload beside the hash rate and the disk, the same
+//!   upload to S3 beside a plain multipart upload, downloads.
 //!
 //! Run with `cargo run --release -p gantry-bench -- --help`. It uses the
 //! local Postgres, NATS and moto (like the tests: its own stream, schemas,
@@ -28,10 +30,12 @@
 //! - `catchup`: the projection replay and the bulk-upsert baseline.
 //! - `provision`: provisioning through Gantry and the bare calls.
 //! - `rotation`: rotation's scan and rate, and the bare calls.
+//! - `ingest`: artifact uploads and downloads, and their limits.
 
 mod catchup;
 mod cpu;
 mod floor;
+mod ingest;
 mod load;
 mod platform;
 mod provision;
@@ -48,7 +52,7 @@ use std::time::Duration;
 /// Gantry's benchmark: prints figures, asserts nothing.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Which figures: requests, catchup, provision, rotation or all.
+    /// Which figures: requests, catchup, provision, rotation, ingest or all.
     #[arg(default_value = "all")]
     which: String,
     /// Concurrent clients of the request load.
@@ -78,6 +82,12 @@ struct Args {
     /// Credentials rotated by the rotation figure.
     #[arg(long, default_value_t = 200)]
     rotations: usize,
+    /// Bytes of the artifact the ingest figure uploads.
+    #[arg(long, default_value_t = 1 << 30)]
+    artifact_bytes: u64,
+    /// Bytes of the artifact uploaded to S3 (0: skip the S3 figure).
+    #[arg(long, default_value_t = 1 << 30)]
+    s3_bytes: u64,
 }
 
 #[tokio::main]
@@ -96,6 +106,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.which.as_str(), "all" | "rotation") {
         rotation::run(args.tracked, args.rotations, args.in_flight).await?;
+    }
+    if matches!(args.which.as_str(), "all" | "ingest") {
+        ingest::run(args.artifact_bytes, args.s3_bytes).await?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `gantry admin`: bearer tokens and view rebuilds, which act on this
-//! machine (the tokens file, the views' database); `reconcile` is a call to
-//! the provisioner like the other client commands.
+//! machine (the tokens file, the views' database); `reconcile` (the
+//! provisioner) and `verify` (ingest) are calls like the other client commands.
 
 use crate::cli::{AdminCommand, ClientArgs, TokenCommand};
 use anyhow::Context as _;
@@ -14,6 +14,7 @@ use std::time::Instant;
 pub(crate) async fn run(config_path: Option<&Path>, client: &ClientArgs, command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::Reconcile(reconcile) => crate::client::reconcile(client, reconcile).await,
+        AdminCommand::Verify(verify) => crate::client::verify(client, verify).await,
         AdminCommand::Token(TokenCommand::Create { subject, groups, tokens_file }) => {
             let groups = groups.into_iter().filter(|group| !group.is_empty()).collect();
             let token = create_token(&tokens_file, subject, groups)?;

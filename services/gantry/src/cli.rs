@@ -3,12 +3,14 @@
 //! them apart from a command's own flags, and every command ends its help
 //! with examples.
 
+mod artifacts;
 mod operations;
 mod request;
 mod resources;
 mod rotation;
 mod values;
 
+pub(crate) use artifacts::{ArtifactCommand, LsArgs, PullArgs, PushArgs, VerifyArgs};
 pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
 pub(crate) use request::{BucketArgs, DatabaseArgs, DecommissionArgs, ListArgs, RequestCommand, WatchArgs};
 pub(crate) use resources::{
@@ -49,8 +51,9 @@ Examples:
 
 /// How client commands reach the mesh: intake (`request`, `catalog export`),
 /// the provisioner (`database`, `bucket`, `audit`, `admin reconcile`,
-/// `catalog export --from provisioner`) and rotation (`rotation`) each have
-/// their own address; the token and TLS settings serve all.
+/// `catalog export --from provisioner`), ingest (`artifact`, `admin
+/// verify`) and rotation (`rotation`) each have their own address; the token
+/// and TLS settings serve all.
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
     /// Intake's gRPC address (`request` and `catalog export`).
@@ -72,6 +75,15 @@ pub(crate) struct ClientArgs {
         help_heading = CONNECTION
     )]
     pub(crate) provisioner_server: String,
+    /// Ingest's gRPC address (`artifact`, `admin verify`).
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_INGEST_SERVER",
+        default_value = "http://127.0.0.1:50053",
+        help_heading = CONNECTION
+    )]
+    pub(crate) ingest_server: String,
     /// Rotation's gRPC address (`rotation`).
     #[arg(
         long,
@@ -122,6 +134,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  gantry bucket list --purpose backend-state\n  gantry bucket backend-config acme-backend-state-prod --layer network"
     )]
     Bucket(BucketCommand),
+    /// Artifacts: store a file with its lineage, read it back, list a tenant's.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry artifact push report.html --tenant team-ml --run run-42 --step evaluate --input <ID>\n  gantry artifact pull <ID> -o report.html"
+    )]
+    Artifact(ArtifactCommand),
     /// Credentials' rotation: status, deadlines, rotation now, policy, the daily report.
     #[command(
         subcommand,
@@ -183,6 +201,17 @@ Examples:
   gantry admin reconcile --env prod --repair
   gantry --output json admin reconcile | jq '.drifts[]'")]
     Reconcile(ReconcileArgs),
+    /// Ask ingest to re-read every blob of a backend and check its digest
+    /// (platform-team; a client call, with --token and --ingest-server).
+    #[command(after_help = "\
+Exit status: 0 when every blob matched; 7 when one was corrupted or
+missing (each is recorded, its downloads fail with DATA_LOSS); 1 on any
+other error.
+
+Examples:
+  gantry admin verify
+  gantry admin verify --backend s3-eu")]
+    Verify(VerifyArgs),
 }
 
 /// `gantry admin token`.

@@ -11,7 +11,9 @@
 //! - `audit`: `gantry audit export` (the provisioner).
 //! - `reconcile`: `gantry admin reconcile` (the provisioner).
 //! - `rotation`: `gantry rotation ...` (rotation).
+//! - `artifacts`: `gantry artifact ...` and `gantry admin verify` (ingest).
 
+mod artifacts;
 mod audit;
 mod catalog;
 mod reconcile;
@@ -19,6 +21,7 @@ mod request;
 mod resources;
 mod rotation;
 
+pub(crate) use artifacts::{artifact, verify};
 pub(crate) use audit::audit;
 pub(crate) use catalog::catalog;
 pub(crate) use reconcile::reconcile;
@@ -28,6 +31,7 @@ pub(crate) use rotation::rotation;
 
 use crate::cli::{ClientArgs, Environment};
 use crate::failure::{Failure, TOKEN_HINT};
+use gantry_proto::artifacts::artifact_service_client::ArtifactServiceClient;
 use gantry_proto::intake::intake_service_client::IntakeServiceClient;
 use gantry_proto::provisioner::provisioner_service_client::ProvisionerServiceClient;
 use gantry_proto::rotation::rotation_service_client::RotationServiceClient;
@@ -46,6 +50,9 @@ pub(crate) type IntakeClient = IntakeServiceClient<Authorised>;
 /// The provisioner client of the `database`, `bucket`, `audit`, `catalog
 /// export --from provisioner` and `admin reconcile` commands.
 pub(crate) type ProvisionerClient = ProvisionerServiceClient<Authorised>;
+
+/// The ingest client of the `artifact` and `admin verify` commands.
+pub(crate) type IngestClient = ArtifactServiceClient<Authorised>;
 
 /// The rotation client of the `rotation` commands.
 pub(crate) type RotationClient = RotationServiceClient<Authorised>;
@@ -85,6 +92,7 @@ fn bearer(token: Option<&str>) -> anyhow::Result<Bearer> {
 enum Service {
     Intake,
     Provisioner,
+    Ingest,
     Rotation,
 }
 
@@ -94,6 +102,7 @@ impl Service {
         match self {
             Self::Intake => &args.server,
             Self::Provisioner => &args.provisioner_server,
+            Self::Ingest => &args.ingest_server,
             Self::Rotation => &args.rotation_server,
         }
     }
@@ -103,6 +112,7 @@ impl Service {
         match self {
             Self::Intake => "--server / GANTRY_SERVER",
             Self::Provisioner => "--provisioner-server / GANTRY_PROVISIONER_SERVER",
+            Self::Ingest => "--ingest-server / GANTRY_INGEST_SERVER",
             Self::Rotation => "--rotation-server / GANTRY_ROTATION_SERVER",
         }
     }
@@ -131,6 +141,11 @@ pub(crate) async fn intake(args: &ClientArgs) -> anyhow::Result<IntakeClient> {
 /// Connects to the provisioner.
 pub(crate) async fn provisioner(args: &ClientArgs) -> anyhow::Result<ProvisionerClient> {
     Ok(ProvisionerServiceClient::new(connect(args, Service::Provisioner).await?))
+}
+
+/// Connects to ingest; its messages may be as large as its chunks.
+pub(crate) async fn ingest_client(args: &ClientArgs) -> anyhow::Result<IngestClient> {
+    Ok(ArtifactServiceClient::new(connect(args, Service::Ingest).await?).max_decoding_message_size(16 * 1024 * 1024))
 }
 
 /// Connects to rotation.

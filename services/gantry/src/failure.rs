@@ -21,6 +21,8 @@ pub(crate) const EXIT_TIMED_OUT: u8 = 4;
 pub(crate) const EXIT_DRIFT: u8 = 5;
 /// `rotation report`: at least one credential is overdue.
 pub(crate) const EXIT_OVERDUE: u8 = 6;
+/// `admin verify`: a blob was corrupted or missing.
+pub(crate) const EXIT_CORRUPTED: u8 = 7;
 
 /// What to do about a missing or refused token.
 pub(crate) const TOKEN_HINT: &str = "set GANTRY_TOKEN or pass --token <TOKEN>; \

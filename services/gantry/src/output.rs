@@ -9,7 +9,9 @@
 //! - `results`: what the provisioner's other commands produced: the
 //!   drift report, a manifest, files written.
 //! - `rotation`: credentials' rotation, and the daily report.
+//! - `artifacts`: what ingest stored, and what a verification found.
 
+mod artifacts;
 mod fields;
 mod resources;
 mod results;

@@ -7,7 +7,7 @@ use gantry_proto::provisioner as provisioner_pb;
 use gantry_proto::types;
 use serde_json::{Value, json};
 
-fn word(name: &str, prefix: &str) -> String {
+pub(super) fn word(name: &str, prefix: &str) -> String {
     name.strip_prefix(prefix).unwrap_or(name).to_lowercase().replace('_', "-")
 }
 

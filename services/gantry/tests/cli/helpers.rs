@@ -22,6 +22,7 @@ const PRINCIPALS: &[(&str, &[&str])] = &[
     ("backstage", &["backstage"]),
     ("bob", &["databases-rds"]),
     ("carol", &["platform-team"]),
+    ("agent", &["tenant:team-ml"]),
 ];
 
 /// A service running in this test's process.
@@ -75,6 +76,7 @@ pub(crate) struct TestApp {
     intake: Running,
     provisioner: Option<(Running, ServiceSchema)>,
     rotation: Option<(Running, ServiceSchema)>,
+    ingest: Option<(Running, ServiceSchema)>,
 }
 
 /// What one run of the binary printed and how it exited.
@@ -115,7 +117,7 @@ pub(crate) async fn spawn_app() -> TestApp {
     let intake = Running::start(intake);
     let settings: StreamSettings = config.section("stream").unwrap();
     let log = EventLog::open(env.nats.clone(), settings).await.expect("log");
-    TestApp { env, config, tokens, log, intake, provisioner: None, rotation: None }
+    TestApp { env, config, tokens, log, intake, provisioner: None, rotation: None, ingest: None }
 }
 
 /// Starts intake and the provisioner on the same stream, each on its own
@@ -163,6 +165,23 @@ pub(crate) async fn spawn_mesh_with_rotation() -> TestApp {
     app
 }
 
+/// Starts intake and ingest, ingest storing blobs under the test's directory
+/// (`<dir>/blobs`).
+pub(crate) async fn spawn_with_ingest() -> TestApp {
+    let mut app = spawn_app().await;
+    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_ingest", app.env.schema) };
+    let config = app
+        .config
+        .clone()
+        .with("ingest.schema", &schema.name)
+        .with("ingest.listen", "127.0.0.1:0")
+        .with("ingest.storage.kind", "filesystem")
+        .with("ingest.storage.root", app.env.directory.join("blobs"));
+    let ingest = gantry_service::build::<gantry_ingest::Ingest>(&config).await.expect("ingest builds");
+    app.ingest = Some((Running::start(ingest), schema));
+    app
+}
+
 impl TestApp {
     /// Runs `gantry <args>` as `subject` (a principal's token in
     /// `GANTRY_TOKEN`; `None`: no token at all).
@@ -199,7 +218,8 @@ impl TestApp {
             .args(args)
             .env("GANTRY_SERVER", format!("http://{}", self.intake.address))
             .env("GANTRY_PROVISIONER_SERVER", format!("http://{}", address(&self.provisioner)))
-            .env("GANTRY_ROTATION_SERVER", format!("http://{}", address(&self.rotation)));
+            .env("GANTRY_ROTATION_SERVER", format!("http://{}", address(&self.rotation)))
+            .env("GANTRY_INGEST_SERVER", format!("http://{}", address(&self.ingest)));
         for variable in ["GANTRY_TOKEN", "GANTRY_CA_FILE", "GANTRY_TLS_DOMAIN", "GANTRY_CONFIG"] {
             command.env_remove(variable);
         }
@@ -371,7 +391,7 @@ impl TestApp {
 
     /// Stops the services and removes the test's stream, schemas and files.
     pub(crate) async fn cleanup(self) {
-        for (service, schema) in self.rotation.into_iter().chain(self.provisioner) {
+        for (service, schema) in self.rotation.into_iter().chain(self.provisioner).chain(self.ingest) {
             service.stop().await;
             drop(schema);
         }

@@ -2,6 +2,7 @@
 //! against a real intake (and provisioner, and rotation) started in-process on its own
 //! ports, schemas and stream, checking stdout, stderr and the exit status.
 
+mod artifacts;
 mod errors;
 mod first_run;
 mod helpers;
