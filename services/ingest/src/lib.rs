@@ -24,7 +24,7 @@
 //!   layout of every completed run, written even if its caller died; `run_layout`: the keys of
 //!   a run's browsable layout; `manifest`: its documents; `audit`: its
 //!   audit lines.
-//! - [`view`]: the artifacts and blobs view, and its reads.
+//! - [`view`]: the artifacts, blobs and run events view, and its reads.
 //! - `api`: the gRPC service; `error`: its one error and status codes.
 //! - [`settings`]: backends, routes, key prefix, limits.
 //! - `app`: [`Ingest`] declared on the service skeleton.

@@ -165,3 +165,102 @@ impl RunRecord {
         json!({"tenant": self.tenant, "run_id": self.run_id, "step_id": step, "artifacts": artifacts})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: &str, name: &str, inputs: &[Uuid]) -> ArtifactRow {
+        ArtifactRow {
+            artifact_id: Uuid::now_v7(),
+            tenant: "acme".into(),
+            run_id: "r/1".into(),
+            step_id: step.into(),
+            agent: "trainer".into(),
+            agent_version: "1.0".into(),
+            name: name.into(),
+            media_type: "text/csv".into(),
+            inputs: inputs.to_vec(),
+            retention: 4,
+            expires_micros: None,
+            sha256: format!("{name}-sha"),
+            blake3: format!("{name}-blake3"),
+            size_bytes: 10,
+            storage_backend: "local".into(),
+            storage_key: format!("artifacts/{name}"),
+            storage_uri: format!("file:///data/artifacts/{name}"),
+            uploaded_by: "agent".into(),
+            stored_micros: 1_000_000,
+            expired: false,
+            blob_status: "stored".into(),
+            blob_detail: String::new(),
+            created_sequence: 1,
+            sequence: 1,
+        }
+    }
+
+    fn json_of(document: &Document) -> Value {
+        serde_json::from_slice(&document.bytes).unwrap()
+    }
+
+    #[test]
+    fn steps_in_order_of_first_output_and_inputs_listed_once_with_their_users() {
+        let source = row("ingest", "source.csv", &[]);
+        let clean = row("prepare", "clean.csv", &[source.artifact_id]);
+        let model = row("train", "model.bin", &[clean.artifact_id, source.artifact_id]);
+        let report = row("prepare", "report.html", &[source.artifact_id]);
+        let record = RunRecord {
+            tenant: "acme".into(),
+            run_id: "r/1".into(),
+            outputs: vec![clean.clone(), model.clone(), report.clone()],
+            inputs: vec![source.clone(), clean.clone()],
+            completion: None,
+            audit: vec![(3, "{\"a\":1}".into()), (9, "{\"b\":2}".into())],
+        };
+        let documents = record.documents();
+        let keys: Vec<&str> = documents.iter().map(|document| document.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "acme/runs/r%2F1/metadata.json",
+                "acme/runs/r%2F1/steps/prepare/inputs/manifest.json",
+                "acme/runs/r%2F1/steps/prepare/outputs/manifest.json",
+                "acme/runs/r%2F1/steps/train/inputs/manifest.json",
+                "acme/runs/r%2F1/steps/train/outputs/manifest.json",
+                "acme/runs/r%2F1/events/audit_trail.jsonl",
+            ]
+        );
+        let metadata = json_of(&documents[0]);
+        assert_eq!((metadata["status"].as_str(), metadata["through_sequence"].as_u64()), (Some("open"), Some(9)));
+        assert_eq!(metadata["steps"][0]["outputs"], 2);
+        let prepare_inputs = json_of(&documents[1]);
+        let users = &prepare_inputs["artifacts"][0]["used_by"];
+        assert_eq!(users, &json!([clean.artifact_id.to_string(), report.artifact_id.to_string()]));
+        assert_eq!(prepare_inputs["artifacts"].as_array().unwrap().len(), 1, "source.csv once");
+        let train_inputs = json_of(&documents[3]);
+        let names: Vec<&str> =
+            train_inputs["artifacts"].as_array().unwrap().iter().map(|entry| entry["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["clean.csv", "source.csv"], "in the order the outputs name them");
+        assert_eq!(json_of(&documents[4])["artifacts"][0]["retention"], "keep");
+        assert_eq!(&documents[5].bytes[..], b"{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(record.documents(), documents, "the same record, the same bytes");
+    }
+
+    #[test]
+    fn an_input_missing_from_the_view_is_marked() {
+        let ghost = Uuid::now_v7();
+        let record = RunRecord {
+            tenant: "acme".into(),
+            run_id: "r".into(),
+            outputs: vec![row("s", "out", &[ghost])],
+            inputs: Vec::new(),
+            completion: Some(Completion { at: "2026-12-01T00:00:00Z".into(), by: "agent".into() }),
+            audit: Vec::new(),
+        };
+        let documents = record.documents();
+        assert_eq!(json_of(&documents[0])["status"], "completed");
+        let user = record.outputs[0].artifact_id.to_string();
+        let expected = json!({"artifact_id": ghost.to_string(), "missing": true, "used_by": [user]});
+        assert_eq!(json_of(&documents[1])["artifacts"][0], expected);
+    }
+}
