@@ -108,7 +108,10 @@ impl IngestApi {
         let expires_at = SystemTime::now() + expiry;
         let signed = async { backend.store().await?.presigned_get(&row.storage_key, expiry).await };
         match signed.await {
-            Ok(url) => url.map(|url| (url, expires_at)),
+            Ok(url) => url.map(|url| {
+                metrics::counter!("ingest_presigned_urls_total", "backend" => row.storage_backend.clone()).increment(1);
+                (url, expires_at)
+            }),
             Err(error) => {
                 tracing::warn!(error = %error, backend = %row.storage_backend, "presigning a download failed");
                 None

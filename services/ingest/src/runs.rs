@@ -181,6 +181,7 @@ impl IngestApi {
                 files.push(RunFile { storage_backend, uri: backend.uri(&key), key });
             }
         }
+        metrics::counter!("ingest_run_layouts_written_total").increment(1);
         tracing::info!(tenant = %record.tenant, run_id = %record.run_id, files = files.len(), "run layout written");
         Ok(files)
     }
