@@ -484,13 +484,24 @@ where
 /// upload long ago would have recorded it, with its bytes in the store;
 /// returns its id.
 pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Bytes) -> String {
+    expired_artifact_on(harness, harness.store.as_ref(), harness.backend, name, bytes).await
+}
+
+/// [`expired_artifact`] on backend `backend`, whose store is `store`.
+pub(crate) async fn expired_artifact_on(
+    harness: &Harness,
+    store: &dyn BlobStore,
+    backend: &str,
+    name: &str,
+    bytes: &Bytes,
+) -> String {
     use gantry_proto::events::{ArtifactStored, RetentionPolicy, envelope::Payload};
     use sha2::Digest as _;
     let sha256 = hex::encode(sha2::Sha256::digest(bytes));
     let key = format!("artifacts/sha256/{}/{}/{sha256}", &sha256[..2], &sha256[2..4]);
-    if harness.store.head(&key).await.unwrap().is_none() {
+    if store.head(&key).await.unwrap().is_none() {
         let chunks = futures::stream::iter([Ok::<_, gantry_storage::BoxError>(bytes.clone())]);
-        harness.store.put(&key, Box::pin(chunks)).await.expect("the old blob");
+        store.put(&key, Box::pin(chunks)).await.expect("the old blob");
     }
     let artifact_id = uuid::Uuid::now_v7().to_string();
     let stored = ArtifactStored {
@@ -507,7 +518,7 @@ pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Byte
         sha256: sha256.clone(),
         blake3: blake3::hash(bytes).to_hex().to_string(),
         size_bytes: bytes.len() as u64,
-        storage_backend: harness.backend.into(),
+        storage_backend: backend.into(),
         storage_uri: format!("test://{key}"),
         storage_key: key,
         input_artifact_ids: Vec::new(),
@@ -515,7 +526,7 @@ pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Byte
     };
     let event = gantry_eventlog::NewEvent {
         aggregate_type: "blob",
-        aggregate_id: format!("{}.{sha256}", harness.backend),
+        aggregate_id: format!("{backend}.{sha256}"),
         payload: Payload::ArtifactStored(stored),
         actor: gantry_proto::types::Principal { subject: "agent".into(), groups: vec!["tenant:acme".into()] },
         correlation_id: uuid::Uuid::now_v7().to_string(),

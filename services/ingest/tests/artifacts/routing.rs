@@ -139,3 +139,27 @@ async fn refusal(config: &gantry_runtime::Config) -> anyhow::Error {
         Err(error) => error,
     }
 }
+
+pub(crate) async fn the_sweeper_deletes_unreferenced_blobs_on_every_backend(harness: &mut Harness) {
+    let eu = pinned_and_routed(harness).await;
+    let mut agent = harness.client("agent");
+    let (old, live) = (content(65, 3000), content(66, 4000));
+    let store = harness.extra[eu].store.clone();
+    let expired = crate::helpers::expired_artifact_on(harness, store.as_ref(), "eu", "old", &old).await;
+    let kept = upload(&mut agent, header("run-eu", "live"), &live).await.expect("stored on eu");
+    assert_eq!(kept.artifact.as_ref().unwrap().storage_backend, "eu");
+    wait_until(Duration::from_secs(15), || {
+        let (mut agent, request) =
+            (harness.client("agent"), StatRequest { artifact_id: expired.clone(), min_sequence: 0 });
+        async move {
+            let Ok(answer) = agent.stat(request).await else { return Ok(false) };
+            let artifact = answer.into_inner().artifact.unwrap();
+            Ok(artifact.expired && artifact.blob_status == gantry_proto::artifacts::BlobStatus::Deleted as i32)
+        }
+    })
+    .await
+    .expect("the expired artifact's blob on eu is deleted");
+    let keys = store.list("", gantry_storage::Page::first(100)).await.unwrap().keys;
+    let live_sha = &kept.artifact.unwrap().sha256;
+    assert!(keys.len() == 1 && keys[0].ends_with(live_sha.as_str()), "only the live blob is left on eu: {keys:?}");
+}
