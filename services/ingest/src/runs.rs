@@ -101,31 +101,7 @@ impl IngestApi {
         }
         self.reads.at(request.min_sequence).await?;
         let aggregate_id = run_aggregate_id(&tenant, &run_id);
-        let mut already_completed = true;
-        let aggregate = self.log.load(RUN, &aggregate_id).await.map_err(unavailable)?;
-        if completion_of(&aggregate.events).is_none() {
-            let count =
-                self.reads.bounded(async { Ok(view::run_artifacts(&self.reads.pool, &tenant, &run_id).await?) });
-            let completed = RunCompleted {
-                tenant: tenant.clone(),
-                run_id: run_id.clone(),
-                artifact_count: count.await?.len() as u64,
-            };
-            let event = NewEvent {
-                aggregate_type: RUN,
-                aggregate_id: aggregate_id.clone(),
-                payload: Payload::RunCompleted(completed),
-                actor: caller,
-                correlation_id: Uuid::now_v7().to_string(),
-                causation_id: String::new(),
-            };
-            match self.log.append(event, ExpectedSequence::after(aggregate.last_sequence)).await {
-                Ok(_) => already_completed = false,
-                // Another call completed it first: that completion stands.
-                Err(AppendError::Conflict { .. }) => {}
-                Err(AppendError::Unavailable(error)) => return Err(unavailable(error)),
-            }
-        }
+        let already_completed = !self.record_completion(caller, &tenant, &run_id).await?;
         let record = self.run_record(&tenant, &run_id).await?;
         let files = self.write_layout(&record).await?;
         let events = self.log.load(RUN, &aggregate_id).await.map_err(unavailable)?.events;
@@ -134,6 +110,32 @@ impl IngestApi {
         let completed_at =
             events.iter().find(|event| event.sequence == sequence).and_then(|event| event.envelope.occurred_at);
         Ok(CompleteRunResponse { already_completed, sequence, completed_at, completed_by: completion.by, files })
+    }
+
+    /// Appends the run's completion unless it is there; returns whether
+    /// this call appended it (a concurrent call may win: its completion stands).
+    async fn record_completion(&self, caller: Principal, tenant: &str, run_id: &str) -> Result<bool, IngestError> {
+        let aggregate_id = run_aggregate_id(tenant, run_id);
+        let aggregate = self.log.load(RUN, &aggregate_id).await.map_err(unavailable)?;
+        if completion_of(&aggregate.events).is_some() {
+            return Ok(false);
+        }
+        let artifacts = self.reads.bounded(async { Ok(view::run_artifacts(&self.reads.pool, tenant, run_id).await?) });
+        let artifact_count = artifacts.await?.len() as u64;
+        let completed = RunCompleted { tenant: tenant.to_owned(), run_id: run_id.to_owned(), artifact_count };
+        let event = NewEvent {
+            aggregate_type: RUN,
+            aggregate_id,
+            payload: Payload::RunCompleted(completed),
+            actor: caller,
+            correlation_id: Uuid::now_v7().to_string(),
+            causation_id: String::new(),
+        };
+        match self.log.append(event, ExpectedSequence::after(aggregate.last_sequence)).await {
+            Ok(_) => Ok(true),
+            Err(AppendError::Conflict { .. }) => Ok(false),
+            Err(AppendError::Unavailable(error)) => Err(unavailable(error)),
+        }
     }
 
     /// Gathers what the run's layout is written from.
