@@ -48,6 +48,8 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::BlobVerified(_) => "artifact.blob_verified.v1",
         Payload::BlobCorrupted(_) => "artifact.blob_corrupted.v1",
         Payload::BlobDeletionStarted(_) => "artifact.blob_deletion_started.v1",
+        Payload::RunCompleted(_) => "artifact.run_completed.v1",
+        Payload::RunLayoutWritten(_) => "artifact.run_layout_written.v1",
     }
 }
 

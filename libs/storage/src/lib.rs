@@ -189,6 +189,19 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 
     /// Checks that the store can be reached and used.
     fn health(&self) -> BoxFuture<'_, Result<(), StorageError>>;
+
+    /// Returns a URL that reads the whole blob under `key` with a plain
+    /// HTTP GET, valid for `expires_in`, or `None` when the backend cannot
+    /// hand one out (the filesystem). Nothing is checked or sent: the URL
+    /// is signed locally, and fails when used if there is no such blob.
+    fn presigned_get<'a>(
+        &'a self,
+        key: &'a str,
+        expires_in: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Option<String>, StorageError>> {
+        let _ = (key, expires_in);
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// A shared store, cheap to clone.

@@ -3,7 +3,7 @@
 //! of `access` applied to every call.
 
 use crate::access;
-use crate::backend::Backend;
+use crate::backend::Backends;
 use crate::download::DownloadStream;
 use crate::error::IngestError;
 use crate::header::{artifact_id, optional_label, tenant};
@@ -34,10 +34,12 @@ pub(crate) struct Limits {
 /// The artifact API over the store, the log and the view.
 #[derive(Debug, Clone)]
 pub(crate) struct IngestApi {
-    pub(crate) backend: Backend,
+    pub(crate) backends: Backends,
     pub(crate) log: EventLog,
     pub(crate) reads: ViewReads,
     pub(crate) limits: Limits,
+    /// How long `Stat`'s presigned URLs live; `None`: none are handed out.
+    pub(crate) presigned_url_expiry: Option<std::time::Duration>,
 }
 
 /// Returns the API's artifact of a stored event just appended.
@@ -87,7 +89,34 @@ impl IngestApi {
         let id = checks.take(artifact_id("artifact_id", &request.artifact_id));
         checks.finish()?;
         let row = self.readable(&caller, id.expect("checked"), request.min_sequence).await?;
-        Ok(pb::StatResponse { artifact: Some(row.message()) })
+        let (download_url, download_url_expires_at) = match self.presigned_url(&row).await {
+            Some((url, expires_at)) => (url, Some(expires_at.into())),
+            None => (String::new(), None),
+        };
+        Ok(pb::StatResponse { artifact: Some(row.message()), download_url, download_url_expires_at })
+    }
+
+    /// Returns a presigned GET URL of the artifact's blob and when it
+    /// expires, when configured, the backend hands one out, and the bytes
+    /// may be served (not expired, deleted or known corrupted).
+    async fn presigned_url(&self, row: &ArtifactRow) -> Option<(String, SystemTime)> {
+        let expiry = self.presigned_url_expiry?;
+        if row.expired || row.blob_status != "stored" && row.blob_status != "verified" {
+            return None;
+        }
+        let backend = self.backends.get(&row.storage_backend)?;
+        let expires_at = SystemTime::now() + expiry;
+        let signed = async { backend.store().await?.presigned_get(&row.storage_key, expiry).await };
+        match signed.await {
+            Ok(url) => url.map(|url| {
+                metrics::counter!("ingest_presigned_urls_total", "backend" => row.storage_backend.clone()).increment(1);
+                (url, expires_at)
+            }),
+            Err(error) => {
+                tracing::warn!(error = %error, backend = %row.storage_backend, "presigning a download failed");
+                None
+            }
+        }
     }
 
     async fn list(&self, caller: Principal, request: pb::ListRequest) -> Result<pb::ListResponse, IngestError> {
@@ -165,6 +194,24 @@ impl ArtifactService for IngestApi {
     async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
         let caller = principal_of(&request)?;
         Ok(Response::new(IngestApi::verify(self, caller, request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn write_run_manifest(
+        &self,
+        request: Request<pb::WriteRunManifestRequest>,
+    ) -> Result<Response<pb::WriteRunManifestResponse>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(IngestApi::write_run_manifest(self, caller, request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn complete_run(
+        &self,
+        request: Request<pb::CompleteRunRequest>,
+    ) -> Result<Response<pb::CompleteRunResponse>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(IngestApi::complete_run(self, caller, request.into_inner()).await?))
     }
 
     #[tracing::instrument(skip_all)]

@@ -3,10 +3,12 @@
 //! gRPC API.
 
 use crate::api::{IngestApi, Limits};
-use crate::backend::Backend;
+use crate::backend::Backends;
+use crate::layout_reactor::RunLayouts;
 use crate::settings::IngestSettings;
 use crate::sweeper::Sweeper;
 use crate::view::{ArtifactsView, MIGRATOR, VIEW_NAME};
+use gantry_eventlog::ReactorOptions;
 use gantry_proto::artifacts::artifact_service_server::ArtifactServiceServer;
 use gantry_runtime::{Config, Shutdown};
 use gantry_service::api::ViewReads;
@@ -14,6 +16,8 @@ use gantry_service::{Declaration, Parts, Service};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest a presigned URL may live (SigV4's limit).
+const MAX_PRESIGNED_EXPIRY_S: u64 = 7 * 86_400;
 /// Room for a message's framing and an upload header beside the largest chunk.
 const MESSAGE_HEADROOM_BYTES: usize = 128 * 1024;
 
@@ -33,10 +37,12 @@ impl Service for Ingest {
     fn declare(parts: &Parts<IngestSettings>) -> anyhow::Result<Declaration> {
         let settings = &parts.settings;
         anyhow::ensure!(settings.max_chunk_bytes > 0, "ingest.max_chunk_bytes must be above 0");
-        if let Some(violation) = settings.storage.name_violation() {
-            anyhow::bail!("invalid configuration: {violation}");
-        }
-        let backend = Backend::new(settings);
+        anyhow::ensure!(
+            settings.presigned_url_expiry_s <= MAX_PRESIGNED_EXPIRY_S,
+            "ingest.presigned_url_expiry_s must be at most {MAX_PRESIGNED_EXPIRY_S} (a week, S3's limit)"
+        );
+        let backends =
+            Backends::new(settings).map_err(|violation| anyhow::anyhow!("invalid configuration: {violation}"))?;
         let limits = Limits {
             max_chunk_bytes: settings.max_chunk_bytes,
             max_artifact_bytes: settings.max_artifact_bytes,
@@ -44,28 +50,50 @@ impl Service for Ingest {
             pause_before_record: Duration::from_millis(settings.pause_before_record_ms),
         };
         let api = IngestApi {
-            backend: backend.clone(),
+            backends: backends.clone(),
             log: parts.log.clone(),
             reads: ViewReads::of(parts, VIEW_NAME),
             limits,
+            presigned_url_expiry: Some(Duration::from_secs(settings.presigned_url_expiry_s))
+                .filter(|expiry| !expiry.is_zero()),
         };
+        let layouts =
+            RunLayouts { api: api.clone(), filter_subject: parts.log.settings().subjects_of(crate::runs::RUN) };
         let sweeper = Sweeper { api: api.clone(), grace: Duration::from_secs(settings.blob_grace_s) };
         let sweep_interval = Duration::from_millis(settings.sweep_interval_ms);
         let largest_message = parts.service.max_message_bytes.max(settings.max_chunk_bytes) + MESSAGE_HEADROOM_BYTES;
         let server = ArtifactServiceServer::new(api).max_decoding_message_size(largest_message);
         let grace = Duration::from_secs(settings.staging_grace_s);
         let artifacts = parts.log.settings().subjects_of(crate::blob_log::BLOB);
-        Ok(Declaration::new()
-            .view(parts, Arc::new(ArtifactsView::new(artifacts)))
-            .task("staging cleanup", move |shutdown| async move {
+        let mut declaration = Declaration::new().view(parts, Arc::new(ArtifactsView::new(artifacts))).reactor(
+            parts,
+            Arc::new(layouts),
+            layout_reactor_options(),
+        );
+        for backend in backends.all().cloned() {
+            let task = format!("staging cleanup of {}", backend.name());
+            declaration = declaration.task(&task, move |shutdown| async move {
                 crate::staging::clean_at_start(backend, grace, shutdown).await;
                 Ok(())
-            })
+            });
+        }
+        Ok(declaration
             .every(parts, "retention sweep", sweep_interval, move || {
                 let sweeper = sweeper.clone();
                 async move { sweeper.sweep().await }
             })
             .api(server))
+    }
+}
+
+/// How the run-layouts reactor retries: soon at first (the view is usually
+/// a moment behind the completion), then up to a minute apart.
+fn layout_reactor_options() -> ReactorOptions {
+    ReactorOptions {
+        backoff_base: Duration::from_millis(200),
+        backoff_cap: Duration::from_secs(60),
+        max_attempts: 20,
+        ..ReactorOptions::default()
     }
 }
 

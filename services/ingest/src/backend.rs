@@ -1,19 +1,77 @@
-//! The configured storage backend behind the `BlobStore` trait: opened on
-//! first use (so the service starts while S3 is unreachable), the key
-//! layout (content-addressed blobs, staged uploads) and the URI that tells
-//! people where a blob lives. Nothing outside this module knows which
-//! kind of store it is.
+//! The configured storage backends behind the `BlobStore` trait, each
+//! opened on first use (so the service starts while S3 is unreachable),
+//! with its key layout (content-addressed blobs, staged uploads) and the
+//! URI that tells people where a blob lives; [`Backends`] holds them all
+//! by name with the router that picks one per upload. Nothing outside
+//! this module knows which kind of store a backend is.
 
+use crate::routing::{Producer, Router};
 use crate::settings::{IngestSettings, StorageSettings};
+use gantry_service::api::ApiError;
 use gantry_storage::{FsStore, S3Store, SharedStore, StorageError};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-/// The storage backend of this replica.
+/// Every configured backend by name, and the routing rules.
+#[derive(Debug, Clone)]
+pub(crate) struct Backends {
+    by_name: Arc<BTreeMap<String, Backend>>,
+    router: Arc<Router>,
+}
+
+impl Backends {
+    /// The backends and routes of `settings`, checked; nothing is opened yet.
+    pub(crate) fn new(settings: &IngestSettings) -> Result<Self, String> {
+        let named = settings.named_backends()?;
+        let default = settings.default_backend_name(&named)?;
+        let by_name: BTreeMap<String, Backend> = named
+            .into_iter()
+            .map(|(name, storage)| {
+                let backend = Backend::new(name.clone(), storage, &settings.key_prefix);
+                (name, backend)
+            })
+            .collect();
+        let router = Router::new(settings, default, &|name| by_name.contains_key(name))?;
+        Ok(Self { by_name: Arc::new(by_name), router: Arc::new(router) })
+    }
+
+    /// Returns the backend an upload of `producer` goes to.
+    pub(crate) fn route(&self, producer: &Producer<'_>) -> &Backend {
+        &self.by_name[self.router.pick(producer)]
+    }
+
+    /// Returns the backend named `name`; UNAVAILABLE when this replica
+    /// has none of that name (its configuration lost one that holds blobs).
+    pub(crate) fn named(&self, name: &str) -> Result<&Backend, ApiError> {
+        self.by_name.get(name).ok_or_else(|| {
+            tracing::error!(backend = name, "a blob is recorded on a backend this replica has not configured");
+            ApiError::Unavailable(format!("storage backend {name:?} is not configured on this replica"))
+        })
+    }
+
+    /// Returns the backend named `name` if there is one.
+    pub(crate) fn get(&self, name: &str) -> Option<&Backend> {
+        self.by_name.get(name)
+    }
+
+    /// Returns the routing rules.
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Returns every backend, by name.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Backend> {
+        self.by_name.values()
+    }
+}
+
+/// One storage backend of this replica.
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
+    name: String,
     settings: StorageSettings,
     layout: KeyLayout,
     store: Arc<OnceCell<SharedStore>>,
@@ -21,17 +79,13 @@ pub(crate) struct Backend {
 
 impl Backend {
     /// A backend as configured; nothing is opened yet.
-    pub(crate) fn new(settings: &IngestSettings) -> Self {
-        Self {
-            settings: settings.storage.clone(),
-            layout: KeyLayout::new(&settings.key_prefix),
-            store: Arc::new(OnceCell::new()),
-        }
+    pub(crate) fn new(name: String, settings: StorageSettings, key_prefix: &str) -> Self {
+        Self { name, settings, layout: KeyLayout::new(key_prefix), store: Arc::new(OnceCell::new()) }
     }
 
     /// Returns the backend's configured name.
     pub(crate) fn name(&self) -> &str {
-        self.settings.name()
+        &self.name
     }
 
     /// Returns where keys go.
@@ -130,18 +184,12 @@ mod tests {
 
     #[test]
     fn uris_name_the_place() {
-        let s3 = IngestSettings {
-            storage: StorageSettings::S3 {
-                name: "s3".into(),
-                s3: gantry_storage::S3Settings { bucket: "bkt".into(), key_prefix: "p".into(), ..Default::default() },
-            },
-            ..IngestSettings::default()
+        let s3 = StorageSettings::S3 {
+            name: String::new(),
+            s3: gantry_storage::S3Settings { bucket: "bkt".into(), key_prefix: "p".into(), ..Default::default() },
         };
-        assert_eq!(Backend::new(&s3).uri("artifacts/x"), "s3://bkt/p/artifacts/x");
-        let fs = IngestSettings {
-            storage: StorageSettings::Filesystem { name: "local".into(), root: "/data/".into() },
-            ..IngestSettings::default()
-        };
-        assert_eq!(Backend::new(&fs).uri("artifacts/x"), "file:///data/artifacts/x");
+        assert_eq!(Backend::new("s3".into(), s3, "artifacts").uri("artifacts/x"), "s3://bkt/p/artifacts/x");
+        let fs = StorageSettings::Filesystem { name: String::new(), root: "/data/".into() };
+        assert_eq!(Backend::new("local".into(), fs, "artifacts").uri("artifacts/x"), "file:///data/artifacts/x");
     }
 }

@@ -62,7 +62,8 @@ impl IngestApi {
         let (offset, length) = covered(request.offset, request.length, size)?;
         let whole = offset == 0 && length == size;
         let range = (!whole).then(|| ByteRange::inclusive(offset, offset + length - 1));
-        let blob = match self.backend.store().await?.get(&row.storage_key, range).await {
+        let store = self.backends.named(&row.storage_backend)?.store().await?;
+        let blob = match store.get(&row.storage_key, range).await {
             Ok(blob) => blob,
             Err(StorageError::NotFound { .. }) => {
                 return Err(self.corrupted(&row, Damage::missing()).await);

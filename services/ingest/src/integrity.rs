@@ -1,6 +1,6 @@
 //! Integrity of stored blobs: a blob's events (`verified`, `corrupted`)
 //! on its own subject (`blob_log`), and `Verify`,
-//! which re-reads every blob of the backend whole, recomputes its SHA-256
+//! which re-reads every blob of a backend (or of all) whole, recomputes its SHA-256
 //! and size, and records what it found. A blob recorded corrupted is
 //! refused by downloads (DATA_LOSS) until an upload of the same bytes
 //! replaces it.
@@ -109,7 +109,8 @@ impl IngestApi {
 
     /// Reads `blob` whole and returns what is wrong with it, if anything.
     async fn check(&self, blob: &RecordedBlob) -> Result<Option<Damage>, IngestError> {
-        let read = match self.backend.store().await?.get(&blob.storage_key, None).await {
+        let store = self.backends.named(&blob.storage_backend)?.store().await?;
+        let read = match store.get(&blob.storage_key, None).await {
             Ok(read) => read,
             Err(StorageError::NotFound { .. }) => return Ok(Some(Damage::missing())),
             Err(error) => return Err(error.into()),
@@ -122,7 +123,8 @@ impl IngestApi {
         Ok(Damage::of(blob, digests.finish()))
     }
 
-    /// Verifies every blob of the backend; see the module docs.
+    /// Verifies every blob of one backend (`request.backend`) or of every
+    /// backend (empty); see the module docs.
     pub(crate) async fn verify(
         &self,
         caller: Principal,
@@ -131,17 +133,29 @@ impl IngestApi {
         if !caller.groups.iter().any(|group| group == access::PLATFORM_TEAM) {
             return Err(ApiError::PermissionDenied(format!("only {} verifies blobs", access::PLATFORM_TEAM)).into());
         }
-        if !request.backend.is_empty() && request.backend != self.backend.name() {
-            let field =
-                ("backend".to_owned(), format!("this service stores to backend {:?} only", self.backend.name()));
-            return Err(ApiError::Invalid(vec![field]).into());
-        }
+        let names: Vec<String> = match request.backend.as_str() {
+            "" => self.backends.all().map(|backend| backend.name().to_owned()).collect(),
+            name if self.backends.get(name).is_some() => vec![name.to_owned()],
+            name => {
+                let known: Vec<&str> = self.backends.all().map(|backend| backend.name()).collect();
+                let why = format!("no backend {name:?} here; one of {}", known.join(", "));
+                return Err(ApiError::Invalid(vec![("backend".to_owned(), why)]).into());
+            }
+        };
         self.reads.at(request.min_sequence).await?;
         let mut answer = VerifyResponse::default();
+        for name in names {
+            self.verify_backend(&name, &mut answer).await?;
+        }
+        Ok(answer)
+    }
+
+    /// Verifies every blob recorded on backend `name`, adding to `answer`.
+    async fn verify_backend(&self, name: &str, answer: &mut VerifyResponse) -> Result<(), IngestError> {
         let mut after = String::new();
         loop {
-            let batch = recorded_blobs(&self.reads.pool, self.backend.name(), &after).await?;
-            let Some(last) = batch.last() else { return Ok(answer) };
+            let batch = recorded_blobs(&self.reads.pool, name, &after).await?;
+            let Some(last) = batch.last() else { return Ok(()) };
             after = last.sha256.clone();
             for blob in &batch {
                 match self.check(blob).await? {

@@ -13,15 +13,20 @@
 //! - `access`: which principal sees and stores which tenant's artifacts.
 //! - `digest`: SHA-256 and BLAKE3 in one pass over each chunk.
 //! - `blob_log`: the blob's subject, where every ingest event is; its fold.
-//! - `backend`: the configured store, opened on first use; key layout and URIs.
+//! - `routing`: which backend an upload goes to (residency pins, routes).
+//! - `backend`: the configured stores by name, each opened on first use; key layout and URIs.
 //! - `staging`: staged uploads removed unless promoted; the start-up cleanup.
 //! - `sweeper`: retention: expire artifacts, delete unreferenced blobs.
 //! - `upload`: stage, hash, verify, promote or deduplicate, record.
 //! - `download`: ranged reads, checked on their way out, DATA_LOSS.
 //! - `integrity`: blob events and `Verify` (re-read every blob).
-//! - [`view`]: the artifacts and blobs view, and its reads.
+//! - `runs`: `CompleteRun` and `WriteRunManifest`; `layout_reactor`: the
+//!   layout of every completed run, written even if its caller died; `run_layout`: the keys of
+//!   a run's browsable layout; `manifest`: its documents; `audit`: its
+//!   audit lines.
+//! - [`view`]: the artifacts, blobs and run events view, and its reads.
 //! - `api`: the gRPC service; `error`: its one error and status codes.
-//! - [`settings`]: backend, key prefix, limits.
+//! - [`settings`]: backends, routes, key prefix, limits.
 //! - `app`: [`Ingest`] declared on the service skeleton.
 
 pub mod settings;
@@ -30,6 +35,7 @@ pub mod view;
 mod access;
 mod api;
 mod app;
+mod audit;
 mod backend;
 mod blob_log;
 mod digest;
@@ -37,10 +43,15 @@ mod download;
 mod error;
 mod header;
 mod integrity;
+mod layout_reactor;
+mod manifest;
+mod routing;
+mod run_layout;
+mod runs;
 mod staging;
 mod sweeper;
 mod upload;
 
 pub use access::{PLATFORM_TEAM, TENANT_GROUP_PREFIX};
 pub use app::{Ingest, run};
-pub use settings::{IngestSettings, StorageSettings};
+pub use settings::{IngestSettings, RouteSettings, StorageSettings};

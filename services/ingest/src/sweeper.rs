@@ -1,11 +1,13 @@
 //! The retention sweeper, run every `ingest.sweep_interval_ms` on every
 //! replica:
 //!
-//! 1. Artifacts past their expiry (from the view) get `artifact.expired.v1`
+//! 1. Artifacts past their expiry (from the view; every backend's, also
+//!    one no longer configured here) get `artifact.expired.v1`
 //!    on their blob's subject; its event id is derived from the artifact,
 //!    so two replicas sweeping at once record it once.
 //! 2. Blobs that no live artifact refers to, whose last reference expired
-//!    more than `ingest.blob_grace_s` ago, are deleted. The view only
+//!    more than `ingest.blob_grace_s` ago, are deleted, backend by
+//!    backend (each configured one). The view only
 //!    proposes them; the blob's own history on the log decides, and the
 //!    deletion is claimed there first (`blob_deletion_started`, appended
 //!    with the sequence the decision was read at), so an upload of the
@@ -16,6 +18,7 @@
 //!    sweep.
 
 use crate::api::IngestApi;
+use crate::backend::Backend;
 use crate::blob_log::{BLOB, BlobHistory, Deletion, blob_event, blob_id, ingest_principal};
 use gantry_eventlog::{AppendError, ExpectedSequence};
 use gantry_proto::events::envelope::Payload;
@@ -39,6 +42,7 @@ pub(crate) struct Sweeper {
 struct Due {
     artifact_id: Uuid,
     sha256: String,
+    storage_backend: String,
     expires_micros: i64,
 }
 
@@ -46,23 +50,27 @@ impl Sweeper {
     /// Expires what is due, then deletes the blobs nothing refers to.
     pub(crate) async fn sweep(&self) -> anyhow::Result<()> {
         let expired = self.expire_due().await?;
-        let deleted = self.delete_unreferenced().await?;
-        let backend = self.api.backend.name().to_owned();
-        metrics::counter!("ingest_artifacts_expired_total", "backend" => backend.clone()).increment(expired as u64);
-        metrics::counter!("ingest_blobs_deleted_total", "backend" => backend).increment(deleted as u64);
-        if expired + deleted > 0 {
-            tracing::info!(expired, deleted, backend = self.api.backend.name(), "retention sweep");
+        if expired > 0 {
+            tracing::info!(expired, "retention sweep expired artifacts");
+        }
+        for backend in self.api.backends.all() {
+            let deleted = self.delete_unreferenced(backend).await?;
+            let name = backend.name().to_owned();
+            metrics::counter!("ingest_blobs_deleted_total", "backend" => name).increment(deleted as u64);
+            if deleted > 0 {
+                tracing::info!(deleted, backend = backend.name(), "retention sweep deleted blobs");
+            }
         }
         Ok(())
     }
 
     async fn expire_due(&self) -> anyhow::Result<usize> {
         let due: Vec<Due> = sqlx::query_as(
-            "SELECT artifact_id, sha256, (extract(epoch FROM expires_at) * 1000000)::bigint AS expires_micros
-             FROM artifacts WHERE storage_backend = $1 AND expired_at IS NULL AND expires_at <= now()
-             ORDER BY expires_at LIMIT $2",
+            "SELECT artifact_id, sha256, storage_backend,
+                    (extract(epoch FROM expires_at) * 1000000)::bigint AS expires_micros
+             FROM artifacts WHERE expired_at IS NULL AND expires_at <= now()
+             ORDER BY expires_at LIMIT $1",
         )
-        .bind(self.api.backend.name())
         .bind(BATCH)
         .fetch_all(&self.api.reads.pool)
         .await?;
@@ -72,18 +80,19 @@ impl Sweeper {
                 sha256: artifact.sha256.clone(),
                 expires_at: Some(crate::view::timestamp(artifact.expires_micros)),
             };
-            let backend = self.api.backend.name();
+            let backend = artifact.storage_backend.as_str();
             let event = blob_event(backend, &artifact.sha256, Payload::ArtifactExpired(expired), ingest_principal());
             // The same id from every replica: the log keeps one.
             let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("expired/{}", artifact.artifact_id).as_bytes());
             let subject = self.api.log.subject(BLOB, &blob_id(backend, &artifact.sha256));
             let envelope = event.into_envelope_with_id(id, SystemTime::now());
             self.api.log.append_envelope(subject, envelope, ExpectedSequence::Any).await?;
+            metrics::counter!("ingest_artifacts_expired_total", "backend" => backend.to_owned()).increment(1);
         }
         Ok(due.len())
     }
 
-    async fn delete_unreferenced(&self) -> anyhow::Result<usize> {
+    async fn delete_unreferenced(&self, backend: &Backend) -> anyhow::Result<usize> {
         let candidates: Vec<String> = sqlx::query_scalar(
             "SELECT b.sha256 FROM blobs b
              WHERE b.storage_backend = $1 AND b.status <> 'deleted'
@@ -94,14 +103,14 @@ impl Sweeper {
                           AND a.sha256 = b.sha256) <= now() - make_interval(secs => $2))
              LIMIT $3",
         )
-        .bind(self.api.backend.name())
+        .bind(backend.name())
         .bind(self.grace.as_secs_f64())
         .bind(BATCH)
         .fetch_all(&self.api.reads.pool)
         .await?;
         let mut deleted = 0;
         for sha256 in candidates {
-            if self.delete_blob(&sha256).await? {
+            if self.delete_blob(backend, &sha256).await? {
                 deleted += 1;
             }
         }
@@ -109,11 +118,11 @@ impl Sweeper {
     }
 
     /// Deletes one blob if its history on the log allows; returns whether it did.
-    async fn delete_blob(&self, sha256: &str) -> anyhow::Result<bool> {
-        let backend = self.api.backend.name();
+    async fn delete_blob(&self, store: &Backend, sha256: &str) -> anyhow::Result<bool> {
+        let backend = store.name();
         let aggregate = self.api.log.load(BLOB, &blob_id(backend, sha256)).await?;
         let history = BlobHistory::of(&aggregate.events);
-        let key = self.api.backend.layout().content_key(sha256);
+        let key = store.layout().content_key(sha256);
         let claimed_at = match history.deletion {
             // A deletion a sweeper began and did not finish.
             Deletion::Started => aggregate.last_sequence,
@@ -134,7 +143,7 @@ impl Sweeper {
             }
             Deletion::None | Deletion::Done => return Ok(false),
         };
-        self.api.backend.store().await?.delete(&key).await?;
+        store.store().await?.delete(&key).await?;
         let deleted = BlobDeleted {
             sha256: sha256.to_owned(),
             storage_backend: backend.to_owned(),

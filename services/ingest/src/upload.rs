@@ -12,10 +12,12 @@
 
 use crate::access;
 use crate::api::IngestApi;
+use crate::backend::Backend;
 use crate::blob_log::{BLOB, BlobHistory, Deletion, blob_event, blob_id};
 use crate::digest::{Digested, Digests};
 use crate::error::IngestError;
 use crate::header::{ArtifactSpec, retention_days};
+use crate::routing::Producer;
 use crate::staging::Staged;
 use crate::view;
 use bytes::Bytes;
@@ -26,7 +28,7 @@ use gantry_proto::events::ArtifactStored;
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::types::Principal;
 use gantry_service::api::ApiError;
-use gantry_storage::{BoxError, StorageError};
+use gantry_storage::{BoxError, SharedStore, StorageError};
 use std::time::{Duration, SystemTime};
 use tonic::{Status, Streaming};
 use uuid::Uuid;
@@ -115,15 +117,18 @@ impl IngestApi {
     ) -> Result<UploadResponse, IngestError> {
         let spec = self.receive_header(&caller, &mut incoming).await?;
         self.check_inputs(&spec).await?;
-        let store = self.backend.store().await?.clone();
-        let staged = Staged::new(store, self.backend.layout().new_staging_key());
-        let digested = self.receive_bytes(&spec, &staged, incoming).await?;
+        // Routed from the header: the staged bytes are where the blob will live.
+        let producer = Producer { tenant: &spec.tenant, retention: spec.retention, agent: &spec.agent };
+        let backend = self.backends.route(&producer).clone();
+        let store = backend.store().await?.clone();
+        let staged = Staged::new(store.clone(), backend.layout().new_staging_key());
+        let digested = self.receive_bytes(&spec, &staged, &store, incoming).await?;
         let violations = mismatches(&spec, &digested);
         if !violations.is_empty() {
             staged.discard().await;
             return Err(ApiError::Invalid(violations).into());
         }
-        self.place_and_record(caller, spec, digested, staged).await
+        self.place_and_record(&backend, caller, spec, digested, staged).await
     }
 
     async fn receive_header(
@@ -177,6 +182,7 @@ impl IngestApi {
         &self,
         spec: &ArtifactSpec,
         staged: &Staged,
+        store: &SharedStore,
         incoming: Streaming<UploadRequest>,
     ) -> Result<Digested, IngestError> {
         let mut receiving = Receiving {
@@ -187,7 +193,7 @@ impl IngestApi {
             refused: None,
         };
         let chunks = incoming.map(|item| receiving.accept(item)).boxed();
-        let stored = self.backend.store().await?.put(staged.key(), chunks).await;
+        let stored = store.put(staged.key(), chunks).await;
         match stored {
             Ok(outcome) if outcome.size == receiving.digests.size() => Ok(receiving.digests.finish()),
             Ok(outcome) => Err(IngestError::Storage(StorageError::Other(format!(
@@ -225,21 +231,22 @@ impl IngestApi {
     /// the sequence read before placing; a concurrent writer makes it start over.
     async fn place_and_record(
         &self,
+        backend: &Backend,
         caller: Principal,
         spec: ArtifactSpec,
         digested: Digested,
         staged: Staged,
     ) -> Result<UploadResponse, IngestError> {
-        let (key, id) =
-            (self.backend.layout().content_key(&digested.sha256), blob_id(self.backend.name(), &digested.sha256));
+        let (key, id) = (backend.layout().content_key(&digested.sha256), blob_id(backend.name(), &digested.sha256));
         let (mut staged, mut written_here) = (Some(staged), false);
-        let stored = self.stored_event(spec, &digested, &key);
+        let spec_retention = spec.retention;
+        let stored = stored_event(backend, spec, &digested, &key);
         for _ in 0..MAX_APPEND_ATTEMPTS {
             let (history, last_sequence) = self.settled_blob(&id).await?;
-            let existing = self.backend.store().await?.head(&key).await?;
+            let existing = backend.store().await?.head(&key).await?;
             // A blob known to be corrupted is replaced by these verified bytes.
             let corrupted = history.corrupted
-                || matches!(view::blob(&self.reads.pool, self.backend.name(), &digested.sha256).await,
+                || matches!(view::blob(&self.reads.pool, backend.name(), &digested.sha256).await,
                             Ok(Some(status)) if status == "corrupted");
             let intact = existing.is_some_and(|meta| meta.size == digested.size) && !corrupted;
             if !intact {
@@ -254,13 +261,12 @@ impl IngestApi {
             if !self.limits.pause_before_record.is_zero() {
                 tokio::time::sleep(self.limits.pause_before_record).await;
             }
-            let event = ArtifactStored { deduplicated: !written_here, ..stored.clone() };
-            let new = blob_event(
-                self.backend.name(),
-                &digested.sha256,
-                Payload::ArtifactStored(event.clone()),
-                caller.clone(),
-            );
+            // The retention runs from the record, not from when the bytes began to arrive.
+            let expires_at = retention_days(spec_retention)
+                .map(|days| (SystemTime::now() + Duration::from_secs(days * 86_400)).into());
+            let event = ArtifactStored { deduplicated: !written_here, expires_at, ..stored.clone() };
+            let new =
+                blob_event(backend.name(), &digested.sha256, Payload::ArtifactStored(event.clone()), caller.clone());
             match self.log.append(new, ExpectedSequence::after(last_sequence)).await {
                 Ok(appended) => {
                     if let Some(bytes) = staged.take() {
@@ -285,30 +291,29 @@ impl IngestApi {
         }
         Err(ApiError::Unavailable("too many concurrent writers of the same content; retry".into()).into())
     }
+}
 
-    /// The stored event of an artifact whose bytes are under `key`.
-    fn stored_event(&self, spec: ArtifactSpec, digested: &Digested, key: &str) -> ArtifactStored {
-        let expires_at =
-            retention_days(spec.retention).map(|days| SystemTime::now() + Duration::from_secs(days * 86_400));
-        ArtifactStored {
-            artifact_id: Uuid::now_v7().to_string(),
-            tenant: spec.tenant,
-            run_id: spec.run_id,
-            step_id: spec.step_id,
-            agent: spec.agent,
-            agent_version: spec.agent_version,
-            name: spec.name,
-            media_type: spec.media_type,
-            input_artifact_ids: spec.inputs.iter().map(Uuid::to_string).collect(),
-            retention: spec.retention as i32,
-            expires_at: expires_at.map(Into::into),
-            sha256: digested.sha256.clone(),
-            blake3: digested.blake3.clone(),
-            size_bytes: digested.size,
-            storage_backend: self.backend.name().to_owned(),
-            storage_key: key.to_owned(),
-            storage_uri: self.backend.uri(key),
-            deduplicated: false,
-        }
+/// The stored event of an artifact whose bytes are under `key` of `backend`
+/// (its expiry is set when it is recorded).
+fn stored_event(backend: &Backend, spec: ArtifactSpec, digested: &Digested, key: &str) -> ArtifactStored {
+    ArtifactStored {
+        artifact_id: Uuid::now_v7().to_string(),
+        tenant: spec.tenant,
+        run_id: spec.run_id,
+        step_id: spec.step_id,
+        agent: spec.agent,
+        agent_version: spec.agent_version,
+        name: spec.name,
+        media_type: spec.media_type,
+        input_artifact_ids: spec.inputs.iter().map(Uuid::to_string).collect(),
+        retention: spec.retention as i32,
+        expires_at: None,
+        sha256: digested.sha256.clone(),
+        blake3: digested.blake3.clone(),
+        size_bytes: digested.size,
+        storage_backend: backend.name().to_owned(),
+        storage_key: key.to_owned(),
+        storage_uri: backend.uri(key),
+        deduplicated: false,
     }
 }

@@ -142,7 +142,9 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
         | Payload::BlobDeleted(_)
         | Payload::BlobVerified(_)
         | Payload::BlobCorrupted(_)
-        | Payload::BlobDeletionStarted(_) => None,
+        | Payload::BlobDeletionStarted(_)
+        | Payload::RunCompleted(_)
+        | Payload::RunLayoutWritten(_) => None,
     }
 }
 

@@ -154,6 +154,16 @@ impl S3Store {
         Ok(Listing { keys, next })
     }
 
+    /// Signs a `GetObject` of `key` valid for `expires_in` (at most a week, SigV4's limit).
+    async fn presign_get(&self, key: &str, expires_in: std::time::Duration) -> Result<Option<String>, StorageError> {
+        let object_key = self.object_key(key)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
+            .map_err(|error| StorageError::Other(format!("presigning for {expires_in:?}: {error}")))?;
+        let request = self.client.get_object().bucket(&self.settings.bucket).key(&object_key);
+        let presigned = request.presigned(config).await.map_err(classify("GetObject presigning"))?;
+        Ok(Some(presigned.uri().to_owned()))
+    }
+
     async fn check_bucket(&self) -> Result<(), StorageError> {
         self.client.head_bucket().bucket(&self.settings.bucket).send().await.map_err(|error| {
             let failure = failure("HeadBucket", error);
@@ -216,6 +226,14 @@ impl BlobStore for S3Store {
 
     fn health(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         self.check_bucket().boxed()
+    }
+
+    fn presigned_get<'a>(
+        &'a self,
+        key: &'a str,
+        expires_in: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Option<String>, StorageError>> {
+        self.presign_get(key, expires_in).boxed()
     }
 }
 

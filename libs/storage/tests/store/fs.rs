@@ -116,3 +116,12 @@ async fn blobs_are_files_under_the_root() {
     assert_eq!(std::fs::read(path).unwrap(), b"hello");
     fixture.cleanup().await;
 }
+
+#[tokio::test]
+async fn files_have_no_presigned_urls() {
+    let fixture = Fixture::new().await;
+    fixture.store.put("a", chunked(Bytes::from_static(b"hello"), 2)).await.expect("put");
+    let url = fixture.store.presigned_get("a", std::time::Duration::from_secs(60)).await.expect("no error");
+    assert_eq!(url, None);
+    fixture.cleanup().await;
+}

@@ -242,3 +242,18 @@ async fn a_missing_bucket_is_unhealthy() {
     let health = store.health().await;
     assert!(matches!(health, Err(StorageError::Other(_))), "{health:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_get_urls_name_the_object_and_their_expiry() {
+    with_fixture(Fixture::new().await, async |fixture: &Fixture| {
+        let week = std::time::Duration::from_secs(7 * 86_400);
+        let url = fixture.store.presigned_get("a/b", week).await.expect("signed").expect("S3 hands one out");
+        let path = format!("/{}/blobs/a/b?", fixture.bucket());
+        assert!(url.contains(&path) && url.contains("X-Amz-Expires=604800"), "{url}");
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        let too_long = fixture.store.presigned_get("a/b", week + std::time::Duration::from_secs(1)).await;
+        assert!(too_long.is_err(), "SigV4 URLs live a week at most");
+        assert!(fixture.store.presigned_get("../x", week).await.is_err(), "the key rules hold");
+    })
+    .await;
+}

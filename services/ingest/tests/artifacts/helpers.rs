@@ -78,6 +78,46 @@ pub(crate) struct Harness {
     pub(crate) log: EventLog,
     /// The configured name of the backend.
     pub(crate) backend: &'static str,
+    /// More backends of the same kind (see [`Harness::add_backend`]).
+    pub(crate) extra: Vec<Place>,
+    kind: Kind,
+}
+
+/// Another backend's store: a directory or a bucket of its own.
+pub(crate) struct Place {
+    /// The store, for looking beneath ingest.
+    pub(crate) store: Arc<dyn BlobStore>,
+    directory: Option<tempfile::TempDir>,
+    bucket: Option<(S3Store, String)>,
+}
+
+impl Place {
+    /// Every file under the directory (temporary ones too), or every object
+    /// and open multipart upload in the whole bucket: all that was written.
+    pub(crate) async fn everything(&self) -> Vec<String> {
+        if let Some((store, bucket)) = &self.bucket {
+            let client = store.client();
+            let objects = client.list_objects_v2().bucket(bucket).send().await.expect("objects");
+            let uploads = client.list_multipart_uploads().bucket(bucket).send().await.expect("uploads");
+            let objects = objects.contents().iter().map(|object| object.key().unwrap_or_default().to_owned());
+            let uploads = uploads.uploads().iter().map(|upload| format!("upload {}", upload.key().unwrap_or_default()));
+            return objects.chain(uploads).collect();
+        }
+        files_under(self.directory.as_ref().expect("a directory").path())
+    }
+}
+
+/// Every file beneath `root`, at any depth.
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut directories = vec![root.to_path_buf()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).expect("a readable directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() { directories.push(path) } else { files.push(path.display().to_string()) }
+        }
+    }
+    files
 }
 
 impl Harness {
@@ -129,8 +169,19 @@ impl Harness {
         let stream: StreamSettings = config.section("stream").expect("stream settings");
         let log = EventLog::open(env.nats.clone(), stream).await.expect("the log");
         let backend = if bucket.is_some() { "s3" } else { "local" };
-        let mut harness =
-            Self { env: Some(env), config, running: None, tokens, store, directory, bucket, log, backend };
+        let mut harness = Self {
+            env: Some(env),
+            config,
+            running: None,
+            tokens,
+            store,
+            directory,
+            bucket,
+            log,
+            backend,
+            extra: Vec::new(),
+            kind,
+        };
         harness.start_ingest().await;
         harness
     }
@@ -142,6 +193,65 @@ impl Harness {
         self.running = Some(Running { trigger, address, task: tokio::spawn(built.run(shutdown)) });
     }
 
+    /// Configures one more backend named `name`, of the harness's kind (a
+    /// directory, or a bucket of its own), for the next (re)start; returns
+    /// its index in `extra`.
+    pub(crate) async fn add_backend(&mut self, name: &str) -> usize {
+        let key = |setting: &str| format!("ingest.backends.{name}.{setting}");
+        let place = match self.kind {
+            Kind::Filesystem => {
+                let directory = tempfile::tempdir().expect("a temporary directory");
+                self.config = self.config.with(&key("kind"), "filesystem").with(&key("root"), directory.path());
+                let store = FsStore::open(directory.path()).await.expect("the store opens");
+                Place { store: Arc::new(store), directory: Some(directory), bucket: None }
+            }
+            Kind::S3 => {
+                let schema = &self.env.as_ref().unwrap().schema;
+                let bucket = format!("gantry-ingest-{}-{name}", &schema[2..18]);
+                let settings = S3Settings {
+                    endpoint_url: Some(emulator_endpoint()),
+                    region: "eu-west-1".into(),
+                    bucket: bucket.clone(),
+                    key_prefix: "eu-data".into(),
+                    multipart_threshold_bytes: 5 * MIB as u64,
+                    part_size_bytes: 5 * MIB as u64,
+                    parts_in_flight: 2,
+                    ..S3Settings::default()
+                };
+                let store = S3Store::connect(settings.clone()).await.expect("the store connects");
+                // A bucket in another region, as a tenant pinned to the EU would have.
+                let region = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build();
+                let create = store.client().create_bucket().bucket(&bucket).create_bucket_configuration(region);
+                create.send().await.expect("the bucket is made");
+                self.config = self
+                    .config
+                    .with(&key("kind"), "s3")
+                    .with(&key("s3.endpoint_url"), settings.endpoint_url.as_deref().unwrap())
+                    .with(&key("s3.region"), &settings.region)
+                    .with(&key("s3.bucket"), &bucket)
+                    .with(&key("s3.key_prefix"), &settings.key_prefix)
+                    .with(&key("s3.multipart_threshold_bytes"), settings.multipart_threshold_bytes)
+                    .with(&key("s3.part_size_bytes"), settings.part_size_bytes)
+                    .with(&key("s3.parts_in_flight"), settings.parts_in_flight);
+                Place { store: Arc::new(store.clone()), directory: None, bucket: Some((store, bucket)) }
+            }
+        };
+        self.extra.push(place);
+        self.extra.len() - 1
+    }
+
+    /// Everything written to the harness's own backend (see [`Place::everything`]).
+    pub(crate) async fn everything_in_the_first_backend(&self) -> Vec<String> {
+        if let Some((store, bucket)) = &self.bucket {
+            let place =
+                Place { store: self.store.clone(), directory: None, bucket: Some((store.clone(), bucket.clone())) };
+            return place.everything().await;
+        }
+        files_under(self.directory.as_ref().expect("a directory").path())
+    }
+
     /// Stops ingest and starts it again on the same store and log.
     pub(crate) async fn restart(&mut self) {
         let running = self.running.take().expect("a running ingest");
@@ -151,7 +261,7 @@ impl Harness {
     }
 
     /// Waits until the view has applied every event of the stream, then
-    /// returns its rows as text (artifacts, then blobs), and the parked events.
+    /// returns its rows as text (artifacts, blobs, run events), and the parked events.
     pub(crate) async fn view_snapshot(&self) -> (Vec<String>, usize) {
         let env = self.env.as_ref().unwrap();
         let mut stream = async_nats_jetstream(&env.nats).get_stream(&env.stream_name).await.expect("the stream");
@@ -162,7 +272,8 @@ impl Harness {
         assert!(caught_up.await.expect("the checkpoint"), "the view applied everything");
         let rows = sqlx::query_scalar(
             "SELECT row_to_json(a)::text FROM (SELECT * FROM artifacts ORDER BY artifact_id) a
-             UNION ALL SELECT row_to_json(b)::text FROM (SELECT * FROM blobs ORDER BY sha256) b",
+             UNION ALL SELECT row_to_json(b)::text FROM (SELECT * FROM blobs ORDER BY sha256) b
+             UNION ALL SELECT row_to_json(r)::text FROM (SELECT * FROM run_events ORDER BY sequence) r",
         )
         .fetch_all(&pool)
         .await
@@ -180,6 +291,16 @@ impl Harness {
         let rebuilt = gantry_service::rebuild::<Ingest>(&self.config).await.expect("the rebuild");
         assert_eq!(rebuilt.len(), 1, "one view");
         assert!(rebuilt[0].replayed_here);
+    }
+
+    /// Sets one more setting for the next (re)start.
+    pub(crate) fn set(&mut self, key: &str, value: impl serde::Serialize) {
+        self.config = self.config.with(key, value);
+    }
+
+    /// Returns the configuration ingest runs with.
+    pub(crate) fn config(&self) -> Config {
+        self.config.clone()
     }
 
     /// Restarts ingest with one more setting.
@@ -242,6 +363,11 @@ impl Harness {
             empty_and_delete(store.client(), &bucket).await;
         }
         drop(self.directory.take());
+        for place in self.extra.drain(..) {
+            if let Some((store, bucket)) = &place.bucket {
+                empty_and_delete(store.client(), bucket).await;
+            }
+        }
         if let Some(env) = self.env.take() {
             env.cleanup().await.expect("cleanup");
         }
@@ -358,13 +484,24 @@ where
 /// upload long ago would have recorded it, with its bytes in the store;
 /// returns its id.
 pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Bytes) -> String {
+    expired_artifact_on(harness, harness.store.as_ref(), harness.backend, name, bytes).await
+}
+
+/// [`expired_artifact`] on backend `backend`, whose store is `store`.
+pub(crate) async fn expired_artifact_on(
+    harness: &Harness,
+    store: &dyn BlobStore,
+    backend: &str,
+    name: &str,
+    bytes: &Bytes,
+) -> String {
     use gantry_proto::events::{ArtifactStored, RetentionPolicy, envelope::Payload};
     use sha2::Digest as _;
     let sha256 = hex::encode(sha2::Sha256::digest(bytes));
     let key = format!("artifacts/sha256/{}/{}/{sha256}", &sha256[..2], &sha256[2..4]);
-    if harness.store.head(&key).await.unwrap().is_none() {
+    if store.head(&key).await.unwrap().is_none() {
         let chunks = futures::stream::iter([Ok::<_, gantry_storage::BoxError>(bytes.clone())]);
-        harness.store.put(&key, Box::pin(chunks)).await.expect("the old blob");
+        store.put(&key, Box::pin(chunks)).await.expect("the old blob");
     }
     let artifact_id = uuid::Uuid::now_v7().to_string();
     let stored = ArtifactStored {
@@ -381,7 +518,7 @@ pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Byte
         sha256: sha256.clone(),
         blake3: blake3::hash(bytes).to_hex().to_string(),
         size_bytes: bytes.len() as u64,
-        storage_backend: harness.backend.into(),
+        storage_backend: backend.into(),
         storage_uri: format!("test://{key}"),
         storage_key: key,
         input_artifact_ids: Vec::new(),
@@ -389,7 +526,7 @@ pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Byte
     };
     let event = gantry_eventlog::NewEvent {
         aggregate_type: "blob",
-        aggregate_id: format!("{}.{sha256}", harness.backend),
+        aggregate_id: format!("{backend}.{sha256}"),
         payload: Payload::ArtifactStored(stored),
         actor: gantry_proto::types::Principal { subject: "agent".into(), groups: vec!["tenant:acme".into()] },
         correlation_id: uuid::Uuid::now_v7().to_string(),
@@ -403,4 +540,23 @@ pub(crate) async fn expired_artifact(harness: &Harness, name: &str, bytes: &Byte
 pub(crate) async fn blob_history(harness: &Harness, sha256: &str) -> Vec<String> {
     let aggregate = harness.log.load("blob", &format!("{}.{sha256}", harness.backend)).await.expect("the history");
     aggregate.events.into_iter().map(|event| event.envelope.event_type).collect()
+}
+
+/// GETs `url` with plain HTTP/1.1 (no SDK, no credentials), on loopback
+/// only; returns the status code and the body.
+pub(crate) async fn plain_http_get(url: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+    assert!(authority.starts_with("127.0.0.1:") || authority.starts_with("localhost:"), "{url} is not on loopback");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.expect("the store answers");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("the request is sent");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("the response is read");
+    let end = response.windows(4).position(|window| window == b"\r\n\r\n").expect("a header") + 4;
+    let head = String::from_utf8_lossy(&response[..end]).to_string();
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("a status");
+    (status, response[end..].to_vec())
 }

@@ -6,16 +6,18 @@
 //! as `scripts/test.sh` exports them). Only the configuration differs.
 
 mod helpers;
+mod routing;
+mod runs;
 mod suite;
 
 /// Declares one test per behaviour for each backend.
 macro_rules! on_both_backends {
-    ($($behaviour:ident),* $(,)?) => {
+    ($($module:ident :: $behaviour:ident),* $(,)?) => {
         mod filesystem {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $behaviour() {
-                    crate::run(crate::helpers::Kind::Filesystem, crate::suite::$behaviour).await;
+                    crate::run(crate::helpers::Kind::Filesystem, crate::$module::$behaviour).await;
                 }
             )*
         }
@@ -23,7 +25,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $behaviour() {
-                    crate::run(crate::helpers::Kind::S3, crate::suite::$behaviour).await;
+                    crate::run(crate::helpers::Kind::S3, crate::$module::$behaviour).await;
                 }
             )*
         }
@@ -42,20 +44,28 @@ async fn run(kind: helpers::Kind, behaviour: impl AsyncFnOnce(&mut helpers::Harn
 }
 
 on_both_backends!(
-    uploads_round_trip_whole_and_by_range,
-    the_same_bytes_are_stored_once,
-    an_expected_size_or_digest_mismatch_stores_nothing,
-    a_stream_cut_off_by_the_client_stores_nothing,
-    lineage_inputs_must_exist_in_the_tenant,
-    tenants_see_only_their_own_artifacts,
-    listings_page_newest_first_by_run_and_name,
-    bad_input_names_every_field,
-    a_corrupted_blob_is_caught_and_repaired_by_an_upload,
-    staged_leftovers_are_removed_at_start_up,
-    verify_reads_every_blob_and_records_what_it_found,
-    retention_expires_artifacts_and_deletes_blobs_nothing_refers_to,
-    an_upload_racing_the_sweeper_keeps_its_bytes,
-    a_view_rebuilt_from_the_log_is_the_same,
+    suite::uploads_round_trip_whole_and_by_range,
+    suite::the_same_bytes_are_stored_once,
+    suite::an_expected_size_or_digest_mismatch_stores_nothing,
+    suite::a_stream_cut_off_by_the_client_stores_nothing,
+    suite::lineage_inputs_must_exist_in_the_tenant,
+    suite::tenants_see_only_their_own_artifacts,
+    suite::listings_page_newest_first_by_run_and_name,
+    suite::bad_input_names_every_field,
+    suite::a_corrupted_blob_is_caught_and_repaired_by_an_upload,
+    suite::staged_leftovers_are_removed_at_start_up,
+    suite::verify_reads_every_blob_and_records_what_it_found,
+    suite::retention_expires_artifacts_and_deletes_blobs_nothing_refers_to,
+    suite::an_upload_racing_the_sweeper_keeps_its_bytes,
+    suite::a_view_rebuilt_from_the_log_is_the_same,
+    suite::stat_hands_out_a_presigned_url_for_blobs_on_s3_only,
+    routing::a_pinned_tenant_never_writes_a_byte_elsewhere,
+    routing::routes_pick_by_retention_and_agent_and_dedupe_per_backend,
+    routing::a_routing_rule_against_a_pin_is_refused_at_start,
+    routing::the_sweeper_deletes_unreferenced_blobs_on_every_backend,
+    runs::a_runs_layout_is_written_from_its_events,
+    runs::run_and_step_ids_become_one_key_segment_each,
+    runs::a_completion_whose_caller_died_still_gets_its_layout,
 );
 
 /// Returns a field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).

@@ -324,7 +324,9 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::BlobDeleted(_)
         | Payload::BlobVerified(_)
         | Payload::BlobCorrupted(_)
-        | Payload::BlobDeletionStarted(_) => {
+        | Payload::BlobDeletionStarted(_)
+        | Payload::RunCompleted(_)
+        | Payload::RunLayoutWritten(_) => {
             return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
         }
     }

@@ -1,15 +1,15 @@
-//! Ingest's view ("artifacts"): every stored artifact and every blob's
-//! integrity status, folded from `<prefix>.blob.>` (every ingest event is
+//! Ingest's view ("artifacts"): every stored artifact, every blob's
+//! integrity status and the audit lines of each run's artifact events,
+//! folded from `<prefix>.blob.>` (every ingest event is
 //! on its blob's subject: one consumer filter on NATS 2.9); each statement only
-//! moves a row forward, so a replay rebuilds it exactly. The reads of the
-//! API are here too.
+//! moves a row forward, so a replay rebuilds it exactly. The API's reads
+//! are in `reads`.
 
 use futures::future::BoxFuture;
 use gantry_eventlog::{RecordedEvent, View};
-use gantry_proto::artifacts::{self as pb, BlobStatus};
 use gantry_proto::events::ArtifactStored;
 use gantry_proto::events::envelope::Payload;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// The view's name: its consumer and checkpoint.
@@ -125,10 +125,29 @@ async fn change_blob(
     Ok(())
 }
 
+/// Keeps the audit line of an artifact event under its artifact's run.
+async fn insert_run_event(connection: &mut PgConnection, event: &RecordedEvent, id: Uuid) -> anyhow::Result<()> {
+    let Some(line) = crate::audit::line(event) else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO run_events (sequence, tenant, run_id, line)
+         SELECT $1, tenant, run_id, $3 FROM artifacts WHERE artifact_id = $2
+         ON CONFLICT (sequence) DO NOTHING",
+    )
+    .bind(event.sequence as i64)
+    .bind(id)
+    .bind(line)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {
     let Some(payload) = event.payload() else { return Ok(()) };
     match payload {
-        Payload::ArtifactStored(stored) => insert_artifact(connection, event, stored).await?,
+        Payload::ArtifactStored(stored) => {
+            insert_artifact(connection, event, stored).await?;
+            insert_run_event(connection, event, stored.artifact_id.parse()?).await?;
+        }
         Payload::ArtifactExpired(expired) => {
             let id: Uuid = expired.artifact_id.parse()?;
             sqlx::query(
@@ -138,8 +157,9 @@ async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyh
             .bind(id)
             .bind(event.occurred_seconds())
             .bind(event.sequence as i64)
-            .execute(connection)
+            .execute(&mut *connection)
             .await?;
+            insert_run_event(connection, event, id).await?;
         }
         Payload::BlobVerified(verified) => {
             let (backend, sha256, key) = (&verified.storage_backend, &verified.sha256, &verified.storage_key);
@@ -189,162 +209,12 @@ impl View for ArtifactsView {
 
     fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            sqlx::query("TRUNCATE artifacts, blobs").execute(transaction).await?;
+            sqlx::query("TRUNCATE artifacts, blobs, run_events").execute(transaction).await?;
             Ok(())
         })
     }
 }
 
-/// An artifact as read, with its blob's status.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct ArtifactRow {
-    pub(crate) artifact_id: Uuid,
-    pub(crate) tenant: String,
-    run_id: String,
-    step_id: String,
-    agent: String,
-    agent_version: String,
-    name: String,
-    media_type: String,
-    inputs: Vec<Uuid>,
-    retention: i32,
-    expires_micros: Option<i64>,
-    pub(crate) sha256: String,
-    pub(crate) blake3: String,
-    pub(crate) size_bytes: i64,
-    pub(crate) storage_backend: String,
-    pub(crate) storage_key: String,
-    storage_uri: String,
-    uploaded_by: String,
-    stored_micros: i64,
-    pub(crate) expired: bool,
-    pub(crate) blob_status: String,
-    pub(crate) blob_detail: String,
-    pub(crate) created_sequence: i64,
-    sequence: i64,
-}
+mod reads;
 
-/// The columns of an artifact joined with its blob's status.
-const COLUMNS: &str = "SELECT a.artifact_id, a.tenant, a.run_id, a.step_id, a.agent, a.agent_version, a.name,
-           a.media_type, a.inputs, a.retention,
-           (extract(epoch FROM a.expires_at) * 1000000)::bigint AS expires_micros,
-           a.sha256, a.blake3, a.size_bytes, a.storage_backend, a.storage_key, a.storage_uri, a.uploaded_by,
-           (extract(epoch FROM a.stored_at) * 1000000)::bigint AS stored_micros,
-           a.expired_at IS NOT NULL AS expired,
-           coalesce(b.status, 'stored') AS blob_status, coalesce(b.detail, '') AS blob_detail,
-           a.created_sequence, a.sequence
-    FROM artifacts a LEFT JOIN blobs b USING (storage_backend, sha256)";
-
-/// Returns the timestamp of microseconds since the epoch.
-pub(crate) fn timestamp(micros: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: (micros.rem_euclid(1_000_000) * 1000) as i32,
-    }
-}
-
-/// Returns the API's word for a blob status of the view.
-pub(crate) fn blob_status(word: &str) -> BlobStatus {
-    match word {
-        "stored" => BlobStatus::Stored,
-        "verified" => BlobStatus::Verified,
-        "corrupted" => BlobStatus::Corrupted,
-        "deleted" => BlobStatus::Deleted,
-        "deleting" => BlobStatus::Deleting,
-        _ => BlobStatus::Unspecified,
-    }
-}
-
-impl ArtifactRow {
-    /// Returns the blob the artifact refers to, as recorded.
-    pub(crate) fn blob(&self) -> crate::integrity::RecordedBlob {
-        crate::integrity::RecordedBlob {
-            sha256: self.sha256.clone(),
-            blake3: self.blake3.clone(),
-            size_bytes: self.size_bytes,
-            storage_backend: self.storage_backend.clone(),
-            storage_key: self.storage_key.clone(),
-        }
-    }
-
-    /// Returns the artifact as the API shows it.
-    pub(crate) fn message(&self) -> pb::Artifact {
-        pb::Artifact {
-            artifact_id: self.artifact_id.to_string(),
-            tenant: self.tenant.clone(),
-            run_id: self.run_id.clone(),
-            step_id: self.step_id.clone(),
-            agent: self.agent.clone(),
-            agent_version: self.agent_version.clone(),
-            name: self.name.clone(),
-            media_type: self.media_type.clone(),
-            input_artifact_ids: self.inputs.iter().map(Uuid::to_string).collect(),
-            retention: self.retention,
-            sha256: self.sha256.clone(),
-            blake3: self.blake3.clone(),
-            size_bytes: self.size_bytes as u64,
-            storage_backend: self.storage_backend.clone(),
-            storage_uri: self.storage_uri.clone(),
-            stored_at: Some(timestamp(self.stored_micros)),
-            expires_at: self.expires_micros.map(timestamp),
-            expired: self.expired,
-            blob_status: blob_status(&self.blob_status) as i32,
-            uploaded_by: self.uploaded_by.clone(),
-            sequence: self.sequence as u64,
-        }
-    }
-}
-
-/// Returns one artifact, whoever's it is.
-pub(crate) async fn artifact(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ArtifactRow>> {
-    sqlx::query_as(&format!("{COLUMNS} WHERE a.artifact_id = $1")).bind(id).fetch_optional(pool).await
-}
-
-/// Returns which of `ids` are artifacts of `tenant`.
-pub(crate) async fn artifacts_of(pool: &PgPool, ids: &[Uuid], tenant: &str) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar("SELECT artifact_id FROM artifacts WHERE artifact_id = ANY($1) AND tenant = $2")
-        .bind(ids)
-        .bind(tenant)
-        .fetch_all(pool)
-        .await
-}
-
-/// Returns the status word of a blob (`None`: never seen).
-pub(crate) async fn blob(pool: &PgPool, backend: &str, sha256: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT status FROM blobs WHERE storage_backend = $1 AND sha256 = $2")
-        .bind(backend)
-        .bind(sha256)
-        .fetch_optional(pool)
-        .await
-}
-
-/// What a listing asks for.
-#[derive(Debug, Clone)]
-pub(crate) struct Listing {
-    pub(crate) tenant: String,
-    pub(crate) run_id: Option<String>,
-    pub(crate) name: Option<String>,
-    pub(crate) include_expired: bool,
-    /// Only artifacts created below this sequence (the page token).
-    pub(crate) below: Option<u64>,
-    /// At most this many rows (the caller asks one more to know of a next page).
-    pub(crate) limit: i64,
-}
-
-/// Returns a tenant's artifacts, newest first.
-pub(crate) async fn list(pool: &PgPool, listing: &Listing) -> sqlx::Result<Vec<ArtifactRow>> {
-    let query = format!(
-        "{COLUMNS} WHERE a.tenant = $1 AND ($2::text IS NULL OR a.run_id = $2) AND ($3::text IS NULL OR a.name = $3)
-                     AND ($4 OR a.expired_at IS NULL) AND a.created_sequence < $5
-         ORDER BY a.created_sequence DESC LIMIT $6"
-    );
-    sqlx::query_as(&query)
-        .bind(&listing.tenant)
-        .bind(&listing.run_id)
-        .bind(&listing.name)
-        .bind(listing.include_expired)
-        .bind(listing.below.map_or(i64::MAX, |below| below as i64))
-        .bind(listing.limit)
-        .fetch_all(pool)
-        .await
-}
+pub(crate) use reads::*;
