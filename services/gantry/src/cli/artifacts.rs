@@ -37,6 +37,19 @@ Examples:
         #[arg(long)]
         min_sequence: Option<u64>,
     },
+    /// Write a run's browsable layout into its backend, from the events:
+    /// `{tenant}/runs/{run}/metadata.json`, each step's inputs and outputs
+    /// manifests, and the audit trail; prints the files written.
+    #[command(after_help = "\
+Examples:
+  gantry artifact manifest run-42 --tenant team-ml
+  gantry --output json artifact manifest run-42 --tenant team-ml | jq -r '.files[].uri'")]
+    Manifest(RunArgs),
+    /// Mark a run complete (once) and write its layout.
+    #[command(after_help = "\
+Examples:
+  gantry artifact complete run-42 --tenant team-ml --min-sequence <SEQUENCE OF ITS LAST PUSH>")]
+    Complete(RunArgs),
     /// List a tenant's artifacts, newest first (every page).
     #[command(after_help = "\
 Examples:
@@ -148,10 +161,24 @@ pub(crate) struct LsArgs {
     pub(crate) min_sequence: Option<u64>,
 }
 
+/// `gantry artifact manifest` and `gantry artifact complete`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The run.
+    #[arg(value_name = "RUN_ID")]
+    pub(crate) run_id: String,
+    /// Whose run.
+    #[arg(long)]
+    pub(crate) tenant: String,
+    /// Wait until ingest's view has applied this write (the run's last push's `sequence`).
+    #[arg(long)]
+    pub(crate) min_sequence: Option<u64>,
+}
+
 /// `gantry admin verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The backend to check (default: ingest's own).
+    /// The backend to check (default: every one).
     #[arg(long)]
     pub(crate) backend: Option<String>,
 }

@@ -27,7 +27,25 @@ pub(crate) async fn artifact(args: &ClientArgs, command: ArtifactCommand) -> any
         ArtifactCommand::Pull(pull_args) => pull(&mut client, pull_args).await?,
         ArtifactCommand::Stat { artifact_id, min_sequence } => {
             let message = pb::StatRequest { artifact_id, min_sequence: min_sequence.unwrap_or(0) };
-            printer.artifact(&client.stat(message).await?.into_inner().artifact.unwrap_or_default());
+            printer.stat(&client.stat(message).await?.into_inner());
+        }
+        ArtifactCommand::Manifest(run) => {
+            let message = pb::WriteRunManifestRequest {
+                tenant: run.tenant,
+                run_id: run.run_id,
+                min_sequence: run.min_sequence.unwrap_or(0),
+            };
+            let answer = client.write_run_manifest(message).await?.into_inner();
+            printer.run_files(&answer.files, None);
+        }
+        ArtifactCommand::Complete(run) => {
+            let message = pb::CompleteRunRequest {
+                tenant: run.tenant,
+                run_id: run.run_id,
+                min_sequence: run.min_sequence.unwrap_or(0),
+            };
+            let answer = client.complete_run(message).await?.into_inner();
+            printer.run_files(&answer.files, Some(&answer));
         }
         ArtifactCommand::Ls(ls) => printer.artifacts(&list(&client, ls).await?),
     }

@@ -58,9 +58,47 @@ impl Printer {
         self.one(fields);
     }
 
-    /// Prints one artifact with every field.
-    pub(crate) fn artifact(&self, artifact: &pb::Artifact) {
-        self.one(artifact_fields(artifact));
+    /// Prints what `Stat` answered: the artifact, and a presigned download
+    /// URL when the service hands one out.
+    pub(crate) fn stat(&self, answer: &pb::StatResponse) {
+        let mut fields = artifact_fields(&answer.artifact.clone().unwrap_or_default());
+        if !answer.download_url.is_empty() {
+            fields.push(("download_url", json!(answer.download_url)));
+            fields.push(("download_url_expires_at", json!(time(answer.download_url_expires_at))));
+        }
+        self.one(fields);
+    }
+
+    /// Prints the files of a run's layout (and, for a completion, when and
+    /// by whom): a table, or one JSON object.
+    pub(crate) fn run_files(&self, files: &[pb::RunFile], completed: Option<&pb::CompleteRunResponse>) {
+        match self.output {
+            Output::Json => {
+                let files: Vec<Value> = files
+                    .iter()
+                    .map(|file| json!({"storage_backend": file.storage_backend, "key": file.key, "uri": file.uri}))
+                    .collect();
+                let mut object = json!({ "files": files });
+                if let Some(completed) = completed {
+                    object["already_completed"] = json!(completed.already_completed);
+                    object["completed_at"] = json!(time(completed.completed_at));
+                    object["completed_by"] = json!(completed.completed_by);
+                    object["sequence"] = json!(completed.sequence);
+                }
+                println!("{object}");
+            }
+            Output::Table => {
+                if let Some(completed) = completed {
+                    let state = if completed.already_completed { "was completed" } else { "completed" };
+                    println!("{state} at {} by {}", time(completed.completed_at), completed.completed_by);
+                }
+                let mut table = plain_table(&["BACKEND", "KEY", "URI"]);
+                for file in files {
+                    table.add_row([file.storage_backend.clone(), file.key.clone(), file.uri.clone()]);
+                }
+                println!("{table}");
+            }
+        }
     }
 
     /// Prints artifacts: a table, or `{"artifacts": [...]}`.

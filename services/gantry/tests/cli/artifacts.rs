@@ -59,6 +59,26 @@ async fn push_pull_stat_ls_and_verify_catch_a_flipped_byte() {
     let foreign = app.gantry(Some("alice"), &["artifact", "stat", &report_id]).await;
     assert!(foreign.stderr.contains("NOT_FOUND"), "another tenant sees nothing: {foreign:?}");
 
+    let layout = app
+        .gantry(
+            Some("agent"),
+            &["--output", "json", "artifact", "complete", "run-42", "--tenant", "team-ml", "--min-sequence", &sequence],
+        )
+        .await;
+    assert_eq!(layout.code, Some(0), "{layout:?}");
+    let files: Vec<String> = layout.json()["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(files.iter().any(|key| key.ends_with("team-ml/runs/run-42/metadata.json")), "{files:?}");
+    assert!(files.iter().any(|key| key.ends_with("steps/prepare/outputs/manifest.json")), "{files:?}");
+    let outputs =
+        walk(&directory.join("blobs")).into_iter().find(|path| path.ends_with("steps/prepare/outputs/manifest.json"));
+    let manifest = std::fs::read_to_string(outputs.expect("the outputs manifest on disk")).unwrap();
+    assert!(manifest.contains(&input_id) && manifest.contains(&report_id), "{manifest}");
+
     let verified = app.gantry(Some("carol"), &["--output", "json", "admin", "verify"]).await;
     assert_eq!(verified.code, Some(0), "{verified:?}");
     assert_eq!(verified.json()["corrupted"], 0);
