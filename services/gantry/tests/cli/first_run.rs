@@ -25,3 +25,28 @@ fn the_docs_point_at_the_debug_binary() {
         assert!(!repository_file(path).contains("target/release/gantry"), "{path} still names the release binary");
     }
 }
+
+/// The `gantry.toml` of a Kubernetes ConfigMap in the repository.
+fn configmap_toml(path: &str) -> String {
+    let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(&repository_file(path)).unwrap();
+    document["data"]["gantry.toml"].as_str().unwrap_or_else(|| panic!("{path} has no gantry.toml")).to_owned()
+}
+
+#[test]
+fn the_kubernetes_configs_are_what_every_service_reads() {
+    for path in ["k8s/base/configmap.yaml", "k8s/overlays/dev/configmap-patch.yaml"] {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("gantry.toml");
+        std::fs::write(&file, configmap_toml(path)).unwrap();
+        let config = gantry_runtime::Config::load(Some(&file)).unwrap_or_else(|error| panic!("{path}: {error:#}"));
+        let ingest: gantry_ingest::IngestSettings =
+            config.section("ingest").unwrap_or_else(|error| panic!("{path}: {error:#}"));
+        assert!(matches!(ingest.storage, Some(gantry_ingest::StorageSettings::S3 { .. })), "{path}: ingest on S3");
+        config
+            .section::<gantry_provisioner::ProvisionerSettings>("provisioner")
+            .unwrap_or_else(|error| panic!("{path}: {error:#}"));
+        config
+            .section::<gantry_rotation::RotationSettings>("rotation")
+            .unwrap_or_else(|error| panic!("{path}: {error:#}"));
+    }
+}
