@@ -127,6 +127,11 @@ impl ReactContext {
         Ok(())
     }
 
+    /// True when this attempt recorded (or tried to record) an event.
+    pub(super) fn recorded_any(&self) -> bool {
+        self.records.load(Ordering::SeqCst) > 0
+    }
+
     /// True once a fault (before recording, or at a step) was injected.
     pub(super) fn crashed(&self) -> bool {
         self.crashed.load(Ordering::SeqCst)

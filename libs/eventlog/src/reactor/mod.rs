@@ -150,7 +150,8 @@ pub enum ReactorFault {
     /// crashes instead: a reactor whose steps each end in a recording is
     /// stopped between any two of its steps (`before_record = 3`).
     BeforeRecord(u32),
-    /// The effect was done and recorded; the work row is not marked done.
+    /// The effect was done and recorded; the work row is not marked done
+    /// (the first work of an attempt that recorded an event).
     AfterRecordBeforeDone,
     /// The `n`th [`ReactContext::step`] of an attempt (from 1) crashes
     /// instead: stops a reactor between two effects that record nothing

@@ -265,7 +265,10 @@ impl<R: Reactor> ReactorRunner<R> {
             }
             match result {
                 Ok(()) => {
-                    if self.options.fault == Some(ReactorFault::AfterRecordBeforeDone) {
+                    // Only work that recorded something is "recorded, not marked
+                    // done"; work that records nothing (a reactor's own
+                    // bookkeeping, say its schedule) finishes as usual.
+                    if self.options.fault == Some(ReactorFault::AfterRecordBeforeDone) && context.recorded_any() {
                         return Err(ReactorFaultInjected(ReactorFault::AfterRecordBeforeDone).into());
                     }
                     self.finish(&work, Finish::Done).await;
