@@ -49,6 +49,7 @@ impl Service for Ingest {
             max_artifact_bytes: settings.max_artifact_bytes,
             deletion_wait: Duration::from_millis(settings.deletion_wait_ms),
             pause_before_record: Duration::from_millis(settings.pause_before_record_ms),
+            fail_before_record: settings.fail_before_record,
         };
         let api = IngestApi {
             backends: backends.clone(),

@@ -69,6 +69,10 @@ pub struct IngestSettings {
     /// it, in milliseconds, which widens the window a deletion of the same
     /// content could slip into (0, the default: none).
     pub pause_before_record_ms: u64,
+    /// Tests only: every upload fails (UNAVAILABLE) after placing its
+    /// bytes and before recording them, as if the log were down then;
+    /// what a crash there leaves (false, the default: never).
+    pub fail_before_record: bool,
 }
 
 impl Default for IngestSettings {
@@ -90,6 +94,7 @@ impl Default for IngestSettings {
             deletion_wait_ms: 10_000,
             presigned_url_expiry_s: 0,
             pause_before_record_ms: 0,
+            fail_before_record: false,
         }
     }
 }

@@ -57,6 +57,7 @@ on_both_backends!(
     suite::an_orphan_blob_a_crash_left_is_deleted_at_start_up,
     suite::a_young_orphan_is_kept_until_its_grace_passed,
     suite::bytes_put_back_after_their_deletion_are_an_orphan_too,
+    suite::an_upload_that_died_between_promote_and_record_leaves_nothing_after_a_restart,
     suite::verify_reads_every_blob_and_records_what_it_found,
     suite::retention_expires_artifacts_and_deletes_blobs_nothing_refers_to,
     suite::an_upload_racing_the_sweeper_keeps_its_bytes,

@@ -628,3 +628,31 @@ pub(crate) async fn bytes_put_back_after_their_deletion_are_an_orphan_too(harnes
     .expect("the orphan sweep deletes them again");
     assert!(!harness.keys().await.contains(&key));
 }
+
+pub(crate) async fn an_upload_that_died_between_promote_and_record_leaves_nothing_after_a_restart(
+    harness: &mut Harness,
+) {
+    let mut agent = harness.client("agent");
+    let kept = content(35, 30_000);
+    upload(&mut agent, header("run-1", "kept"), &kept).await.unwrap();
+    // The log "down" between promote and record: the bytes are at their address, no event.
+    harness.restart_with("ingest.fail_before_record", true).await;
+    let mut agent = harness.client("agent");
+    let lost = content(36, 6 * MIB + 7);
+    let failed = upload(&mut agent, header("run-1", "lost"), &lost).await.expect_err("not recorded");
+    assert_eq!(failed.code(), Code::Unavailable);
+    assert!(harness.keys().await.contains(&content_key(&lost)), "promoted, then nothing");
+    assert!(crate::helpers::blob_history(harness, &sha256(&lost)).await.is_empty());
+
+    harness.set("ingest.fail_before_record", false);
+    harness.restart_with("ingest.orphan_grace_s", 0).await;
+    deleted(harness, &lost).await;
+    assert_eq!(blobs(harness).await, [content_key(&kept)], "no blob of the lost upload, the stored one untouched");
+    assert_eq!(crate::helpers::blob_history(harness, &sha256(&kept)).await, ["artifact.stored.v1"]);
+    harness.view_snapshot().await;
+    let mut agent = harness.client("agent");
+    let listing = ListRequest { tenant: "acme".into(), include_expired: true, ..ListRequest::default() };
+    let names: Vec<String> =
+        agent.list(listing).await.unwrap().into_inner().artifacts.into_iter().map(|artifact| artifact.name).collect();
+    assert_eq!(names, ["kept"], "no artifact of the lost upload");
+}
