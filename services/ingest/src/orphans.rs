@@ -47,12 +47,16 @@ pub(crate) struct Orphans {
 }
 
 impl Orphans {
-    /// Sweeps every configured backend.
+    /// Sweeps every configured backend; one that fails (unreachable) does
+    /// not keep the others from being swept, and the sweep reports it.
     pub(crate) async fn sweep(&self) -> anyhow::Result<()> {
+        let mut failed = None;
         for backend in self.sweeper.api.backends.all() {
-            self.sweep_backend(backend).await?;
+            if let Err(error) = self.sweep_backend(backend).await {
+                failed = Some(error.context(format!("the orphan sweep of backend {}", backend.name())));
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Deletes the orphans of one backend; returns how many.
