@@ -67,6 +67,7 @@ on_both_backends!(
     routing::routes_pick_by_retention_and_agent_and_dedupe_per_backend,
     routing::a_routing_rule_against_a_pin_is_refused_at_start,
     routing::the_sweeper_deletes_unreferenced_blobs_on_every_backend,
+    routing::orphans_are_swept_on_every_backend,
     runs::a_runs_layout_is_written_from_its_events,
     runs::run_and_step_ids_become_one_key_segment_each,
     runs::a_completion_whose_caller_died_still_gets_its_layout,
