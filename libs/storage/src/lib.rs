@@ -105,6 +105,11 @@ pub struct PutOutcome {
 pub struct Meta {
     /// The blob's size in bytes.
     pub size: u64,
+    /// When the blob was last written under its key (put, or promoted to
+    /// it), if the backend tells: the file's modification time, which
+    /// promote sets (a rename would keep the staged file's), or the
+    /// object's `LastModified` (whole seconds; a copy sets it).
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// A blob (or a range of it) being read.

@@ -29,6 +29,9 @@ pub(crate) struct Limits {
     pub(crate) deletion_wait: std::time::Duration,
     /// Tests only: the pause between placing bytes and recording them.
     pub(crate) pause_before_record: std::time::Duration,
+    /// Tests only: every upload fails after placing its bytes, as if the
+    /// log had not taken its record (what a crash there leaves).
+    pub(crate) fail_before_record: bool,
 }
 
 /// The artifact API over the store, the log and the view.

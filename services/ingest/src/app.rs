@@ -1,10 +1,11 @@
 //! [`Ingest`] declared on the service skeleton: its settings, its view,
-//! the start-up cleanup of staged uploads, the retention sweeper and its
-//! gRPC API.
+//! the start-up cleanup of staged uploads and orphan blobs, the retention
+//! and orphan sweeps and its gRPC API.
 
 use crate::api::{IngestApi, Limits};
-use crate::backend::Backends;
+use crate::backend::{Backend, Backends};
 use crate::layout_reactor::RunLayouts;
+use crate::orphans::Orphans;
 use crate::settings::IngestSettings;
 use crate::sweeper::Sweeper;
 use crate::view::{ArtifactsView, MIGRATOR, VIEW_NAME};
@@ -14,7 +15,7 @@ use gantry_runtime::{Config, Shutdown};
 use gantry_service::api::ViewReads;
 use gantry_service::{Declaration, Parts, Service};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The longest a presigned URL may live (SigV4's limit).
 const MAX_PRESIGNED_EXPIRY_S: u64 = 7 * 86_400;
@@ -48,6 +49,7 @@ impl Service for Ingest {
             max_artifact_bytes: settings.max_artifact_bytes,
             deletion_wait: Duration::from_millis(settings.deletion_wait_ms),
             pause_before_record: Duration::from_millis(settings.pause_before_record_ms),
+            fail_before_record: settings.fail_before_record,
         };
         let api = IngestApi {
             backends: backends.clone(),
@@ -61,6 +63,8 @@ impl Service for Ingest {
             RunLayouts { api: api.clone(), filter_subject: parts.log.settings().subjects_of(crate::runs::RUN) };
         let sweeper = Sweeper { api: api.clone(), grace: Duration::from_secs(settings.blob_grace_s) };
         let sweep_interval = Duration::from_millis(settings.sweep_interval_ms);
+        let orphans = Orphans { sweeper: sweeper.clone(), grace: Duration::from_secs(settings.orphan_grace_s) };
+        let orphan_interval = Duration::from_millis(settings.orphan_sweep_interval_ms);
         let largest_message = parts.service.max_message_bytes.max(settings.max_chunk_bytes) + MESSAGE_HEADROOM_BYTES;
         let server = ArtifactServiceServer::new(api).max_decoding_message_size(largest_message);
         let grace = Duration::from_secs(settings.staging_grace_s);
@@ -70,10 +74,11 @@ impl Service for Ingest {
             Arc::new(layouts),
             layout_reactor_options(),
         );
-        for backend in backends.all().cloned() {
-            let task = format!("staging cleanup of {}", backend.name());
+        for backend in backends.all() {
+            let task = format!("start-up cleanup of {}", backend.name());
+            let (backend, orphans) = (backend.clone(), orphans.clone());
             declaration = declaration.task(&task, move |shutdown| async move {
-                crate::staging::clean_at_start(backend, grace, shutdown).await;
+                clean_at_start(&backend, grace, &orphans, &shutdown).await;
                 Ok(())
             });
         }
@@ -82,7 +87,46 @@ impl Service for Ingest {
                 let sweeper = sweeper.clone();
                 async move { sweeper.sweep().await }
             })
+            .every(parts, "orphan sweep", orphan_interval, move || {
+                let orphans = orphans.clone();
+                async move { orphans.sweep().await }
+            })
             .api(server))
+    }
+}
+
+/// Cleans one backend at start-up: removes the staged uploads begun more
+/// than `grace` before now (what a crash or a lost client left), then
+/// deletes its orphan blobs; each step is retried while the store or the
+/// log is unreachable.
+async fn clean_at_start(backend: &Backend, grace: Duration, orphans: &Orphans, shutdown: &Shutdown) {
+    let before = SystemTime::now() - grace;
+    let staging = retrying("cleaning the staging area", backend, shutdown, || crate::staging::clean(backend, before));
+    let Some(removed) = staging.await else { return };
+    tracing::info!(removed, backend = backend.name(), "staged uploads left from before start-up removed");
+    retrying("sweeping orphan blobs", backend, shutdown, || orphans.sweep_backend(backend)).await;
+}
+
+/// Runs `attempt` until it succeeds (doubling the pause from 500 ms to
+/// 30 s) or `shutdown` (then `None`).
+async fn retrying<T, E, F, Fut>(what: &str, backend: &Backend, shutdown: &Shutdown, attempt: F) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match attempt().await {
+            Ok(done) => return Some(done),
+            Err(error) => tracing::warn!(backend = backend.name(), error = %error,
+                retry_in_ms = pause.as_millis() as u64, "{what} failed"),
+        }
+        tokio::select! {
+            () = shutdown.clone().wait() => return None,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -140,6 +140,18 @@ impl KeyLayout {
         format!("{}sha256/{}/{}/{sha256}", self.prefix, &sha256[..2], &sha256[2..4])
     }
 
+    /// Where content-addressed blobs live (a listing prefix).
+    pub(crate) fn content_prefix(&self) -> String {
+        format!("{}sha256/", self.prefix)
+    }
+
+    /// The SHA-256 (lower-case hex) whose content address `key` is, if it is one.
+    pub(crate) fn sha256_of(&self, key: &str) -> Option<String> {
+        let sha256 = key.strip_prefix(&self.content_prefix())?.rsplit('/').next()?;
+        let valid = sha256.len() == 64 && sha256.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+        (valid && self.content_key(sha256) == key).then(|| sha256.to_owned())
+    }
+
     /// Where staged uploads live (a listing prefix).
     pub(crate) fn staging_prefix(&self) -> String {
         format!("{}staging/", self.prefix)
@@ -169,6 +181,23 @@ mod tests {
         assert_eq!(KeyLayout::new("artifacts").content_key(SHA), format!("artifacts/sha256/e3/b0/{SHA}"));
         assert_eq!(KeyLayout::new("/a/b/").content_key(SHA), format!("a/b/sha256/e3/b0/{SHA}"));
         assert_eq!(KeyLayout::new("").content_key(SHA), format!("sha256/e3/b0/{SHA}"));
+    }
+
+    #[test]
+    fn content_keys_are_read_back_and_nothing_else() {
+        let layout = KeyLayout::new("artifacts");
+        assert_eq!(layout.sha256_of(&layout.content_key(SHA)).as_deref(), Some(SHA));
+        assert_eq!(KeyLayout::new("").sha256_of(&format!("sha256/e3/b0/{SHA}")).as_deref(), Some(SHA));
+        for other in [
+            format!("artifacts/sha256/e3/b1/{SHA}"),
+            format!("artifacts/sha256/e3/b0/{}", SHA.to_uppercase()),
+            format!("artifacts/sha256/e3/b0/{SHA}/x"),
+            format!("other/sha256/e3/b0/{SHA}"),
+            "artifacts/sha256/e3/b0/e3b0".into(),
+            "artifacts/staging/0190".into(),
+        ] {
+            assert_eq!(layout.sha256_of(&other), None, "{other}");
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! - `backend`: the configured stores by name, each opened on first use; key layout and URIs.
 //! - `staging`: staged uploads removed unless promoted; the start-up cleanup.
 //! - `sweeper`: retention: expire artifacts, delete unreferenced blobs.
+//! - `orphans`: delete blobs no event accounts for (an upload that died
+//!   between promote and record), listed from the store.
 //! - `upload`: stage, hash, verify, promote or deduplicate, record.
 //! - `download`: ranged reads, checked on their way out, DATA_LOSS.
 //! - `integrity`: blob events and `Verify` (re-read every blob).
@@ -45,6 +47,7 @@ mod header;
 mod integrity;
 mod layout_reactor;
 mod manifest;
+mod orphans;
 mod routing;
 mod run_layout;
 mod runs;

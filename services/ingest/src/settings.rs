@@ -48,6 +48,16 @@ pub struct IngestSettings {
     pub sweep_interval_ms: u64,
     /// How long a blob is kept after its last artifact expired, in seconds.
     pub blob_grace_s: u64,
+    /// How often the orphan sweep lists every content-addressed key of
+    /// every backend, in milliseconds (it always runs once at start-up,
+    /// after the staging cleanup; 0: only then). Listing a large store is
+    /// costly, so it is slower than the retention sweep.
+    pub orphan_sweep_interval_ms: u64,
+    /// How old (in seconds) a blob without any history must be before the
+    /// orphan sweep deletes it: an upload (on this or another replica)
+    /// promotes its bytes a moment before it records them. Set it above
+    /// the longest pause between the two (the log's timeouts).
+    pub orphan_grace_s: u64,
     /// How long an upload waits for a deletion of the same content under
     /// way to end, in milliseconds, before it answers UNAVAILABLE.
     pub deletion_wait_ms: u64,
@@ -59,6 +69,10 @@ pub struct IngestSettings {
     /// it, in milliseconds, which widens the window a deletion of the same
     /// content could slip into (0, the default: none).
     pub pause_before_record_ms: u64,
+    /// Tests only: every upload fails (UNAVAILABLE) after placing its
+    /// bytes and before recording them, as if the log were down then;
+    /// what a crash there leaves (false, the default: never).
+    pub fail_before_record: bool,
 }
 
 impl Default for IngestSettings {
@@ -75,9 +89,12 @@ impl Default for IngestSettings {
             staging_grace_s: 0,
             sweep_interval_ms: 300_000,
             blob_grace_s: 86_400,
+            orphan_sweep_interval_ms: 86_400_000,
+            orphan_grace_s: 3_600,
             deletion_wait_ms: 10_000,
             presigned_url_expiry_s: 0,
             pause_before_record_ms: 0,
+            fail_before_record: false,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::backend::Backend;
 use gantry_storage::{Page, SharedStore, StorageError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// An upload's staging key, removed unless promoted.
 #[derive(Debug)]
@@ -79,28 +79,5 @@ pub(crate) async fn clean(backend: &Backend, before: SystemTime) -> Result<usize
             Some(token) => page.token = Some(token),
             None => return Ok(removed),
         }
-    }
-}
-
-/// Cleans the staging area once at start-up (uploads begun more than
-/// `grace` before now), retrying while the store is unreachable.
-pub(crate) async fn clean_at_start(backend: Backend, grace: Duration, shutdown: gantry_runtime::Shutdown) {
-    let before = SystemTime::now() - grace;
-    let mut pause = Duration::from_millis(500);
-    loop {
-        match clean(&backend, before).await {
-            Ok(removed) => {
-                tracing::info!(removed, backend = backend.name(), "staged uploads left from before start-up removed");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, retry_in_ms = pause.as_millis() as u64, "cleaning the staging area failed")
-            }
-        }
-        tokio::select! {
-            () = shutdown.clone().wait() => return,
-            () = tokio::time::sleep(pause) => {}
-        }
-        pause = (pause * 2).min(Duration::from_secs(30));
     }
 }

@@ -29,6 +29,9 @@ use uuid::Uuid;
 /// The most artifacts expired, or blobs deleted, in one sweep.
 const BATCH: i64 = 500;
 
+/// Why the sweeper deletes a blob's bytes, as `blob_deleted` says.
+const UNREFERENCED: &str = "no live artifact refers to it";
+
 /// The retention sweeper of one replica.
 #[derive(Debug, Clone)]
 pub(crate) struct Sweeper {
@@ -119,36 +122,64 @@ impl Sweeper {
 
     /// Deletes one blob if its history on the log allows; returns whether it did.
     async fn delete_blob(&self, store: &Backend, sha256: &str) -> anyhow::Result<bool> {
-        let backend = store.name();
-        let aggregate = self.api.log.load(BLOB, &blob_id(backend, sha256)).await?;
+        let aggregate = self.api.log.load(BLOB, &blob_id(store.name(), sha256)).await?;
         let history = BlobHistory::of(&aggregate.events);
-        let key = store.layout().content_key(sha256);
-        let claimed_at = match history.deletion {
+        match history.deletion {
             // A deletion a sweeper began and did not finish.
-            Deletion::Started => aggregate.last_sequence,
+            Deletion::Started => self.finish_deletion(store, sha256, aggregate.last_sequence, UNREFERENCED).await,
             Deletion::None if history.deletable(SystemTime::now(), self.grace) => {
-                let started = BlobDeletionStarted {
-                    sha256: sha256.to_owned(),
-                    storage_backend: backend.to_owned(),
-                    storage_key: key.clone(),
-                    reason: format!("no live artifact refers to it for {} s", self.grace.as_secs()),
-                };
-                let event = blob_event(backend, sha256, Payload::BlobDeletionStarted(started), ingest_principal());
-                match self.api.log.append(event, ExpectedSequence::after(aggregate.last_sequence)).await {
-                    Ok(appended) => appended.sequence,
-                    // An upload (or another sweeper) came first: decide again next time.
-                    Err(AppendError::Conflict { .. }) => return Ok(false),
-                    Err(error) => return Err(error.into()),
-                }
+                let why = format!("no live artifact refers to it for {} s", self.grace.as_secs());
+                let expected = ExpectedSequence::after(aggregate.last_sequence);
+                self.claim_and_delete(store, sha256, expected, why, UNREFERENCED).await
             }
-            Deletion::None | Deletion::Done => return Ok(false),
+            Deletion::None | Deletion::Done => Ok(false),
+        }
+    }
+
+    /// Claims the deletion of a blob on its subject (`blob_deletion_started`
+    /// with `started`, appended expecting `expected`: whoever appended
+    /// since wins and nothing is deleted), then removes its bytes and
+    /// records `blob_deleted` with `deleted`; returns whether it did.
+    pub(crate) async fn claim_and_delete(
+        &self,
+        store: &Backend,
+        sha256: &str,
+        expected: ExpectedSequence,
+        started: String,
+        deleted: &str,
+    ) -> anyhow::Result<bool> {
+        let backend = store.name();
+        let claim = BlobDeletionStarted {
+            sha256: sha256.to_owned(),
+            storage_backend: backend.to_owned(),
+            storage_key: store.layout().content_key(sha256),
+            reason: started,
         };
+        let event = blob_event(backend, sha256, Payload::BlobDeletionStarted(claim), ingest_principal());
+        match self.api.log.append(event, expected).await {
+            Ok(appended) => self.finish_deletion(store, sha256, appended.sequence, deleted).await,
+            // An upload (or another sweeper) came first: decide again next time.
+            Err(AppendError::Conflict { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Removes the bytes of a blob whose deletion was claimed at
+    /// `claimed_at` and records `blob_deleted`; returns whether it recorded it.
+    async fn finish_deletion(
+        &self,
+        store: &Backend,
+        sha256: &str,
+        claimed_at: u64,
+        reason: &str,
+    ) -> anyhow::Result<bool> {
+        let (backend, key) = (store.name(), store.layout().content_key(sha256));
         store.store().await?.delete(&key).await?;
         let deleted = BlobDeleted {
             sha256: sha256.to_owned(),
             storage_backend: backend.to_owned(),
             storage_key: key,
-            reason: "no live artifact refers to it".into(),
+            reason: reason.to_owned(),
         };
         let event = blob_event(backend, sha256, Payload::BlobDeleted(deleted), ingest_principal());
         match self.api.log.append(event, ExpectedSequence::At(claimed_at)).await {

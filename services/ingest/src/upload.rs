@@ -261,6 +261,12 @@ impl IngestApi {
             if !self.limits.pause_before_record.is_zero() {
                 tokio::time::sleep(self.limits.pause_before_record).await;
             }
+            if self.limits.fail_before_record {
+                return Err(ApiError::Unavailable(
+                    "the event log did not take the artifact; retry (a test's fault)".into(),
+                )
+                .into());
+            }
             // The retention runs from the record, not from when the bytes began to arrive.
             let expires_at = retention_days(spec_retention)
                 .map(|days| (SystemTime::now() + Duration::from_secs(days * 86_400)).into());

@@ -94,7 +94,9 @@ impl FsStore {
     async fn meta(&self, key: &str) -> Result<Option<Meta>, StorageError> {
         let path = self.path_of(key)?;
         match tokio::fs::metadata(&path).await {
-            Ok(metadata) if metadata.is_file() => Ok(Some(Meta { size: metadata.len() })),
+            Ok(metadata) if metadata.is_file() => {
+                Ok(Some(Meta { size: metadata.len(), modified: metadata.modified().ok() }))
+            }
             Ok(_) => Ok(None),
             Err(error) if is_absent(&error) => Ok(None),
             Err(error) => Err(io_error("reading a blob's metadata")(error)),
@@ -117,6 +119,8 @@ impl FsStore {
         if self.meta(staging).await?.is_none() {
             return Err(StorageError::not_found(staging));
         }
+        // The blob is written under `final_key` now, not when it was staged.
+        touch(source.clone()).await?;
         durable::create_parents(&self.root, &target).await?;
         tokio::fs::rename(&source, &target).await.map_err(io_error("renaming a staged blob"))?;
         durable::sync_parent(&target).await?;
@@ -131,6 +135,17 @@ impl FsStore {
         drop(temp);
         Ok(())
     }
+}
+
+/// Sets the modification time of the file at `path` to now.
+async fn touch(path: PathBuf) -> Result<(), StorageError> {
+    let touched = tokio::task::spawn_blocking(move || {
+        std::fs::File::options().write(true).open(&path)?.set_modified(std::time::SystemTime::now())
+    });
+    touched
+        .await
+        .map_err(|error| StorageError::Other(format!("touching a staged blob: {error}")))?
+        .map_err(io_error("touching a staged blob"))
 }
 
 /// Reads `len` bytes from the file's position, in chunks.

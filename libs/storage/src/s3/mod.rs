@@ -117,7 +117,10 @@ impl S3Store {
     async fn meta(&self, key: &str) -> Result<Option<Meta>, StorageError> {
         let object_key = self.object_key(key)?;
         match self.client.head_object().bucket(&self.settings.bucket).key(&object_key).send().await {
-            Ok(output) => Ok(Some(Meta { size: output.content_length().unwrap_or_default().max(0) as u64 })),
+            Ok(output) => Ok(Some(Meta {
+                size: output.content_length().unwrap_or_default().max(0) as u64,
+                modified: output.last_modified().and_then(|modified| std::time::SystemTime::try_from(*modified).ok()),
+            })),
             Err(error) => match failure("HeadObject", error) {
                 failure if failure.is_missing_object() => Ok(None),
                 failure => Err(failure.error),

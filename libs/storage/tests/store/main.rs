@@ -43,6 +43,7 @@ macro_rules! whole_suite {
             multipart_sized_blobs_round_trip,
             ranges_read_like_http,
             head_tells_size_or_absence,
+            head_tells_when_a_blob_was_written_or_promoted,
             delete_twice_succeeds,
             put_replaces_whole,
             list_pages_through_a_prefix,

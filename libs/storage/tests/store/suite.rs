@@ -3,7 +3,8 @@
 //! blob goes up in three parts.
 
 use crate::helpers::{MIB, blob, chunked, failing_after, list_all, read, sha256, streamed_sha256};
-use gantry_storage::{BlobStore, ByteRange, Meta, StorageError};
+use gantry_storage::{BlobStore, ByteRange, StorageError};
+use std::time::{Duration, SystemTime};
 
 pub(crate) async fn small_blobs_round_trip(store: &dyn BlobStore) {
     let bytes = blob(1, 1000);
@@ -14,7 +15,7 @@ pub(crate) async fn small_blobs_round_trip(store: &dyn BlobStore) {
     let empty = store.put("small/empty", chunked(bytes::Bytes::new(), 1)).await.expect("put empty");
     assert_eq!(empty.size, 0);
     assert_eq!(read(store, "small/empty", None).await.unwrap(), Vec::<u8>::new());
-    assert_eq!(store.head("small/empty").await.unwrap(), Some(Meta { size: 0 }));
+    assert_eq!(store.head("small/empty").await.unwrap().map(|meta| meta.size), Some(0));
     let ranged = store.get("small/empty", Some(ByteRange::inclusive(0, 0))).await;
     assert!(matches!(ranged, Err(StorageError::InvalidRange { .. })), "no byte of an empty blob: {ranged:?}");
 }
@@ -24,7 +25,7 @@ pub(crate) async fn multipart_sized_blobs_round_trip(store: &dyn BlobStore) {
     let bytes = blob(2, len);
     let outcome = store.put("large/eleven", chunked(bytes.clone(), 64 * 1024 + 1)).await.expect("put");
     assert_eq!(outcome.size, len as u64);
-    assert_eq!(store.head("large/eleven").await.unwrap(), Some(Meta { size: len as u64 }));
+    assert_eq!(store.head("large/eleven").await.unwrap().map(|meta| meta.size), Some(len as u64));
     assert_eq!(streamed_sha256(store, "large/eleven").await, (sha256(&bytes), len as u64));
 }
 
@@ -54,8 +55,22 @@ pub(crate) async fn ranges_read_like_http(store: &dyn BlobStore) {
 pub(crate) async fn head_tells_size_or_absence(store: &dyn BlobStore) {
     assert_eq!(store.head("head/blob").await.unwrap(), None);
     store.put("head/blob", chunked(blob(4, 4321), 1000)).await.expect("put");
-    assert_eq!(store.head("head/blob").await.unwrap(), Some(Meta { size: 4321 }));
+    assert_eq!(store.head("head/blob").await.unwrap().map(|meta| meta.size), Some(4321));
     assert_eq!(store.head("head").await.unwrap(), None, "a prefix of a key is no blob");
+}
+
+pub(crate) async fn head_tells_when_a_blob_was_written_or_promoted(store: &dyn BlobStore) {
+    // S3 keeps whole seconds: allow one either side.
+    let second = Duration::from_secs(1);
+    let before_put = SystemTime::now() - second;
+    store.put("staging/when", chunked(blob(11, 1000), 500)).await.expect("put");
+    let staged = store.head("staging/when").await.unwrap().and_then(|meta| meta.modified).expect("a time");
+    assert!(staged >= before_put && staged <= SystemTime::now() + second, "{staged:?}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before_promote = SystemTime::now() - second;
+    store.promote("staging/when", "sha256/aa/bb/when").await.expect("promote");
+    let promoted = store.head("sha256/aa/bb/when").await.unwrap().and_then(|meta| meta.modified).expect("a time");
+    assert!(promoted >= before_promote && promoted > staged, "promoting writes the key now: {promoted:?}");
 }
 
 pub(crate) async fn delete_twice_succeeds(store: &dyn BlobStore) {
@@ -118,7 +133,7 @@ pub(crate) async fn staged_blobs_show_only_once_promoted(store: &dyn BlobStore) 
         assert_eq!(store.head(final_key).await.unwrap(), None, "not visible before promote");
         assert!(list_all(store, "sha256/", 1000).await.0.iter().all(|key| key != final_key));
         store.promote(staging, final_key).await.expect("promote");
-        assert_eq!(store.head(final_key).await.unwrap(), Some(Meta { size: len as u64 }));
+        assert_eq!(store.head(final_key).await.unwrap().map(|meta| meta.size), Some(len as u64));
         assert_eq!(store.head(staging).await.unwrap(), None, "staging gone");
         assert_eq!(streamed_sha256(store, final_key).await, (sha256(&bytes), len as u64));
     }

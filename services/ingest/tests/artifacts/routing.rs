@@ -163,3 +163,35 @@ pub(crate) async fn the_sweeper_deletes_unreferenced_blobs_on_every_backend(harn
     let live_sha = &kept.artifact.unwrap().sha256;
     assert!(keys.len() == 1 && keys[0].ends_with(live_sha.as_str()), "only the live blob is left on eu: {keys:?}");
 }
+
+pub(crate) async fn orphans_are_swept_on_every_backend(harness: &mut Harness) {
+    use futures::StreamExt;
+    use sha2::Digest as _;
+    let eu = pinned_and_routed(harness).await;
+    let mut agent = harness.client("agent");
+    let live = content(67, 5000);
+    let kept = upload(&mut agent, header("run-eu", "live"), &live).await.expect("stored on eu");
+    // Bytes an upload promoted on eu and never recorded, and the same on the default backend.
+    let orphan = content(68, 6000);
+    let sha256 = hex::encode(sha2::Sha256::digest(&orphan));
+    let key = format!("artifacts/sha256/{}/{}/{sha256}", &sha256[..2], &sha256[2..4]);
+    for store in [harness.extra[eu].store.clone(), harness.store.clone()] {
+        let chunks = futures::stream::iter([Ok::<_, gantry_storage::BoxError>(orphan.clone())]).boxed();
+        store.put(&key, chunks).await.expect("the orphan's bytes");
+    }
+    harness.restart_with("ingest.orphan_grace_s", 0).await;
+    for backend in ["eu", harness.backend] {
+        let id = format!("{backend}.{sha256}");
+        wait_until(Duration::from_secs(15), || async {
+            let events = harness.log.load("blob", &id).await.expect("the history").events;
+            let types: Vec<String> = events.into_iter().map(|event| event.envelope.event_type).collect();
+            Ok(types == ["artifact.blob_deletion_started.v1", "artifact.blob_deleted.v1"])
+        })
+        .await
+        .expect("the orphan is deleted on each backend, on its own subject");
+    }
+    let eu_keys = harness.extra[eu].store.list("", gantry_storage::Page::first(100)).await.unwrap().keys;
+    let live_sha = kept.artifact.unwrap().sha256;
+    assert!(eu_keys.len() == 1 && eu_keys[0].ends_with(&live_sha), "only the live blob is left on eu: {eu_keys:?}");
+    assert!(!harness.keys().await.contains(&key), "gone from the default backend too");
+}

@@ -526,3 +526,133 @@ pub(crate) async fn stat_hands_out_a_presigned_url_for_blobs_on_s3_only(harness:
 fn now_seconds() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
+
+/// The content address of `bytes` under the harness's key prefix.
+fn content_key(bytes: &[u8]) -> String {
+    let hex = sha256(bytes);
+    format!("artifacts/sha256/{}/{}/{hex}", &hex[..2], &hex[2..4])
+}
+
+/// Puts `bytes` at their content address straight into the store, as an
+/// upload that promoted them and died before recording them leaves them.
+async fn orphan_of(harness: &Harness, bytes: &bytes::Bytes) -> String {
+    let key = content_key(bytes);
+    let chunks = futures::stream::iter([Ok::<_, gantry_storage::BoxError>(bytes.clone())]).boxed();
+    harness.store.put(&key, chunks).await.expect("the orphan's bytes");
+    key
+}
+
+const DELETION: [&str; 2] = ["artifact.blob_deletion_started.v1", "artifact.blob_deleted.v1"];
+
+/// Waits until the deletion of the blob of `bytes` is recorded.
+async fn deleted(harness: &Harness, bytes: &[u8]) {
+    let sha256 = sha256(bytes);
+    wait_until(Duration::from_secs(15), || async {
+        Ok(crate::helpers::blob_history(harness, &sha256).await == DELETION)
+    })
+    .await
+    .expect("the orphan's deletion is recorded");
+}
+
+pub(crate) async fn an_orphan_blob_a_crash_left_is_deleted_at_start_up(harness: &mut Harness) {
+    let mut agent = harness.client("agent");
+    let kept = content(30, 40_000);
+    let stored = upload(&mut agent, header("run-1", "kept"), &kept).await.unwrap();
+    let orphan = content(31, 30_000);
+    let orphan_key = orphan_of(harness, &orphan).await;
+    let events_before = harness.event_count().await;
+
+    harness.restart_with("ingest.orphan_grace_s", 0).await;
+    deleted(harness, &orphan).await;
+    assert!(!harness.keys().await.contains(&orphan_key), "the orphan is deleted at start-up");
+    assert_eq!(harness.event_count().await, events_before + 2, "no event besides the deletion's");
+    let (_, parked) = harness.view_snapshot().await;
+    assert_eq!(parked, 0);
+    assert_eq!(blobs(harness).await, [content_key(&kept)], "the stored artifact's blob is untouched");
+    assert_eq!(crate::helpers::blob_history(harness, &sha256(&kept)).await, ["artifact.stored.v1"]);
+    let mut agent = harness.client("agent");
+    let listing = ListRequest { tenant: "acme".into(), include_expired: true, ..ListRequest::default() };
+    let listed = agent.list(listing).await.unwrap().into_inner().artifacts;
+    assert_eq!(listed.len(), 1, "no artifact for the orphan");
+    let artifact_id = stored.artifact.unwrap().artifact_id;
+    let (_, back) = download(&mut agent, &artifact_id, 0, 0, stored.sequence).await.expect("still served");
+    assert!(back == kept);
+
+    // The same content uploaded now is stored afresh, and then no orphan.
+    let again = upload(&mut agent, header("run-2", "again"), &orphan).await.unwrap();
+    assert!(!again.already_stored);
+    harness.restart().await;
+    stays(Duration::from_secs(1), || async { harness.keys().await.contains(&orphan_key) }).await;
+    let mut history = DELETION.to_vec();
+    history.push("artifact.stored.v1");
+    assert_eq!(crate::helpers::blob_history(harness, &sha256(&orphan)).await, history);
+}
+
+pub(crate) async fn a_young_orphan_is_kept_until_its_grace_passed(harness: &mut Harness) {
+    harness.set("ingest.orphan_sweep_interval_ms", 100);
+    harness.restart_with("ingest.orphan_grace_s", 3).await;
+    let mut agent = harness.client("agent");
+    let kept = content(32, 20_000);
+    upload(&mut agent, header("run-1", "kept"), &kept).await.unwrap();
+    let orphan = content(33, 25_000);
+    let orphan_key = orphan_of(harness, &orphan).await;
+    // Sweeps run every 100 ms; an upload may be about to record these bytes.
+    stays(Duration::from_secs(1), || async { harness.keys().await.contains(&orphan_key) }).await;
+    assert!(crate::helpers::blob_history(harness, &sha256(&orphan)).await.is_empty());
+
+    deleted(harness, &orphan).await;
+    assert!(!harness.keys().await.contains(&orphan_key), "deleted by a periodic sweep once past its grace");
+    assert_eq!(blobs(harness).await, [content_key(&kept)], "the stored artifact's blob is untouched");
+    assert_eq!(crate::helpers::blob_history(harness, &sha256(&kept)).await, ["artifact.stored.v1"]);
+}
+
+pub(crate) async fn bytes_put_back_after_their_deletion_are_an_orphan_too(harness: &mut Harness) {
+    let bytes = content(34, 20_000);
+    crate::helpers::expired_artifact(harness, "old", &bytes).await;
+    let retired = ["artifact.stored.v1", "artifact.expired.v1", DELETION[0], DELETION[1]];
+    let digest = sha256(&bytes);
+    wait_until(Duration::from_secs(15), || async {
+        Ok(crate::helpers::blob_history(harness, &digest).await == retired)
+    })
+    .await
+    .expect("the retention sweeper deletes the blob");
+    // An upload that promoted the same bytes since and died before recording them.
+    let key = orphan_of(harness, &bytes).await;
+    harness.restart_with("ingest.orphan_grace_s", 0).await;
+    let mut history = retired.to_vec();
+    history.extend(DELETION);
+    wait_until(Duration::from_secs(15), || async {
+        Ok(crate::helpers::blob_history(harness, &digest).await == history)
+    })
+    .await
+    .expect("the orphan sweep deletes them again");
+    assert!(!harness.keys().await.contains(&key));
+}
+
+pub(crate) async fn an_upload_that_died_between_promote_and_record_leaves_nothing_after_a_restart(
+    harness: &mut Harness,
+) {
+    let mut agent = harness.client("agent");
+    let kept = content(35, 30_000);
+    upload(&mut agent, header("run-1", "kept"), &kept).await.unwrap();
+    // The log "down" between promote and record: the bytes are at their address, no event.
+    harness.restart_with("ingest.fail_before_record", true).await;
+    let mut agent = harness.client("agent");
+    let lost = content(36, 6 * MIB + 7);
+    let failed = upload(&mut agent, header("run-1", "lost"), &lost).await.expect_err("not recorded");
+    assert_eq!(failed.code(), Code::Unavailable);
+    assert!(harness.keys().await.contains(&content_key(&lost)), "promoted, then nothing");
+    assert!(crate::helpers::blob_history(harness, &sha256(&lost)).await.is_empty());
+
+    harness.set("ingest.fail_before_record", false);
+    harness.restart_with("ingest.orphan_grace_s", 0).await;
+    deleted(harness, &lost).await;
+    assert_eq!(blobs(harness).await, [content_key(&kept)], "no blob of the lost upload, the stored one untouched");
+    assert_eq!(crate::helpers::blob_history(harness, &sha256(&kept)).await, ["artifact.stored.v1"]);
+    harness.view_snapshot().await;
+    let mut agent = harness.client("agent");
+    let listing = ListRequest { tenant: "acme".into(), include_expired: true, ..ListRequest::default() };
+    let names: Vec<String> =
+        agent.list(listing).await.unwrap().into_inner().artifacts.into_iter().map(|artifact| artifact.name).collect();
+    assert_eq!(names, ["kept"], "no artifact of the lost upload");
+}
