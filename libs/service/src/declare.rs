@@ -248,6 +248,40 @@ impl Declaration {
         })
     }
 
+    /// Runs `job` once from when the schema is migrated (a start-up cleanup,
+    /// say), again after each failure — logged, with a growing pause — until
+    /// it succeeds or the service stops. A failing job never stops the
+    /// service.
+    pub fn at_start<S, F, Fut>(self, parts: &Parts<S>, name: &str, job: F) -> Self
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (readiness, what) = (parts.readiness.clone(), name.to_owned());
+        self.task(name, move |shutdown| async move {
+            let stop = shutdown.wait();
+            tokio::pin!(stop);
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = readiness.ready() => {}
+            }
+            let mut failures = gantry_eventlog::backoff::Failures::default();
+            loop {
+                let error = match job().await {
+                    Ok(()) => return Ok(()),
+                    Err(error) => error,
+                };
+                let (attempt, pause) = failures.record();
+                tracing::warn!(task = %what, attempt, retry_in_ms = pause.as_millis() as u64,
+                    error = format!("{error:#}"), "start-up task failed; retrying");
+                tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        })
+    }
+
     /// Serves a gRPC API (a generated `…Server`), behind bearer-token auth;
     /// its name is reported by health.
     pub fn api<A>(mut self, api: A) -> Self

@@ -7,14 +7,16 @@ use crate::backend::Backends;
 use crate::download::DownloadStream;
 use crate::error::IngestError;
 use crate::header::{artifact_id, optional_label, tenant};
+use crate::settings::IngestSettings;
 use crate::view::{self, ArtifactRow, Listing};
 use gantry_eventlog::EventLog;
-use gantry_proto::artifacts::{self as pb, BlobStatus, artifact_service_server::ArtifactService};
+use gantry_proto::artifacts::artifact_service_server::{ArtifactService, ArtifactServiceServer};
+use gantry_proto::artifacts::{self as pb, BlobStatus};
 use gantry_proto::events::ArtifactStored;
 use gantry_proto::types::Principal;
 use gantry_runtime::principal_of;
 use gantry_service::api::{ApiError, Checks, ViewReads, next_page, page_size, page_token};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
@@ -43,6 +45,49 @@ pub(crate) struct IngestApi {
     pub(crate) limits: Limits,
     /// How long `Stat`'s presigned URLs live; `None`: none are handed out.
     pub(crate) presigned_url_expiry: Option<std::time::Duration>,
+}
+
+/// The longest a presigned URL may live (SigV4's limit).
+const MAX_PRESIGNED_EXPIRY_S: u64 = 7 * 86_400;
+/// Room for a message's framing and an upload header beside the largest chunk.
+const MESSAGE_HEADROOM_BYTES: usize = 128 * 1024;
+
+impl IngestApi {
+    /// The API of ingest's settings on the skeleton's parts; settings that
+    /// cannot work (a zero chunk, a URL expiry past S3's week, backends or
+    /// routes that contradict each other) stop the service at start-up.
+    pub(crate) fn new(parts: &gantry_service::Parts<IngestSettings>) -> anyhow::Result<Self> {
+        let settings = &parts.settings;
+        anyhow::ensure!(settings.max_chunk_bytes > 0, "ingest.max_chunk_bytes must be above 0");
+        anyhow::ensure!(
+            settings.presigned_url_expiry_s <= MAX_PRESIGNED_EXPIRY_S,
+            "ingest.presigned_url_expiry_s must be at most {MAX_PRESIGNED_EXPIRY_S} (a week, S3's limit)"
+        );
+        let backends =
+            Backends::new(settings).map_err(|violation| anyhow::anyhow!("invalid configuration: {violation}"))?;
+        let limits = Limits {
+            max_chunk_bytes: settings.max_chunk_bytes,
+            max_artifact_bytes: settings.max_artifact_bytes,
+            deletion_wait: Duration::from_millis(settings.deletion_wait_ms),
+            pause_before_record: Duration::from_millis(settings.pause_before_record_ms),
+            fail_before_record: settings.fail_before_record,
+        };
+        Ok(Self {
+            backends,
+            log: parts.log.clone(),
+            reads: ViewReads::of(parts, view::VIEW_NAME),
+            limits,
+            presigned_url_expiry: Some(Duration::from_secs(settings.presigned_url_expiry_s))
+                .filter(|expiry| !expiry.is_zero()),
+        })
+    }
+
+    /// The tonic server of this API, taking messages as large as a chunk
+    /// (and its framing) even above the service's usual limit.
+    pub(crate) fn server(self, max_message_bytes: usize) -> ArtifactServiceServer<Self> {
+        let largest = max_message_bytes.max(self.limits.max_chunk_bytes) + MESSAGE_HEADROOM_BYTES;
+        ArtifactServiceServer::new(self).max_decoding_message_size(largest)
+    }
 }
 
 /// Returns the API's artifact of a stored event just appended.

@@ -19,6 +19,17 @@ use gantry_proto::events::{RunCompleted, RunLayoutWritten};
 /// The reactor's name: its consumer, position and work queue.
 pub(crate) const NAME: &str = "run-layouts";
 
+/// How the reactor retries: soon at first (the view is usually a moment
+/// behind the completion), then up to a minute apart.
+pub(crate) fn options() -> gantry_eventlog::ReactorOptions {
+    gantry_eventlog::ReactorOptions {
+        backoff_base: std::time::Duration::from_millis(200),
+        backoff_cap: std::time::Duration::from_secs(60),
+        max_attempts: 20,
+        ..gantry_eventlog::ReactorOptions::default()
+    }
+}
+
 /// Writes the layout of every completed run.
 #[derive(Debug)]
 pub(crate) struct RunLayouts {

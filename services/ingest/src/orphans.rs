@@ -59,6 +59,16 @@ impl Orphans {
         failed.map_or(Ok(()), Err)
     }
 
+    /// Cleans one backend at start-up: removes the staged uploads begun
+    /// before `before` (what a crash or a lost client left), then deletes
+    /// its orphan blobs. Safe to run again after a failure.
+    pub(crate) async fn clean_at_start(&self, backend: &Backend, before: std::time::SystemTime) -> anyhow::Result<()> {
+        let removed = crate::staging::clean(backend, before).await?;
+        tracing::info!(removed, backend = backend.name(), "staged uploads left from before start-up removed");
+        self.sweep_backend(backend).await?;
+        Ok(())
+    }
+
     /// Deletes the orphans of one backend; returns how many.
     pub(crate) async fn sweep_backend(&self, backend: &Backend) -> anyhow::Result<usize> {
         let store = backend.store().await?;
