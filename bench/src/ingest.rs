@@ -150,19 +150,9 @@ async fn upload(client: &mut Client, path: &Path, name: &str) -> anyhow::Result<
         ..Default::default()
     };
     let file = tokio::fs::File::open(path).await?;
-    let chunks = futures::stream::unfold(file, |mut file| async move {
-        let mut buffer = vec![0u8; CHUNK];
-        let mut filled = 0;
-        while filled < CHUNK {
-            match file.read(&mut buffer[filled..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(read) => filled += read,
-            }
-        }
-        (filled > 0).then(|| {
-            buffer.truncate(filled);
-            (pb::UploadRequest { message: Some(upload_request::Message::Chunk(buffer.into())) }, file)
-        })
+    // A failed read ends the stream; the service then refuses the short upload.
+    let chunks = tokio_stream::StreamExt::map_while(tokio_util::io::ReaderStream::with_capacity(file, CHUNK), |read| {
+        read.ok().map(|chunk| pb::UploadRequest { message: Some(upload_request::Message::Chunk(chunk)) })
     });
     let first = pb::UploadRequest { message: Some(upload_request::Message::Header(header)) };
     let started = Instant::now();

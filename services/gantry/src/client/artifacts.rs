@@ -8,12 +8,13 @@ use super::{IngestClient, every_page, ingest_client};
 use crate::cli::{ArtifactCommand, ClientArgs, LsArgs, Output, PullArgs, PushArgs, VerifyArgs};
 use crate::failure::{EXIT_CORRUPTED, Failure};
 use crate::output::Printer;
-use futures::StreamExt as _;
 use gantry_proto::artifacts::{self as pb, download_response, upload_request};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
-use tokio::io::AsyncReadExt as _;
+use std::sync::{Arc, Mutex};
+use tokio_stream::StreamExt as _;
+use tokio_util::io::ReaderStream;
 
 /// Runs a `gantry artifact` command.
 pub(crate) async fn artifact(args: &ClientArgs, command: ArtifactCommand) -> anyhow::Result<()> {
@@ -92,32 +93,28 @@ async fn push(client: &mut IngestClient, args: PushArgs, output: Output) -> anyh
         min_sequence: args.min_sequence.unwrap_or(0),
     };
     let bar = progress(size, output);
-    let chunk_bytes = args.chunk_bytes as usize;
-    let chunks = futures::stream::unfold((file, bar.clone()), move |(mut file, bar)| async move {
-        let mut buffer = vec![0; chunk_bytes];
-        let mut filled = 0;
-        // Fill a whole chunk (a read may return less), unless the file ends.
-        while filled < chunk_bytes {
-            match file.read(&mut buffer[filled..]).await {
-                Ok(0) => break,
-                Ok(read) => filled += read,
-                Err(error) => {
-                    tracing::error!(error = %error, "reading the file failed; the upload is abandoned");
-                    return None;
-                }
+    // A failed read ends the stream (the service then refuses the short
+    // upload); the read's own error is what the user is told.
+    let read_error = Arc::new(Mutex::new(None));
+    let chunks = ReaderStream::with_capacity(file, args.chunk_bytes as usize).map_while({
+        let (bar, read_error) = (bar.clone(), read_error.clone());
+        move |read| match read {
+            Ok(chunk) => {
+                bar.inc(chunk.len() as u64);
+                Some(pb::UploadRequest { message: Some(upload_request::Message::Chunk(chunk)) })
+            }
+            Err(error) => {
+                *read_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error);
+                None
             }
         }
-        if filled == 0 {
-            return None;
-        }
-        buffer.truncate(filled);
-        bar.inc(filled as u64);
-        Some((pb::UploadRequest { message: Some(upload_request::Message::Chunk(buffer.into())) }, (file, bar)))
     });
     let first = pb::UploadRequest { message: Some(upload_request::Message::Header(header)) };
-    let requests = futures::stream::iter([first]).chain(chunks);
-    let answer = client.upload(requests).await;
+    let answer = client.upload(tokio_stream::iter([first]).chain(chunks)).await;
     bar.finish_and_clear();
+    if let Some(error) = read_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+        return Err(Failure::new("INVALID_ARGUMENT", format!("reading {} failed: {error}", args.file.display())).into());
+    }
     Ok(answer?.into_inner())
 }
 
