@@ -74,7 +74,7 @@ impl History {
                 continue;
             }
             let Some(history) = history.as_mut() else { continue };
-            let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(event.occurred_seconds().max(0.0));
+            let at = event.occurred_at();
             match payload {
                 Payload::DatabaseCreated(created) => history.connection_limit = created.connection_limit,
                 Payload::CredentialsStored(stored) => {

@@ -141,7 +141,7 @@ impl RotationReactor {
         if let Some(failed) = work.trigger.as_ref().filter(|trigger| {
             matches!(trigger.envelope.payload, Some(Payload::RotationFailed(_))) && trigger.sequence > generation
         }) {
-            let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(failed.occurred_seconds().max(0.0));
+            let at = failed.occurred_at();
             let after = Duration::from_secs(self.settings.retry_failed_after_s);
             items.push((Item::Retry, at + after, failed.sequence));
         }
