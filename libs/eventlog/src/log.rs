@@ -12,6 +12,7 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use gantry_proto::events::Envelope;
 use prost::Message as _;
 use std::time::SystemTime;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 /// What the writer believes the aggregate's last sequence is.
@@ -133,8 +134,20 @@ impl EventLog {
         envelope: Envelope,
         expected: ExpectedSequence,
     ) -> Result<Appended, AppendError> {
+        // A producer span after the OpenTelemetry messaging conventions; the
+        // event carries its context, so consumers' spans are its children.
+        let span = tracing::info_span!(
+            "eventlog.append",
+            otel.name = format!("send {}", envelope.event_type),
+            otel.kind = "producer",
+            messaging.system = "nats",
+            messaging.operation.type = "send",
+            messaging.destination.name = %subject,
+            messaging.message.id = %envelope.event_id,
+        );
         let mut headers = HeaderMap::new();
-        trace::inject_current(&mut headers);
+        trace::inject(&span, &mut headers);
+        let event_type = envelope.event_type.clone();
         let mut publish = PublishMessage::build()
             .headers(headers)
             .payload(envelope.encode_to_vec().into())
@@ -143,9 +156,10 @@ impl EventLog {
             publish = publish.expected_last_subject_sequence(sequence);
         }
         let acknowledged = async { self.context.send_publish(subject.clone(), publish).await?.await };
-        match acknowledged.await {
+        match acknowledged.instrument(span).await {
             Ok(ack) => {
-                metrics::counter!("eventlog_appended_total", "stream" => self.settings.name.clone()).increment(1);
+                metrics::counter!("eventlog_appended_total", "stream" => self.settings.name.clone(), "event_type" => event_type)
+                    .increment(1);
                 Ok(Appended { sequence: ack.sequence, duplicate: ack.duplicate, envelope })
             }
             Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
@@ -208,6 +222,19 @@ impl EventLog {
             next_sequence = message.sequence + 1;
             if let Some(event) = decode_known(message.sequence, &subject, &message.payload)? {
                 aggregate.events.push(event);
+            }
+        }
+    }
+
+    /// Returns the headers stored with the message at `sequence` (its trace
+    /// context among them), or `None` when it is gone or unreadable: a
+    /// trace is worth a lookup, never a failure.
+    pub async fn headers_at(&self, sequence: u64) -> Option<async_nats::HeaderMap> {
+        match self.stream.direct_get(sequence).await {
+            Ok(message) => Some(message.headers),
+            Err(error) => {
+                tracing::debug!(sequence, %error, "no headers to continue a trace from");
+                None
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use async_nats::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 struct HeaderInjector<'a>(&'a mut HeaderMap);
@@ -25,9 +26,9 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Writes the current span's context into `headers`.
-pub fn inject_current(headers: &mut HeaderMap) {
-    let context = tracing::Span::current().context();
+/// Writes `span`'s context into `headers`.
+pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
+    let context = span.context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
     });
@@ -39,4 +40,16 @@ pub fn set_parent_from(span: &tracing::Span, headers: &HeaderMap) {
         opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
     // A span without an OpenTelemetry layer ignores this; that is fine.
     let _ = span.set_parent(parent);
+}
+
+/// Links `span` to the context carried in `headers`, if any, without making
+/// it a child: for work that runs long after its cause (a scheduled
+/// rotation), which starts a trace of its own.
+pub fn link_from(span: &tracing::Span, headers: &HeaderMap) {
+    let cause =
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
+    let context = cause.span().span_context().clone();
+    if context.is_valid() {
+        span.add_link(context);
+    }
 }

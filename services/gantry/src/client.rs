@@ -57,9 +57,15 @@ pub(crate) type IngestClient = ArtifactServiceClient<Authorised>;
 /// The rotation client of the `rotation` commands.
 pub(crate) type RotationClient = RotationServiceClient<Authorised>;
 
-/// Adds `authorization: Bearer <token>` to every call.
+/// Adds `authorization: Bearer <token>` to every call, and the caller's
+/// trace context when the environment carries one (`TRACEPARENT`,
+/// `TRACESTATE`, as OpenTelemetry's environment carrier names them: a CI
+/// job's trace then runs through the call and every event it causes).
 #[derive(Clone)]
-pub(crate) struct Bearer(MetadataValue<Ascii>);
+pub(crate) struct Bearer {
+    token: MetadataValue<Ascii>,
+    trace: Vec<(&'static str, MetadataValue<Ascii>)>,
+}
 
 impl std::fmt::Debug for Bearer {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,9 +75,21 @@ impl std::fmt::Debug for Bearer {
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
+        request.metadata_mut().insert("authorization", self.token.clone());
+        for (name, value) in &self.trace {
+            request.metadata_mut().insert(*name, value.clone());
+        }
         Ok(request)
     }
+}
+
+/// The trace context of the environment (`TRACEPARENT`, `TRACESTATE`), as
+/// gRPC metadata; a value a header cannot carry is left out.
+fn trace_context() -> Vec<(&'static str, MetadataValue<Ascii>)> {
+    [("traceparent", "TRACEPARENT"), ("tracestate", "TRACESTATE")]
+        .into_iter()
+        .filter_map(|(name, variable)| Some((name, std::env::var(variable).ok()?.trim().parse().ok()?)))
+        .collect()
 }
 
 /// Returns the `authorization` value of the token; a missing or empty
@@ -84,7 +102,7 @@ fn bearer(token: Option<&str>) -> anyhow::Result<Bearer> {
     let value = format!("Bearer {token}").parse().map_err(|_| {
         Failure::new("UNAUTHENTICATED", "the token has characters a header cannot carry").with_hint(TOKEN_HINT)
     })?;
-    Ok(Bearer(value))
+    Ok(Bearer { token: value, trace: trace_context() })
 }
 
 /// A service the client commands call: where it is and which flag says so.

@@ -115,7 +115,7 @@ impl Reactor for BucketReactor {
     fn react<'a>(&'a self, work: &'a Work, context: &'a ReactContext) -> BoxFuture<'a, Result<(), ReactError>> {
         Box::pin(async move {
             let result = self.provision(work, context).await;
-            crate::count_attempt("bucket", &result);
+            crate::count_attempt("bucket", work, &result);
             result
         })
     }

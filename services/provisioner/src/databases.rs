@@ -180,7 +180,7 @@ impl Reactor for DatabaseReactor {
     fn react<'a>(&'a self, work: &'a Work, context: &'a ReactContext) -> BoxFuture<'a, Result<(), ReactError>> {
         Box::pin(async move {
             let result = self.provision(work, context).await;
-            crate::count_attempt("database", &result);
+            crate::count_attempt("database", work, &result);
             result
         })
     }

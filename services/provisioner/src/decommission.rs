@@ -113,7 +113,7 @@ impl Reactor for DecommissionReactor {
     fn react<'a>(&'a self, work: &'a Work, context: &'a ReactContext) -> BoxFuture<'a, Result<(), ReactError>> {
         Box::pin(async move {
             let result = self.decommission(work, context).await;
-            crate::count_attempt("decommission", &result);
+            crate::count_attempt("decommission", work, &result);
             result
         })
     }

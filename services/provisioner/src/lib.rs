@@ -45,12 +45,19 @@ pub use app::{Provisioner, run};
 pub use gantry_platform::target::EnvironmentTarget;
 pub use settings::ProvisionerSettings;
 
-/// Counts one attempt of a reactor by its outcome.
-fn count_attempt(kind: &'static str, result: &Result<(), gantry_eventlog::ReactError>) {
+/// Counts one attempt of a reactor by its outcome and, when it finished,
+/// records how long the work took from its trigger (the approval, the
+/// decommission's approval) to done: `provisioner_duration_seconds{kind}`.
+fn count_attempt(kind: &'static str, work: &gantry_eventlog::Work, result: &Result<(), gantry_eventlog::ReactError>) {
     let outcome = match result {
         Ok(()) => "done",
         Err(error) if error.retryable => "retry",
         Err(_) => "failed",
     };
     metrics::counter!("provisioner_attempts_total", "kind" => kind, "outcome" => outcome).increment(1);
+    if let (Ok(()), Some(trigger)) = (result, &work.trigger)
+        && let Ok(took) = std::time::SystemTime::now().duration_since(trigger.occurred_at())
+    {
+        metrics::histogram!("provisioner_duration_seconds", "kind" => kind).record(took.as_secs_f64());
+    }
 }

@@ -9,6 +9,7 @@ use crate::reactor::queue::Queue;
 use crate::reactor::store::{self, Claimed, Finish};
 use crate::reactor::{ReactError, Reactor, ReactorFault, ReactorOptions, Work};
 use crate::runner::{FaultInjected, FaultPoint, ProjectionRunner, RunnerOptions};
+use crate::trace;
 use anyhow::Context as _;
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 /// Why a reactor runner stopped on purpose (a test's simulated crash).
@@ -243,6 +245,47 @@ impl<R: Reactor> ReactorRunner<R> {
 
     /// Runs one claimed item and moves it on. Fails only for an injected fault.
     async fn process(&self, claimed: Claimed) -> anyhow::Result<()> {
+        let span = self.span(&claimed.work).await;
+        self.attempt(claimed).instrument(span).await
+    }
+
+    /// The span an item's attempt runs in, after the OpenTelemetry messaging
+    /// conventions (a `process` span of the consumer): a child of the
+    /// trigger's trace, so what the effect records (its `traceparent`)
+    /// stays in the trace of the call that caused it; scheduled work, which
+    /// runs long after its cause, starts a trace of its own linked to it.
+    async fn span(&self, work: &Work) -> tracing::Span {
+        let name = self.reactor.name();
+        let (subject, message_id) = work
+            .trigger
+            .as_ref()
+            .map_or(("", ""), |trigger| (trigger.subject.as_str(), trigger.envelope.event_id.as_str()));
+        let span = tracing::info_span!(
+            "reactor.process",
+            otel.name = format!("process {name}"),
+            otel.kind = "consumer",
+            messaging.system = "nats",
+            messaging.operation.type = "process",
+            messaging.destination.name = subject,
+            messaging.message.id = message_id,
+            messaging.consumer.group.name = name,
+            work.key = %work.key,
+            work.attempt = work.attempt,
+        );
+        if let Some(trigger) = work.trigger.as_ref().filter(|_| !span.is_disabled())
+            && let Some(headers) = self.log.headers_at(trigger.sequence).await
+        {
+            if work.scheduled {
+                trace::link_from(&span, &headers);
+            } else {
+                trace::set_parent_from(&span, &headers);
+            }
+        }
+        span
+    }
+
+    /// Runs one claimed item (inside its span) and moves it on.
+    async fn attempt(&self, claimed: Claimed) -> anyhow::Result<()> {
         let Claimed { work, giving_up, last_error, unreadable } = claimed;
         let name = self.reactor.name();
         let context = ReactContext::new(self.log.clone(), self.pool.clone(), name, &work, self.options.fault);

@@ -222,7 +222,17 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let method = metric_method(request.uri().path());
-        let span = tracing::info_span!("grpc", otel.name = %method, rpc.method = %method);
+        // Named and described after the OpenTelemetry RPC conventions.
+        let full_name = method.trim_start_matches('/');
+        let (service, rpc) = full_name.split_once('/').unwrap_or((full_name, ""));
+        let span = tracing::info_span!(
+            "grpc",
+            otel.name = %full_name,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %rpc,
+        );
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&opentelemetry_http_headers::Extractor(request.headers()))
         });

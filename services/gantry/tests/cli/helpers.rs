@@ -384,6 +384,12 @@ impl TestApp {
         format!("{stem}-{}", &self.env.schema.trim_start_matches("t_")[..12])
     }
 
+    /// Returns the `traceparent` stored with the message at `sequence`.
+    pub(crate) async fn traceparent_at(&self, sequence: u64) -> Option<String> {
+        let headers = self.log.headers_at(sequence).await?;
+        headers.get("traceparent").map(|value| value.to_string())
+    }
+
     /// Returns a directory of this test's own (removed with it).
     pub(crate) fn directory(&self) -> &Path {
         &self.env.directory

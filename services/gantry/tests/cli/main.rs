@@ -10,4 +10,5 @@ mod operations;
 mod provisioner;
 mod rotation;
 mod show;
+mod traces;
 mod watch;
