@@ -46,6 +46,8 @@ export const RESERVED_NAMES = [
  * Schema and the scaffolder's form understand).
  */
 export const IDENTIFIER_PATTERN = `^(?!pg_)(?!(?:${RESERVED_NAMES.join('|')})$)[a-z][a-z0-9_]{0,62}$`;
+/** A role name: an identifier not ending in `_clone` (kept for the second user of alternating-users rotation). */
+export const USERNAME_PATTERN = `^(?!.*_clone$)${IDENTIFIER_PATTERN.slice(1)}`;
 
 /** A team, person or domain name: `[a-z0-9]` at both ends, `-` inside, at most 63 bytes. */
 export const SLUG_PATTERN = '^(?=.{1,63}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$';

@@ -242,6 +242,7 @@ describe('input schemas carry the platform rules', () => {
     }
     expect(valid(database, { ...databaseInput, owner: 'team-orders', username: 'orders_rw', requester: 'a-1' })).toBe(true);
     expect(valid(database, { ...databaseInput, databaseName: 'a'.repeat(63) })).toBe(true);
+    expect(valid(database, { ...databaseInput, databaseName: 'orders_clone' })).toBe(true);
   });
 
   it.each([
@@ -254,6 +255,7 @@ describe('input schemas carry the platform rules', () => {
     ['databaseName', 'public'],
     ['databaseName', 'a'.repeat(64)],
     ['username', 'Admin'],
+    ['username', 'orders_user_clone'],
     ['owner', 'Team Orders'],
     ['owner', 'component:default/team-orders'],
     ['requester', 'Alice!'],

@@ -3,6 +3,7 @@ import type { IntakeApi } from '../client';
 import {
   ENVIRONMENTS,
   IDENTIFIER_PATTERN,
+  USERNAME_PATTERN,
   OWNER_PATTERN,
   RISKS,
   SIZES,
@@ -48,9 +49,9 @@ export function createDatabaseRequestAction(options: { client: IntakeApi }) {
         username: z =>
           z
             .string()
-            .regex(new RegExp(IDENTIFIER_PATTERN))
+            .regex(new RegExp(USERNAME_PATTERN))
             .optional()
-            .describe('Role name, same rules as the database name; defaults to <databaseName>_user'),
+            .describe('Role name, same rules as the database name and not ending in _clone; defaults to <databaseName>_user'),
         owner: z =>
           z
             .string()

@@ -167,6 +167,20 @@ pub fn check_identifier(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The suffix of the second role alternating-users rotation makes for a
+/// user (`gantry_platform::target::clone_of`): no request's user may look
+/// like another's clone.
+const CLONE_SUFFIX: &str = "_clone";
+
+/// A role name: an identifier that does not end in `_clone`.
+pub fn check_username(value: &str) -> Result<(), String> {
+    check_identifier(value)?;
+    if value.ends_with(CLONE_SUFFIX) {
+        return Err(format!("names ending in {CLONE_SUFFIX} are kept for rotation's second user"));
+    }
+    Ok(())
+}
+
 /// A team, person or domain name (a Backstage entity name in lower case):
 /// `^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`, at most 63 bytes.
 pub fn check_slug(value: &str) -> Result<(), String> {
@@ -285,7 +299,7 @@ impl DatabaseForm {
         let username = if self.username.is_empty() {
             default_username(&self.database_name)
         } else {
-            violations.check("username", check_identifier(&self.username));
+            violations.check("username", check_username(&self.username));
             self.username.clone()
         };
         violations.check("database_name", database_name);
@@ -458,6 +472,12 @@ mod tests {
         assert!(check_identifier(&spec.username).is_ok(), "{}", spec.username);
         let given = DatabaseForm { username: "a".repeat(64), ..database_form() };
         assert_eq!(fields(&given.validate().unwrap_err()), ["username"]);
+        let clone = DatabaseForm { username: "orders_user_clone".into(), ..database_form() };
+        let refused = clone.validate().unwrap_err();
+        assert_eq!(fields(&refused), ["username"]);
+        assert!(refused.0[0].description.contains("rotation"), "{refused}");
+        let database_named_clone = DatabaseForm { database_name: "orders_clone".into(), ..database_form() };
+        assert!(database_named_clone.validate().is_ok(), "only role names are kept");
     }
 
     fn bucket_form() -> BucketForm {
