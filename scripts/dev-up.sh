@@ -100,7 +100,8 @@ export GANTRY_PROVISIONER__REPLICATION_ROLE_ARN="${GANTRY_PROVISIONER__REPLICATI
 cat >&2 <<EOF
 
 Gantry dev mesh: intake on ${GANTRY_INTAKE__LISTEN:-127.0.0.1:50051}, provisioner on ${GANTRY_PROVISIONER__LISTEN:-127.0.0.1:50052},
-  ingest on ${GANTRY_INGEST__LISTEN:-127.0.0.1:50053} (artifacts under .gantry/artifacts), rotation on ${GANTRY_ROTATION__LISTEN:-127.0.0.1:50055},
+  ingest on ${GANTRY_INGEST__LISTEN:-127.0.0.1:50053} (artifacts under .gantry/artifacts), lineage on ${GANTRY_LINEAGE__LISTEN:-127.0.0.1:50054},
+  rotation on ${GANTRY_ROTATION__LISTEN:-127.0.0.1:50055},
   metrics on http://${GANTRY_TELEMETRY__METRICS_LISTEN:-127.0.0.1:9464}/metrics
   Postgres 127.0.0.1:5432 (every environment's platform Postgres too), NATS 127.0.0.1:4222,
   moto $GANTRY_MOTO_URL (Secrets Manager, S3)

@@ -14,7 +14,10 @@
 //!   overdue, and rotations per second beside the bare staged-protocol
 //!   calls (the emulator too);
 //! - ingest: a 1 GiB upload beside the hash rate and the disk, the same
-//!   upload to S3 beside a plain multipart upload, downloads.
+//!   upload to S3 beside a plain multipart upload, downloads;
+//! - lineage: a generated graph of 1,000,000 edges: the view's catch-up
+//!   rate, and Upstream / Downstream at depth 5 and 20 and Impact of a
+//!   widely used input, p50 and p99 over gRPC.
 //!
 //! Run with `cargo run --release -p gantry-bench -- --help`. It uses the
 //! local Postgres, NATS and moto (like the tests: its own stream, schemas,
@@ -31,11 +34,13 @@
 //! - `provision`: provisioning through Gantry and the bare calls.
 //! - `rotation`: rotation's scan and rate, and the bare calls.
 //! - `ingest`: artifact uploads and downloads, and their limits.
+//! - `lineage`: the generated lineage graph, its catch-up and its queries.
 
 mod catchup;
 mod cpu;
 mod floor;
 mod ingest;
+mod lineage;
 mod load;
 mod platform;
 mod provision;
@@ -52,7 +57,7 @@ use std::time::Duration;
 /// Gantry's benchmark: prints figures, asserts nothing.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Which figures: requests, catchup, provision, rotation, ingest or all.
+    /// Which figures: requests, catchup, provision, rotation, ingest, lineage or all.
     #[arg(default_value = "all")]
     which: String,
     /// Concurrent clients of the request load.
@@ -88,6 +93,12 @@ struct Args {
     /// Bytes of the artifact uploaded to S3 (0: skip the S3 figure).
     #[arg(long, default_value_t = 1 << 30)]
     s3_bytes: u64,
+    /// Edges of the generated lineage graph.
+    #[arg(long, default_value_t = 1_000_000)]
+    lineage_edges: usize,
+    /// Calls per lineage query figure.
+    #[arg(long, default_value_t = 200)]
+    lineage_calls: usize,
 }
 
 #[tokio::main]
@@ -109,6 +120,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.which.as_str(), "all" | "ingest") {
         ingest::run(args.artifact_bytes, args.s3_bytes).await?;
+    }
+    if matches!(args.which.as_str(), "all" | "lineage") {
+        lineage::run(args.lineage_edges, args.batch_size, args.lineage_calls).await?;
     }
     Ok(())
 }

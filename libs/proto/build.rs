@@ -12,10 +12,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gantry/events/v1/provisioner.proto",
         "gantry/events/v1/rotation.proto",
         "gantry/events/v1/artifacts.proto",
+        "gantry/events/v1/lineage.proto",
         "gantry/intake/v1/intake.proto",
         "gantry/provisioner/v1/provisioner.proto",
         "gantry/rotation/v1/rotation.proto",
         "gantry/artifacts/v1/artifacts.proto",
+        "gantry/lineage/v1/lineage.proto",
         // Not Gantry's: googleapis' error details (vendored as published),
         // compiled only so reflection serves what errors carry.
         "google/rpc/error_details.proto",

@@ -50,6 +50,8 @@ pub fn event_type_of(payload: &Payload) -> &'static str {
         Payload::BlobDeletionStarted(_) => "artifact.blob_deletion_started.v1",
         Payload::RunCompleted(_) => "artifact.run_completed.v1",
         Payload::RunLayoutWritten(_) => "artifact.run_layout_written.v1",
+
+        Payload::OpenLineageRunEvent(_) => "lineage.openlineage_run_event.v1",
     }
 }
 

@@ -42,9 +42,14 @@ pub mod gantry {
             include!(concat!(env!("OUT_DIR"), "/gantry.artifacts.v1.rs"));
         }
     }
+    pub mod lineage {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/gantry.lineage.v1.rs"));
+        }
+    }
 }
 
 pub use gantry::{
-    artifacts::v1 as artifacts, events::v1 as events, intake::v1 as intake, provisioner::v1 as provisioner,
-    rotation::v1 as rotation, types::v1 as types,
+    artifacts::v1 as artifacts, events::v1 as events, intake::v1 as intake, lineage::v1 as lineage,
+    provisioner::v1 as provisioner, rotation::v1 as rotation, types::v1 as types,
 };

@@ -18,6 +18,7 @@
 //! - [`declare`]: [`Service`], the trait a service implements, and the
 //!   [`Declaration`] of its views, reactors and API.
 //! - [`run`]: [`Built`], start-up and the running service; [`rebuild`].
+//! - [`tenancy`]: which principal reads and writes which tenant's data.
 //! - `health`: the live health of a service's names.
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod declare;
 mod health;
 pub mod run;
 pub mod settings;
+pub mod tenancy;
 
 pub use declare::{Declaration, Parts, Readiness, Service, ViewNotReady};
 pub use run::{Built, build, rebuild, run};

@@ -4,6 +4,7 @@
 //! with examples.
 
 mod artifacts;
+mod lineage;
 mod operations;
 mod request;
 mod resources;
@@ -11,6 +12,7 @@ mod rotation;
 mod values;
 
 pub(crate) use artifacts::{ArtifactCommand, LsArgs, PullArgs, PushArgs, VerifyArgs};
+pub(crate) use lineage::{Direction, ExportArgs, GraphFormat, LineageCommand, PictureFormat, ShowArgs, WalkArgs};
 pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
 pub(crate) use request::{BucketArgs, DatabaseArgs, DecommissionArgs, ListArgs, RequestCommand, WatchArgs};
 pub(crate) use resources::{
@@ -84,6 +86,15 @@ pub(crate) struct ClientArgs {
         help_heading = CONNECTION
     )]
     pub(crate) ingest_server: String,
+    /// Lineage's gRPC address (`lineage`).
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_LINEAGE_SERVER",
+        default_value = "http://127.0.0.1:50054",
+        help_heading = CONNECTION
+    )]
+    pub(crate) lineage_server: String,
     /// Rotation's gRPC address (`rotation`).
     #[arg(
         long,
@@ -111,7 +122,7 @@ pub(crate) struct ClientArgs {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run services in this process: any of intake, ingest, provisioner and rotation, or `all`.
+    /// Run services in this process: any of intake, ingest, lineage, provisioner and rotation, or `all`.
     #[command(
         after_help = "Examples:\n  gantry serve all\n  gantry --config gantry.toml serve intake --drain-timeout 10"
     )]
@@ -140,6 +151,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  gantry artifact push report.html --tenant team-ml --run run-42 --step evaluate --input <ID>\n  gantry artifact pull <ID> -o report.html"
     )]
     Artifact(ArtifactCommand),
+    /// Lineage: where an artifact came from, what depends on it, as of any moment.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry lineage upstream <ID> --depth 5\n  gantry lineage show <ID> --format mermaid\n  gantry lineage impact <ID> --as-of 2025-03-01T00:00:00Z"
+    )]
+    Lineage(LineageCommand),
     /// Credentials' rotation: status, deadlines, rotation now, policy, the daily report.
     #[command(
         subcommand,

@@ -12,10 +12,12 @@
 //! - `reconcile`: `gantry admin reconcile` (the provisioner).
 //! - `rotation`: `gantry rotation ...` (rotation).
 //! - `artifacts`: `gantry artifact ...` and `gantry admin verify` (ingest).
+//! - `lineage`: `gantry lineage ...` (lineage).
 
 mod artifacts;
 mod audit;
 mod catalog;
+mod lineage;
 mod reconcile;
 mod request;
 mod resources;
@@ -24,6 +26,7 @@ mod rotation;
 pub(crate) use artifacts::{artifact, verify};
 pub(crate) use audit::audit;
 pub(crate) use catalog::catalog;
+pub(crate) use lineage::lineage;
 pub(crate) use reconcile::reconcile;
 pub(crate) use request::request;
 pub(crate) use resources::{bucket, database};
@@ -33,6 +36,7 @@ use crate::cli::{ClientArgs, Environment};
 use crate::failure::{Failure, TOKEN_HINT};
 use gantry_proto::artifacts::artifact_service_client::ArtifactServiceClient;
 use gantry_proto::intake::intake_service_client::IntakeServiceClient;
+use gantry_proto::lineage::lineage_service_client::LineageServiceClient;
 use gantry_proto::provisioner::provisioner_service_client::ProvisionerServiceClient;
 use gantry_proto::rotation::rotation_service_client::RotationServiceClient;
 use gantry_proto::types;
@@ -53,6 +57,9 @@ pub(crate) type ProvisionerClient = ProvisionerServiceClient<Authorised>;
 
 /// The ingest client of the `artifact` and `admin verify` commands.
 pub(crate) type IngestClient = ArtifactServiceClient<Authorised>;
+
+/// The lineage client of the `lineage` commands.
+pub(crate) type LineageClient = LineageServiceClient<Authorised>;
 
 /// The rotation client of the `rotation` commands.
 pub(crate) type RotationClient = RotationServiceClient<Authorised>;
@@ -111,6 +118,7 @@ enum Service {
     Intake,
     Provisioner,
     Ingest,
+    Lineage,
     Rotation,
 }
 
@@ -121,6 +129,7 @@ impl Service {
             Self::Intake => &args.server,
             Self::Provisioner => &args.provisioner_server,
             Self::Ingest => &args.ingest_server,
+            Self::Lineage => &args.lineage_server,
             Self::Rotation => &args.rotation_server,
         }
     }
@@ -131,6 +140,7 @@ impl Service {
             Self::Intake => "--server / GANTRY_SERVER",
             Self::Provisioner => "--provisioner-server / GANTRY_PROVISIONER_SERVER",
             Self::Ingest => "--ingest-server / GANTRY_INGEST_SERVER",
+            Self::Lineage => "--lineage-server / GANTRY_LINEAGE_SERVER",
             Self::Rotation => "--rotation-server / GANTRY_ROTATION_SERVER",
         }
     }
@@ -164,6 +174,11 @@ pub(crate) async fn provisioner(args: &ClientArgs) -> anyhow::Result<Provisioner
 /// Connects to ingest; its messages may be as large as its chunks.
 pub(crate) async fn ingest_client(args: &ClientArgs) -> anyhow::Result<IngestClient> {
     Ok(ArtifactServiceClient::new(connect(args, Service::Ingest).await?).max_decoding_message_size(16 * 1024 * 1024))
+}
+
+/// Connects to lineage; its answers may be large graphs.
+pub(crate) async fn lineage_client(args: &ClientArgs) -> anyhow::Result<LineageClient> {
+    Ok(LineageServiceClient::new(connect(args, Service::Lineage).await?).max_decoding_message_size(256 * 1024 * 1024))
 }
 
 /// Connects to rotation.

@@ -10,9 +10,11 @@
 //!   drift report, a manifest, files written.
 //! - `rotation`: credentials' rotation, and the daily report.
 //! - `artifacts`: what ingest stored, and what a verification found.
+//! - `lineage`: lineage's graphs as tables, JSON, Mermaid or DOT.
 
 mod artifacts;
 mod fields;
+mod lineage;
 mod resources;
 mod results;
 mod rotation;

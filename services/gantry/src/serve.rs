@@ -34,13 +34,11 @@ pub(crate) fn available() -> Vec<Runnable> {
     vec![
         runnable::<gantry_intake::Intake>(),
         runnable::<gantry_ingest::Ingest>(),
+        runnable::<gantry_lineage::Lineage>(),
         runnable::<gantry_provisioner::Provisioner>(),
         runnable::<gantry_rotation::Rotation>(),
     ]
 }
-
-/// The services of the design that later builds add.
-const PLANNED: &[&str] = &["lineage"];
 
 /// Returns the services named (`all`: every one), each once.
 pub(crate) fn resolve(requested: &[String]) -> anyhow::Result<Vec<Runnable>> {
@@ -51,8 +49,6 @@ pub(crate) fn resolve(requested: &[String]) -> anyhow::Result<Vec<Runnable>> {
             available.clone()
         } else if let Some(service) = available.iter().find(|service| service.name == name) {
             vec![*service]
-        } else if PLANNED.contains(&name.as_str()) {
-            anyhow::bail!("service {name} is not part of this build yet");
         } else {
             let names: Vec<&str> = available.iter().map(|service| service.name).collect();
             anyhow::bail!("unknown service {name}; one of {} or all", names.join(", "));
@@ -129,10 +125,10 @@ mod tests {
         let names = |services: Vec<Runnable>| services.into_iter().map(|service| service.name).collect::<Vec<_>>();
         assert_eq!(
             names(resolve(&["all".into(), "intake".into()]).unwrap()),
-            vec!["ingest", "intake", "provisioner", "rotation"]
+            vec!["ingest", "intake", "lineage", "provisioner", "rotation"]
         );
         assert_eq!(names(resolve(&["provisioner".into()]).unwrap()), vec!["provisioner"]);
-        assert!(resolve(&["lineage".into()]).unwrap_err().to_string().contains("not part of this build"));
+        assert_eq!(names(resolve(&["lineage".into()]).unwrap()), vec!["lineage"]);
         assert!(resolve(&["bogus".into()]).is_err());
     }
 }

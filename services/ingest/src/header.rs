@@ -46,17 +46,7 @@ pub(crate) fn retention_days(retention: RetentionPolicy) -> Option<u64> {
     }
 }
 
-/// Checks a tenant name: `^[a-z][a-z0-9-]{0,62}$`.
-pub(crate) fn tenant(field: &str, value: &str) -> Result<String, Violation> {
-    let valid = value.len() <= 63
-        && value.starts_with(|first: char| first.is_ascii_lowercase())
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if valid {
-        Ok(value.to_owned())
-    } else {
-        Err((field.into(), "required: a lower-case letter, then up to 62 of a-z, 0-9 and -".into()))
-    }
-}
+pub(crate) use gantry_service::tenancy::tenant;
 
 /// Checks a label: 1 to `max` bytes, no control characters.
 pub(crate) fn label(field: &str, value: &str, max: usize) -> Result<String, Violation> {

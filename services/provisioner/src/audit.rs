@@ -136,7 +136,7 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
             format!("period {} days (0: the tier's), strategy {}", policy.period_days, policy.strategy),
         ),
         Payload::NameReserved(_) | Payload::RequestVoided(_) => None,
-        // Ingest's events live on artifact subjects, never on a request's.
+        // Ingest's and lineage's events live on their own subjects, never on a request's.
         Payload::ArtifactStored(_)
         | Payload::ArtifactExpired(_)
         | Payload::BlobDeleted(_)
@@ -144,7 +144,8 @@ pub(crate) fn entry_of(payload: &Payload) -> Option<Entry> {
         | Payload::BlobCorrupted(_)
         | Payload::BlobDeletionStarted(_)
         | Payload::RunCompleted(_)
-        | Payload::RunLayoutWritten(_) => None,
+        | Payload::RunLayoutWritten(_)
+        | Payload::OpenLineageRunEvent(_) => None,
     }
 }
 

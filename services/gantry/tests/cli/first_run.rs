@@ -48,5 +48,11 @@ fn the_kubernetes_configs_are_what_every_service_reads() {
         config
             .section::<gantry_rotation::RotationSettings>("rotation")
             .unwrap_or_else(|error| panic!("{path}: {error:#}"));
+        let lineage: gantry_lineage::LineageSettings =
+            config.section("lineage").unwrap_or_else(|error| panic!("{path}: {error:#}"));
+        let listen: Option<std::net::SocketAddr> =
+            config.section::<gantry_service::ServiceSettings>("lineage").unwrap().listen;
+        assert_eq!(listen.map(|address| address.port()), Some(50054), "{path}: lineage on its port");
+        assert!(lineage.default_depth > 0, "{path}");
     }
 }

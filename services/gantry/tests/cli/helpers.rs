@@ -77,6 +77,7 @@ pub(crate) struct TestApp {
     provisioner: Option<(Running, ServiceSchema)>,
     rotation: Option<(Running, ServiceSchema)>,
     ingest: Option<(Running, ServiceSchema)>,
+    lineage: Option<(Running, ServiceSchema)>,
 }
 
 /// What one run of the binary printed and how it exited.
@@ -117,7 +118,7 @@ pub(crate) async fn spawn_app() -> TestApp {
     let intake = Running::start(intake);
     let settings: StreamSettings = config.section("stream").unwrap();
     let log = EventLog::open(env.nats.clone(), settings).await.expect("log");
-    TestApp { env, config, tokens, log, intake, provisioner: None, rotation: None, ingest: None }
+    TestApp { env, config, tokens, log, intake, provisioner: None, rotation: None, ingest: None, lineage: None }
 }
 
 /// Starts intake and the provisioner on the same stream, each on its own
@@ -182,6 +183,16 @@ pub(crate) async fn spawn_with_ingest() -> TestApp {
     app
 }
 
+/// Starts intake, ingest (as [`spawn_with_ingest`]) and lineage beside it.
+pub(crate) async fn spawn_with_lineage() -> TestApp {
+    let mut app = spawn_with_ingest().await;
+    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_lineage", app.env.schema) };
+    let config = app.config.clone().with("lineage.schema", &schema.name).with("lineage.listen", "127.0.0.1:0");
+    let lineage = gantry_service::build::<gantry_lineage::Lineage>(&config).await.expect("lineage builds");
+    app.lineage = Some((Running::start(lineage), schema));
+    app
+}
+
 impl TestApp {
     /// Runs `gantry <args>` as `subject` (a principal's token in
     /// `GANTRY_TOKEN`; `None`: no token at all).
@@ -219,7 +230,8 @@ impl TestApp {
             .env("GANTRY_SERVER", format!("http://{}", self.intake.address))
             .env("GANTRY_PROVISIONER_SERVER", format!("http://{}", address(&self.provisioner)))
             .env("GANTRY_ROTATION_SERVER", format!("http://{}", address(&self.rotation)))
-            .env("GANTRY_INGEST_SERVER", format!("http://{}", address(&self.ingest)));
+            .env("GANTRY_INGEST_SERVER", format!("http://{}", address(&self.ingest)))
+            .env("GANTRY_LINEAGE_SERVER", format!("http://{}", address(&self.lineage)));
         for variable in ["GANTRY_TOKEN", "GANTRY_CA_FILE", "GANTRY_TLS_DOMAIN", "GANTRY_CONFIG"] {
             command.env_remove(variable);
         }
@@ -397,7 +409,9 @@ impl TestApp {
 
     /// Stops the services and removes the test's stream, schemas and files.
     pub(crate) async fn cleanup(self) {
-        for (service, schema) in self.rotation.into_iter().chain(self.provisioner).chain(self.ingest) {
+        for (service, schema) in
+            self.rotation.into_iter().chain(self.provisioner).chain(self.ingest).chain(self.lineage)
+        {
             service.stop().await;
             drop(schema);
         }

@@ -6,6 +6,7 @@ mod artifacts;
 mod errors;
 mod first_run;
 mod helpers;
+mod lineage;
 mod operations;
 mod provisioner;
 mod rotation;

@@ -318,7 +318,7 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::RequestVoided(_) => {
             return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
         }
-        // Ingest's events live on artifact subjects, never on a request's.
+        // Ingest's and lineage's events live on their own subjects, never on a request's.
         Payload::ArtifactStored(_)
         | Payload::ArtifactExpired(_)
         | Payload::BlobDeleted(_)
@@ -326,7 +326,8 @@ fn changed(mut state: RequestState, payload: &Payload, actor: &pb::Principal, at
         | Payload::BlobCorrupted(_)
         | Payload::BlobDeletionStarted(_)
         | Payload::RunCompleted(_)
-        | Payload::RunLayoutWritten(_) => {
+        | Payload::RunLayoutWritten(_)
+        | Payload::OpenLineageRunEvent(_) => {
             return Err(format!("{} does not belong on a request", gantry_eventlog::event_type_of(payload)));
         }
     }

@@ -1,0 +1,153 @@
+//! The answers: a walk or a run's rows turned into a [`pb::Graph`] (node
+//! and producer details, the agent filter, each edge with its producer),
+//! the runs an impact would re-run, and the producers' full inputs and
+//! outputs for an OpenLineage export.
+
+use crate::graph::{self, Walked};
+use gantry_proto::lineage as pb;
+use sqlx::PgPool;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
+
+/// The nodes and edges a query found, before details are read.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    /// The node asked about, if any.
+    pub(crate) root: Option<Uuid>,
+    /// Every node with its generation.
+    pub(crate) nodes: Vec<(Uuid, u32)>,
+    /// (input, output) pairs.
+    pub(crate) edges: Vec<(Uuid, Uuid)>,
+    pub(crate) truncated: bool,
+}
+
+impl Found {
+    /// What a walk from `root` visited.
+    pub(crate) fn walked(root: Uuid, walked: Walked) -> Self {
+        Self { root: Some(root), nodes: walked.nodes, edges: walked.edges, truncated: walked.truncated }
+    }
+}
+
+/// Reads the details of what was found, as of `as_of`, and keeps only the
+/// nodes `agent` made (the root always stays) and the edges between kept nodes.
+pub(crate) async fn assemble(
+    pool: &PgPool,
+    found: Found,
+    as_of: i64,
+    answer_sequence: u64,
+    agent: Option<&str>,
+) -> sqlx::Result<pb::Graph> {
+    let depths: HashMap<Uuid, u32> = found.nodes.iter().copied().collect();
+    let ids: Vec<Uuid> = found.nodes.iter().map(|(id, _)| *id).collect();
+    let mut nodes = graph::nodes(pool, &ids, as_of).await?;
+    let producer_ids: Vec<Uuid> =
+        nodes.iter().filter_map(|node| node.producer_id.parse().ok()).collect::<BTreeSet<Uuid>>().into_iter().collect();
+    let mut producers = graph::producers(pool, &producer_ids, as_of).await?;
+    let agents: HashMap<String, String> =
+        producers.iter().map(|producer| (producer.producer_id.clone(), producer.agent.clone())).collect();
+    let root = found.root.map(|root| root.to_string()).unwrap_or_default();
+    nodes.retain(|node| {
+        node.node_id == root
+            || agent.is_none_or(|agent| agents.get(&node.producer_id).is_some_and(|made| made == agent))
+    });
+    for node in &mut nodes {
+        node.depth = node.node_id.parse().ok().and_then(|id| depths.get(&id).copied()).unwrap_or(0);
+    }
+    nodes.sort_by(|a, b| (a.depth, a.appeared_sequence, &a.node_id).cmp(&(b.depth, b.appeared_sequence, &b.node_id)));
+    let made_by: HashMap<String, String> =
+        nodes.iter().map(|node| (node.node_id.clone(), node.producer_id.clone())).collect();
+    let mut edges: Vec<pb::Edge> = found
+        .edges
+        .iter()
+        .map(|(input, output)| (input.to_string(), output.to_string()))
+        .filter(|(input, output)| made_by.contains_key(input) && made_by.contains_key(output))
+        .map(|(input, output)| pb::Edge { producer_id: made_by[&output].clone(), input_id: input, output_id: output })
+        .collect();
+    edges.sort_by(|a, b| (&a.output_id, &a.input_id).cmp(&(&b.output_id, &b.input_id)));
+    edges.dedup();
+    let used: HashSet<&String> = made_by.values().collect();
+    producers.retain(|producer| used.contains(&producer.producer_id));
+    Ok(pb::Graph {
+        root_id: root,
+        nodes,
+        edges,
+        producers,
+        truncated: found.truncated,
+        as_of_sequence: answer_sequence,
+    })
+}
+
+/// Returns what a run's producers made and used: outputs at depth 0,
+/// inputs at depth 1.
+pub(crate) async fn run(pool: &PgPool, producers: &[Uuid], as_of: i64) -> sqlx::Result<Found> {
+    let outputs = graph::outputs_of(pool, producers, as_of).await?;
+    let output_ids: Vec<Uuid> = outputs.iter().map(|(node, _)| *node).collect();
+    let edges = graph::inputs_of(pool, &output_ids, as_of).await?;
+    let output_set: HashSet<Uuid> = output_ids.iter().copied().collect();
+    let mut nodes: Vec<(Uuid, u32)> = output_ids.iter().map(|id| (*id, 0)).collect();
+    let inputs: BTreeSet<Uuid> =
+        edges.iter().map(|(input, _)| *input).filter(|input| !output_set.contains(input)).collect();
+    nodes.extend(inputs.into_iter().map(|id| (id, 1)));
+    Ok(Found { root: None, nodes, edges, truncated: false })
+}
+
+/// The runs whose steps made a node of `graph` other than its root: what
+/// would have to be run again if the root were wrong.
+pub(crate) fn runs_to_rerun(graph: &pb::Graph) -> Vec<pb::RunToRerun> {
+    let producers: HashMap<&str, &pb::Producer> =
+        graph.producers.iter().map(|producer| (producer.producer_id.as_str(), producer)).collect();
+    let mut runs: BTreeMap<(String, String), (BTreeSet<String>, u32)> = BTreeMap::new();
+    for node in graph.nodes.iter().filter(|node| node.node_id != graph.root_id) {
+        let Some(producer) = producers.get(node.producer_id.as_str()) else { continue };
+        let step = if producer.step_id.is_empty() { producer.job_name.clone() } else { producer.step_id.clone() };
+        let run = runs.entry((producer.tenant.clone(), producer.run_id.clone())).or_default();
+        run.0.insert(step);
+        run.1 += 1;
+    }
+    runs.into_iter()
+        .map(|((tenant, run_id), (steps, outputs))| pb::RunToRerun {
+            tenant,
+            run_id,
+            step_ids: steps.into_iter().collect(),
+            outputs,
+        })
+        .collect()
+}
+
+/// Every input and output of each producer of `graph` (not only those the
+/// query reached), with the details of each node, for an export.
+#[derive(Debug, Default)]
+pub(crate) struct ProducerDatasets {
+    /// Each producer's inputs and outputs: (inputs, outputs), node ids.
+    pub(crate) by_producer: HashMap<String, (BTreeSet<String>, BTreeSet<String>)>,
+    /// Every node named above.
+    pub(crate) nodes: HashMap<String, pb::Node>,
+}
+
+/// Reads every input and output of `producers` as of `as_of`.
+pub(crate) async fn producer_datasets(
+    pool: &PgPool,
+    producers: &[pb::Producer],
+    as_of: i64,
+) -> sqlx::Result<ProducerDatasets> {
+    let ids: Vec<Uuid> = producers.iter().filter_map(|producer| producer.producer_id.parse().ok()).collect();
+    let outputs = graph::outputs_of(pool, &ids, as_of).await?;
+    let output_ids: Vec<Uuid> = outputs.iter().map(|(node, _)| *node).collect();
+    let inputs = graph::inputs_of(pool, &output_ids, as_of).await?;
+    let made_by: HashMap<Uuid, Uuid> = outputs.iter().copied().collect();
+    let mut datasets = ProducerDatasets::default();
+    for (node, producer) in &outputs {
+        datasets.by_producer.entry(producer.to_string()).or_default().1.insert(node.to_string());
+    }
+    for (input, output) in &inputs {
+        if let Some(producer) = made_by.get(output) {
+            datasets.by_producer.entry(producer.to_string()).or_default().0.insert(input.to_string());
+        }
+    }
+    let every: BTreeSet<Uuid> = output_ids.iter().copied().chain(inputs.iter().map(|(input, _)| *input)).collect();
+    let every: Vec<Uuid> = every.into_iter().collect();
+    for node in graph::nodes(pool, &every, as_of).await? {
+        datasets.nodes.insert(node.node_id.clone(), node);
+    }
+    Ok(datasets)
+}
