@@ -12,10 +12,12 @@
 //! - `reconcile`: `gantry admin reconcile` (the provisioner).
 //! - `rotation`: `gantry rotation ...` (rotation).
 //! - `artifacts`: `gantry artifact ...` and `gantry admin verify` (ingest).
+//! - `events`: `gantry events watch` (console).
 
 mod artifacts;
 mod audit;
 mod catalog;
+mod events;
 mod reconcile;
 mod request;
 mod resources;
@@ -24,6 +26,7 @@ mod rotation;
 pub(crate) use artifacts::{artifact, verify};
 pub(crate) use audit::audit;
 pub(crate) use catalog::catalog;
+pub(crate) use events::events;
 pub(crate) use reconcile::reconcile;
 pub(crate) use request::request;
 pub(crate) use resources::{bucket, database};
@@ -32,6 +35,7 @@ pub(crate) use rotation::rotation;
 use crate::cli::{ClientArgs, Environment};
 use crate::failure::{Failure, TOKEN_HINT};
 use gantry_proto::artifacts::artifact_service_client::ArtifactServiceClient;
+use gantry_proto::events::event_service_client::EventServiceClient;
 use gantry_proto::intake::intake_service_client::IntakeServiceClient;
 use gantry_proto::provisioner::provisioner_service_client::ProvisionerServiceClient;
 use gantry_proto::rotation::rotation_service_client::RotationServiceClient;
@@ -56,6 +60,9 @@ pub(crate) type IngestClient = ArtifactServiceClient<Authorised>;
 
 /// The rotation client of the `rotation` commands.
 pub(crate) type RotationClient = RotationServiceClient<Authorised>;
+
+/// The console client of the `events` commands.
+pub(crate) type EventsClient = EventServiceClient<Authorised>;
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
@@ -94,6 +101,7 @@ enum Service {
     Provisioner,
     Ingest,
     Rotation,
+    Events,
 }
 
 impl Service {
@@ -104,6 +112,7 @@ impl Service {
             Self::Provisioner => &args.provisioner_server,
             Self::Ingest => &args.ingest_server,
             Self::Rotation => &args.rotation_server,
+            Self::Events => &args.events_server,
         }
     }
 
@@ -114,6 +123,7 @@ impl Service {
             Self::Provisioner => "--provisioner-server / GANTRY_PROVISIONER_SERVER",
             Self::Ingest => "--ingest-server / GANTRY_INGEST_SERVER",
             Self::Rotation => "--rotation-server / GANTRY_ROTATION_SERVER",
+            Self::Events => "--events-server / GANTRY_EVENTS_SERVER",
         }
     }
 }
@@ -151,6 +161,11 @@ pub(crate) async fn ingest_client(args: &ClientArgs) -> anyhow::Result<IngestCli
 /// Connects to rotation.
 pub(crate) async fn rotation_client(args: &ClientArgs) -> anyhow::Result<RotationClient> {
     Ok(RotationServiceClient::new(connect(args, Service::Rotation).await?))
+}
+
+/// Connects to console (the event stream).
+pub(crate) async fn events_client(args: &ClientArgs) -> anyhow::Result<EventsClient> {
+    Ok(EventServiceClient::new(connect(args, Service::Events).await?))
 }
 
 /// Returns an error and its sources in one line.

@@ -29,9 +29,18 @@ fn runnable<S: Service>() -> Runnable {
     }
 }
 
+/// Console: the skeleton's service plus its HTTP side (SSE and the page).
+fn console() -> Runnable {
+    Runnable {
+        run: |config, shutdown| Box::pin(async move { gantry_console::run(&config, shutdown).await }),
+        ..runnable::<gantry_console::Console>()
+    }
+}
+
 /// The services this build can run.
 pub(crate) fn available() -> Vec<Runnable> {
     vec![
+        console(),
         runnable::<gantry_intake::Intake>(),
         runnable::<gantry_ingest::Ingest>(),
         runnable::<gantry_provisioner::Provisioner>(),
@@ -129,7 +138,7 @@ mod tests {
         let names = |services: Vec<Runnable>| services.into_iter().map(|service| service.name).collect::<Vec<_>>();
         assert_eq!(
             names(resolve(&["all".into(), "intake".into()]).unwrap()),
-            vec!["ingest", "intake", "provisioner", "rotation"]
+            vec!["console", "ingest", "intake", "provisioner", "rotation"]
         );
         assert_eq!(names(resolve(&["provisioner".into()]).unwrap()), vec!["provisioner"]);
         assert!(resolve(&["lineage".into()]).unwrap_err().to_string().contains("not part of this build"));
