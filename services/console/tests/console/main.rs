@@ -6,4 +6,5 @@
 mod browser;
 mod helpers;
 mod http;
+mod secrets;
 mod watch;
