@@ -14,7 +14,10 @@
 //!   overdue, and rotations per second beside the bare staged-protocol
 //!   calls (the emulator too);
 //! - ingest: a 1 GiB upload beside the hash rate and the disk, the same
-//!   upload to S3 beside a plain multipart upload, downloads.
+//!   upload to S3 beside a plain multipart upload, downloads;
+//! - watch: one `EventService/Watch` client replaying 1,000,000 events
+//!   beside a raw JetStream ordered consumer of the same stream, and the
+//!   append → SSE delivery latency.
 //!
 //! Run with `cargo run --release -p gantry-bench -- --help`. It uses the
 //! local Postgres, NATS and moto (like the tests: its own stream, schemas,
@@ -31,6 +34,7 @@
 //! - `provision`: provisioning through Gantry and the bare calls.
 //! - `rotation`: rotation's scan and rate, and the bare calls.
 //! - `ingest`: artifact uploads and downloads, and their limits.
+//! - `watch`: the event stream's replay rate and its SSE latency.
 
 mod catchup;
 mod cpu;
@@ -41,6 +45,7 @@ mod platform;
 mod provision;
 mod requests;
 mod rotation;
+mod watch;
 
 use clap::Parser;
 
@@ -52,7 +57,7 @@ use std::time::Duration;
 /// Gantry's benchmark: prints figures, asserts nothing.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Which figures: requests, catchup, provision, rotation, ingest or all.
+    /// Which figures: requests, catchup, provision, rotation, ingest, watch or all.
     #[arg(default_value = "all")]
     which: String,
     /// Concurrent clients of the request load.
@@ -82,6 +87,12 @@ struct Args {
     /// Credentials rotated by the rotation figure.
     #[arg(long, default_value_t = 200)]
     rotations: usize,
+    /// Events the watch figure replays.
+    #[arg(long, default_value_t = 1_000_000)]
+    watch_events: usize,
+    /// Appends timed by the watch figure's SSE latency.
+    #[arg(long, default_value_t = 2000)]
+    latency_samples: usize,
     /// Bytes of the artifact the ingest figure uploads.
     #[arg(long, default_value_t = 1 << 30)]
     artifact_bytes: u64,
@@ -109,6 +120,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.which.as_str(), "all" | "ingest") {
         ingest::run(args.artifact_bytes, args.s3_bytes).await?;
+    }
+    if matches!(args.which.as_str(), "all" | "watch") {
+        watch::run(args.watch_events, args.latency_samples).await?;
     }
     Ok(())
 }

@@ -2,8 +2,11 @@
 //! access: from its payload when it says, else from its aggregate — a
 //! request's environment is in its first event (the request), a name's in
 //! its id (`<env>.<name>`), a run's tenant in its id (`<tenant>.<id>`).
-//! Requests first seen mid-history are looked up once (a direct get of
-//! their subject's first message) and remembered, within a bound.
+//! A request's environment is remembered from its first event as the watch
+//! passes it; one first seen mid-history is looked up (a direct get of its
+//! subject's first message) only when the watch filters on environments —
+//! otherwise its events' `environment` is left empty rather than cost a
+//! round trip per request during a replay.
 
 use gantry_eventlog::{Decoded, EventLog, RecordedEvent};
 use gantry_proto::events::envelope::Payload;
@@ -65,8 +68,16 @@ impl Scopes {
         Self { log, requests: HashMap::new() }
     }
 
-    /// Returns the event's scope (`payload` is unset for an unknown type).
-    pub(crate) async fn of(&mut self, aggregate_type: &str, aggregate_id: &str, payload: Option<&Payload>) -> Scope {
+    /// Returns the event's scope (`payload` is unset for an unknown type);
+    /// `look_up`: read a request's first event when its environment is not
+    /// known yet.
+    pub(crate) async fn of(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        payload: Option<&Payload>,
+        look_up: bool,
+    ) -> Scope {
         let tenant = payload.and_then(tenant_of).map(str::to_owned);
         let tenant = tenant.unwrap_or_else(|| match aggregate_type {
             "run" => aggregate_id.rsplit_once('.').map(|(tenant, _)| tenant.to_owned()).unwrap_or_default(),
@@ -78,7 +89,8 @@ impl Scopes {
                 environment
             }
             (_, Some(environment)) => environment,
-            ("request", None) => self.request_environment(aggregate_id).await,
+            ("request", None) if look_up => self.request_environment(aggregate_id).await,
+            ("request", None) => self.requests.get(aggregate_id).cloned().unwrap_or_default(),
             ("name", None) => {
                 aggregate_id.split_once('.').map(|(environment, _)| environment.to_owned()).unwrap_or_default()
             }

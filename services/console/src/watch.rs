@@ -194,7 +194,9 @@ impl Producer {
         if !self.filter.admits_kind(&envelope.event_type, &envelope.aggregate_type) {
             return None;
         }
-        let scope = scopes.of(&envelope.aggregate_type, &envelope.aggregate_id, envelope.payload.as_ref()).await;
+        let look_up = !self.filter.environments.is_empty();
+        let (aggregate_type, aggregate_id) = (&envelope.aggregate_type, &envelope.aggregate_id);
+        let scope = scopes.of(aggregate_type, aggregate_id, envelope.payload.as_ref(), look_up).await;
         if !self.filter.admits_scope(&scope) || !may_see(&self.caller, &envelope.aggregate_type, &scope.tenant) {
             return None;
         }
