@@ -21,7 +21,8 @@
 //! - `grpc`: the `EventService`.
 //! - `view`: the `console` view (requests and credentials) and its reads.
 //! - `lag`: each durable consumer's lag behind the log, from JetStream.
-//! - `http`: the SSE endpoint, the page, its login and assets.
+//! - `http`: the SSE endpoint, the page (its handlers, and its HTML in
+//!   `http::render`), its login and assets.
 //! - `app`: [`Console`] on the service skeleton, and [`ConsoleServer`],
 //!   which serves gRPC and HTTP side by side.
 

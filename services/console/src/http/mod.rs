@@ -13,6 +13,7 @@
 //! logs and browser history).
 
 mod page;
+mod render;
 mod sse;
 
 use crate::app::Console;
