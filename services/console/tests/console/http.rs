@@ -120,3 +120,48 @@ async fn login(mesh: &Mesh, token: &str) -> hyper::Response<hyper::body::Incomin
 async fn login_status(mesh: &Mesh, token: &str) -> u16 {
     login(mesh, token).await.status().as_u16()
 }
+
+/// The rows of one table of the summary (`<table id="…">` to `</table>`).
+fn table<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page.find(&format!("<table id=\"{id}\">")).unwrap_or_else(|| panic!("no table {id}"));
+    let end = page[start..].find("</table>").unwrap() + start;
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn the_summary_follows_provisioning_and_rotation_from_the_log() {
+    use gantry_proto::events::envelope::Payload;
+    use gantry_proto::events::{
+        CredentialsStored, ProvisioningFailed, ProvisioningStarted, ResourceProvisioned, RotationOverdue,
+    };
+    let mesh = Mesh::start(&[], false).await;
+    let (in_flight, _) = mesh.request("building", Environment::Prod).await;
+    mesh.append("request", &in_flight, Payload::ProvisioningStarted(ProvisioningStarted {})).await;
+    let (failed, _) = mesh.request("broken", Environment::Prod).await;
+    mesh.append("request", &failed, Payload::ProvisioningStarted(ProvisioningStarted {})).await;
+    let failure = ProvisioningFailed { reason: "the platform Postgres refused".into(), retryable: false };
+    mesh.append("request", &failed, Payload::ProvisioningFailed(failure)).await;
+    let (overdue, _) = mesh.request("stale", Environment::Dev).await;
+    let secret = "goldenpath/dev/stale/postgres".to_owned();
+    let stored = CredentialsStored { secret_name: secret.clone(), ..Default::default() };
+    mesh.append("request", &overdue, Payload::CredentialsStored(stored)).await;
+    mesh.append("request", &overdue, Payload::ResourceProvisioned(ResourceProvisioned { secret_path: secret.clone() }))
+        .await;
+    let deadline = prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 };
+    let late = RotationOverdue { secret_name: secret.clone(), deadline: Some(deadline), generation: 1 };
+    let last = mesh.append("request", &overdue, Payload::RotationOverdue(late)).await.sequence;
+
+    let (status, summary) = mesh.get_text(&format!("/summary?min_sequence={last}"), "alice").await;
+    assert_eq!(status, 200);
+    assert!(table(&summary, "in-flight").contains(&in_flight), "{summary}");
+    assert!(!table(&summary, "pending").contains(&in_flight), "no longer pending");
+    let failed_rows = table(&summary, "failed");
+    assert!(failed_rows.contains(&failed) && failed_rows.contains("the platform Postgres refused"), "{failed_rows}");
+    let credentials = table(&summary, "credentials");
+    assert!(
+        credentials.contains(&secret) && credentials.contains("overdue") && credentials.contains(" ago"),
+        "{credentials}"
+    );
+    assert!(!table(&summary, "in-flight").contains(&overdue), "ready is neither pending nor in flight");
+    mesh.cleanup().await;
+}
