@@ -28,6 +28,8 @@ pub(crate) struct Scope {
 #[derive(Debug)]
 pub(crate) struct Scopes {
     log: EventLog,
+    /// The stream, once a lookup needed it.
+    stream: Option<async_nats::jetstream::stream::Stream>,
     /// Request id → environment.
     requests: HashMap<String, String>,
 }
@@ -65,7 +67,7 @@ fn tenant_of(payload: &Payload) -> Option<&str> {
 
 impl Scopes {
     pub(crate) fn new(log: EventLog) -> Self {
-        Self { log, requests: HashMap::new() }
+        Self { log, stream: None, requests: HashMap::new() }
     }
 
     /// Returns the event's scope (`payload` is unset for an unknown type);
@@ -125,9 +127,12 @@ impl Scopes {
         environment
     }
 
-    async fn first_event(&self, aggregate_type: &str, aggregate_id: &str) -> anyhow::Result<Option<RecordedEvent>> {
+    async fn first_event(&mut self, aggregate_type: &str, aggregate_id: &str) -> anyhow::Result<Option<RecordedEvent>> {
         let subject = self.log.subject(aggregate_type, aggregate_id);
-        let stream = self.log.jetstream().get_stream(&self.log.settings().name).await?;
+        let stream = match &self.stream {
+            Some(stream) => stream,
+            None => self.stream.insert(self.log.jetstream().get_stream(&self.log.settings().name).await?),
+        };
         let message = stream.direct_get_next_for_subject(subject.as_str(), Some(1)).await?;
         Ok(match gantry_eventlog::envelope::decode(message.sequence, &subject, &message.payload) {
             Decoded::Known(event) => Some(*event),
