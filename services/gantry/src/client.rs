@@ -61,9 +61,6 @@ pub(crate) type IngestClient = ArtifactServiceClient<Authorised>;
 /// The rotation client of the `rotation` commands.
 pub(crate) type RotationClient = RotationServiceClient<Authorised>;
 
-/// The console client of the `events` commands.
-pub(crate) type EventsClient = EventServiceClient<Authorised>;
-
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
 pub(crate) struct Bearer(MetadataValue<Ascii>);
@@ -162,6 +159,9 @@ pub(crate) async fn ingest_client(args: &ClientArgs) -> anyhow::Result<IngestCli
 pub(crate) async fn rotation_client(args: &ClientArgs) -> anyhow::Result<RotationClient> {
     Ok(RotationServiceClient::new(connect(args, Service::Rotation).await?))
 }
+
+/// The console client of the `events` commands.
+pub(crate) type EventsClient = EventServiceClient<Authorised>;
 
 /// Connects to console (the event stream).
 pub(crate) async fn events_client(args: &ClientArgs) -> anyhow::Result<EventsClient> {
