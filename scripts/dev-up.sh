@@ -102,6 +102,7 @@ cat >&2 <<EOF
 Gantry dev mesh: intake on ${GANTRY_INTAKE__LISTEN:-127.0.0.1:50051}, provisioner on ${GANTRY_PROVISIONER__LISTEN:-127.0.0.1:50052},
   ingest on ${GANTRY_INGEST__LISTEN:-127.0.0.1:50053} (artifacts under .gantry/artifacts), lineage on ${GANTRY_LINEAGE__LISTEN:-127.0.0.1:50054},
   rotation on ${GANTRY_ROTATION__LISTEN:-127.0.0.1:50055},
+  console (event stream) on ${GANTRY_CONSOLE__LISTEN:-127.0.0.1:50056}, its page on http://${GANTRY_CONSOLE__HTTP_LISTEN:-127.0.0.1:8080}/ (log in with a token below),
   metrics on http://${GANTRY_TELEMETRY__METRICS_LISTEN:-127.0.0.1:9464}/metrics
   Postgres 127.0.0.1:5432 (every environment's platform Postgres too), NATS 127.0.0.1:4222,
   moto $GANTRY_MOTO_URL (Secrets Manager, S3)
@@ -113,6 +114,7 @@ In another terminal:
   GANTRY_TOKEN=\$ALICE_TOKEN gantry request db ...
   GANTRY_TOKEN=\$BOB_TOKEN   gantry request list
   GANTRY_TOKEN=\$BOB_TOKEN   gantry request approve <ID>
+  GANTRY_TOKEN=\$CAROL_TOKEN gantry events watch --from 1
 
 Ctrl-C stops the mesh (Postgres, NATS and moto keep running).
 

@@ -14,6 +14,9 @@
 #                     own: initdb/postgres, nats-server and setpriv (nothing started)
 #   ensure_venv       .venv holds the pinned tools of scripts/requirements-dev.txt
 #   ensure_moto       moto's server (S3 / Secrets Manager API) answers on 127.0.0.1:5000
+#   ensure_chromium   Debian's chromium at /usr/bin/chromium (the console's browser test)
+#   ensure_browser_test_deps   services/console/tests/browser/node_modules from its
+#                     package-lock.json (playwright-core, which drives that chromium)
 #   export_local_aws_env   dummy AWS credentials/region for the local emulator
 #
 # Missing system packages are installed with apt-get (Debian); `apt-get update`
@@ -423,6 +426,47 @@ ensure_moto() {
     done
     _gantry_err "moto server did not answer on $GANTRY_MOTO_URL within 30s (see $logfile)"
     return 1
+}
+
+# ---------------------------------------------------------------------------
+# Headless browser of the console's page test (services/console/tests)
+
+GANTRY_CHROMIUM=/usr/bin/chromium
+GANTRY_BROWSER_TEST_DIR="${GANTRY_ROOT}/services/console/tests/browser"
+
+# Debian's chromium: the console test drives it headless through playwright-core
+# (no browser download: playwright's own builds are not used).
+ensure_chromium() {
+    if [[ -x "$GANTRY_CHROMIUM" ]]; then
+        return 0
+    fi
+    _gantry_apt_install chromium || return 1
+    if [[ ! -x "$GANTRY_CHROMIUM" ]]; then
+        _gantry_err "$GANTRY_CHROMIUM is missing after installing chromium"
+        return 1
+    fi
+}
+
+# The browser test's node_modules, from its committed package-lock.json
+# (`npm ci`), reinstalled only when the lock file changes.
+ensure_browser_test_deps() {
+    if ! command -v npm >/dev/null 2>&1; then
+        _gantry_err "npm not found: the console's browser test needs Node.js >= 18 with npm"
+        return 1
+    fi
+    local stamp="$GANTRY_BROWSER_TEST_DIR/node_modules/.gantry-package-lock.sha256" want
+    want="$(sha256sum <"$GANTRY_BROWSER_TEST_DIR/package-lock.json" | cut -d' ' -f1)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    mkdir -p "$GANTRY_STATE_DIR"
+    _gantry_log "npm ci in services/console/tests/browser (log: .gantry/npm.log)"
+    if ! (cd "$GANTRY_BROWSER_TEST_DIR" && npm ci --no-audit --no-fund >>"$GANTRY_STATE_DIR/npm.log" 2>&1); then
+        tail -n 20 "$GANTRY_STATE_DIR/npm.log" >&2
+        _gantry_err "npm ci failed in services/console/tests/browser"
+        return 1
+    fi
+    printf '%s\n' "$want" >"$stamp"
 }
 
 # Dummy credentials and region for the local AWS emulator. Without them the AWS

@@ -7,6 +7,8 @@
 #    127.0.0.1:5000 (S3 / Secrets Manager), and the Python tools in .venv;
 #    and that the fault tests can start private servers of their own on spare
 #    ports (initdb/postgres, nats-server, setpriv installed; none started);
+#    and that the console's browser test has Debian's chromium and its
+#    playwright-core (services/console/tests/browser, `npm ci`);
 # 2. validates the Kubernetes manifests offline (scripts/validate-k8s.sh),
 #    and checks the alerting rules (promtool, with their unit tests) and the
 #    Grafana dashboard (scripts/check-monitoring.sh);
@@ -28,6 +30,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$GANTRY_ROOT"
 
 ensure_everything
+ensure_chromium
+ensure_browser_test_deps
 
 export GANTRY_TEST_DATABASE_URL="${GANTRY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export GANTRY_TEST_NATS_URL="${GANTRY_TEST_NATS_URL:-nats://127.0.0.1:4222}"

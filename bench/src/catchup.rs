@@ -62,7 +62,7 @@ fn event(id: Uuid, index: usize, creation: bool) -> NewEvent {
 }
 
 /// Writes `events` events: 60% requests, then approvals of the first ones.
-async fn write_backlog(log: &EventLog, events: usize) -> anyhow::Result<usize> {
+pub(crate) async fn write_backlog(log: &EventLog, events: usize) -> anyhow::Result<usize> {
     let creations = events * 3 / 5;
     let ids: Vec<Uuid> = (0..creations).map(|_| Uuid::now_v7()).collect();
     let mut pending = FuturesUnordered::new();

@@ -18,6 +18,9 @@
 //! - lineage: a generated graph of 1,000,000 edges: the view's catch-up
 //!   rate, and Upstream / Downstream at depth 5 and 20 and Impact of a
 //!   widely used input, p50 and p99 over gRPC.
+//! - watch: one `EventService/Watch` client replaying 1,000,000 events
+//!   beside a raw JetStream ordered consumer of the same stream, and the
+//!   append → SSE delivery latency.
 //!
 //! Run with `cargo run --release -p gantry-bench -- --help`. It uses the
 //! local Postgres, NATS and moto (like the tests: its own stream, schemas,
@@ -35,6 +38,7 @@
 //! - `rotation`: rotation's scan and rate, and the bare calls.
 //! - `ingest`: artifact uploads and downloads, and their limits.
 //! - `lineage`: the generated lineage graph, its catch-up and its queries.
+//! - `watch`: the event stream's replay rate and its SSE latency.
 
 mod catchup;
 mod cpu;
@@ -46,6 +50,7 @@ mod platform;
 mod provision;
 mod requests;
 mod rotation;
+mod watch;
 
 use clap::Parser;
 
@@ -57,7 +62,7 @@ use std::time::Duration;
 /// Gantry's benchmark: prints figures, asserts nothing.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Which figures: requests, catchup, provision, rotation, ingest, lineage or all.
+    /// Which figures: requests, catchup, provision, rotation, ingest, lineage, watch or all.
     #[arg(default_value = "all")]
     which: String,
     /// Concurrent clients of the request load.
@@ -87,6 +92,12 @@ struct Args {
     /// Credentials rotated by the rotation figure.
     #[arg(long, default_value_t = 200)]
     rotations: usize,
+    /// Events the watch figure replays.
+    #[arg(long, default_value_t = 1_000_000)]
+    watch_events: usize,
+    /// Appends timed by the watch figure's SSE latency.
+    #[arg(long, default_value_t = 2000)]
+    latency_samples: usize,
     /// Bytes of the artifact the ingest figure uploads.
     #[arg(long, default_value_t = 1 << 30)]
     artifact_bytes: u64,
@@ -123,6 +134,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.which.as_str(), "all" | "lineage") {
         lineage::run(args.lineage_edges, args.batch_size, args.lineage_calls).await?;
+    }
+    if matches!(args.which.as_str(), "all" | "watch") {
+        watch::run(args.watch_events, args.latency_samples).await?;
     }
     Ok(())
 }

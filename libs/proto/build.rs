@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gantry/events/v1/rotation.proto",
         "gantry/events/v1/artifacts.proto",
         "gantry/events/v1/lineage.proto",
+        "gantry/events/v1/watch.proto",
         "gantry/intake/v1/intake.proto",
         "gantry/provisioner/v1/provisioner.proto",
         "gantry/rotation/v1/rotation.proto",

@@ -9,6 +9,8 @@
 //! - [`stream`]: the stream's settings and its idempotent creation.
 //! - [`log`]: [`EventLog`] — append with optimistic concurrency and
 //!   de-duplication, load one aggregate (following one live is [`tail`]).
+//! - [`reader`]: [`read_log`], one reader's own cursor over the whole log
+//!   (from a sequence, a time or now; one subject filter).
 //! - [`tail`]: [`Tail`], one live reader of a subject filter shared by
 //!   every watch of an aggregate.
 //! - [`trace`]: W3C trace context carried in NATS headers.
@@ -27,6 +29,7 @@ pub mod envelope;
 pub mod log;
 pub mod projection;
 pub mod reactor;
+pub mod reader;
 pub mod rebuild;
 pub mod runner;
 pub mod stream;
@@ -37,6 +40,7 @@ pub use envelope::{Decoded, NewEvent, RecordedEvent, event_type_of};
 pub use log::{AppendError, Appended, EventLog, ExpectedSequence};
 pub use projection::{ParkedEvent, Prepared, Projection, View};
 pub use reactor::{ReactContext, ReactError, Reactor, ReactorFault, ReactorOptions, ReactorRunner, Work};
+pub use reader::{LogEntry, StartAt, read_log};
 pub use rebuild::Rebuilt;
 pub use runner::{FaultPoint, ProjectionRunner, RunEnd, RunnerOptions};
 pub use stream::StreamSettings;

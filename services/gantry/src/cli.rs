@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod lineage;
+mod events;
 mod operations;
 mod request;
 mod resources;
@@ -13,6 +14,7 @@ mod values;
 
 pub(crate) use artifacts::{ArtifactCommand, LsArgs, PullArgs, PushArgs, VerifyArgs};
 pub(crate) use lineage::{Direction, ExportArgs, GraphFormat, LineageCommand, PictureFormat, ShowArgs, WalkArgs};
+pub(crate) use events::{EventsCommand, EventsWatchArgs};
 pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
 pub(crate) use request::{BucketArgs, DatabaseArgs, DecommissionArgs, ListArgs, RequestCommand, WatchArgs};
 pub(crate) use resources::{
@@ -54,7 +56,8 @@ Examples:
 /// How client commands reach the mesh: intake (`request`, `catalog export`),
 /// the provisioner (`database`, `bucket`, `audit`, `admin reconcile`,
 /// `catalog export --from provisioner`), ingest (`artifact`, `admin
-/// verify`) and rotation (`rotation`) each have their own address; the token
+/// verify`), rotation (`rotation`) and console (`events`) each have their
+/// own address; the token
 /// and TLS settings serve all.
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
@@ -95,6 +98,15 @@ pub(crate) struct ClientArgs {
         help_heading = CONNECTION
     )]
     pub(crate) lineage_server: String,
+    /// Console's gRPC address (`events`).
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_EVENTS_SERVER",
+        default_value = "http://127.0.0.1:50056",
+        help_heading = CONNECTION
+    )]
+    pub(crate) events_server: String,
     /// Rotation's gRPC address (`rotation`).
     #[arg(
         long,
@@ -122,7 +134,7 @@ pub(crate) struct ClientArgs {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run services in this process: any of intake, ingest, lineage, provisioner and rotation, or `all`.
+    /// Run services in this process: any of console, intake, ingest, lineage, provisioner and rotation, or `all`.
     #[command(
         after_help = "Examples:\n  gantry serve all\n  gantry --config gantry.toml serve intake --drain-timeout 10"
     )]
@@ -163,6 +175,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  gantry rotation report --within 7d --format markdown\n  gantry rotation rotate goldenpath/prod/orders/postgres --reason \"leaked\""
     )]
     Rotation(RotationCommand),
+    /// The event log, live: follow every event you may see, filtered.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  gantry events watch --from 1 --environment prod\n  gantry --output json events watch --type rotation.overdue.v1"
+    )]
+    Events(EventsCommand),
     /// Export the catalog: what was requested (intake) or what exists (the provisioner).
     #[command(
         subcommand,

@@ -13,11 +13,13 @@
 //! - `rotation`: `gantry rotation ...` (rotation).
 //! - `artifacts`: `gantry artifact ...` and `gantry admin verify` (ingest).
 //! - `lineage`: `gantry lineage ...` (lineage).
+//! - `events`: `gantry events watch` (console).
 
 mod artifacts;
 mod audit;
 mod catalog;
 mod lineage;
+mod events;
 mod reconcile;
 mod request;
 mod resources;
@@ -27,6 +29,7 @@ pub(crate) use artifacts::{artifact, verify};
 pub(crate) use audit::audit;
 pub(crate) use catalog::catalog;
 pub(crate) use lineage::lineage;
+pub(crate) use events::events;
 pub(crate) use reconcile::reconcile;
 pub(crate) use request::request;
 pub(crate) use resources::{bucket, database};
@@ -35,6 +38,7 @@ pub(crate) use rotation::rotation;
 use crate::cli::{ClientArgs, Environment};
 use crate::failure::{Failure, TOKEN_HINT};
 use gantry_proto::artifacts::artifact_service_client::ArtifactServiceClient;
+use gantry_proto::events::event_service_client::EventServiceClient;
 use gantry_proto::intake::intake_service_client::IntakeServiceClient;
 use gantry_proto::lineage::lineage_service_client::LineageServiceClient;
 use gantry_proto::provisioner::provisioner_service_client::ProvisionerServiceClient;
@@ -120,6 +124,7 @@ enum Service {
     Ingest,
     Lineage,
     Rotation,
+    Events,
 }
 
 impl Service {
@@ -131,6 +136,7 @@ impl Service {
             Self::Ingest => &args.ingest_server,
             Self::Lineage => &args.lineage_server,
             Self::Rotation => &args.rotation_server,
+            Self::Events => &args.events_server,
         }
     }
 
@@ -142,6 +148,7 @@ impl Service {
             Self::Ingest => "--ingest-server / GANTRY_INGEST_SERVER",
             Self::Lineage => "--lineage-server / GANTRY_LINEAGE_SERVER",
             Self::Rotation => "--rotation-server / GANTRY_ROTATION_SERVER",
+            Self::Events => "--events-server / GANTRY_EVENTS_SERVER",
         }
     }
 }
@@ -184,6 +191,14 @@ pub(crate) async fn lineage_client(args: &ClientArgs) -> anyhow::Result<LineageC
 /// Connects to rotation.
 pub(crate) async fn rotation_client(args: &ClientArgs) -> anyhow::Result<RotationClient> {
     Ok(RotationServiceClient::new(connect(args, Service::Rotation).await?))
+}
+
+/// The console client of the `events` commands.
+pub(crate) type EventsClient = EventServiceClient<Authorised>;
+
+/// Connects to console (the event stream).
+pub(crate) async fn events_client(args: &ClientArgs) -> anyhow::Result<EventsClient> {
+    Ok(EventServiceClient::new(connect(args, Service::Events).await?))
 }
 
 /// Returns an error and its sources in one line.

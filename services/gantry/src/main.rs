@@ -5,7 +5,7 @@
 //!
 //! - `cli`: the command line (clap): commands, flags, help and examples.
 //! - `serve`: runs any set of services until SIGTERM/ctrl-c.
-//! - `client`: the commands that call intake, the provisioner, ingest, lineage or rotation over gRPC.
+//! - `client`: the commands that call intake, the provisioner, ingest, lineage, rotation or console over gRPC.
 //! - `watch`: `request watch`: the history, what it waits for, the end.
 //! - `external_secret`: the ExternalSecret manifest of a ready database.
 //! - `backend_config`: Terraform S3 backend files in a backend-state bucket.
@@ -48,6 +48,7 @@ async fn main() -> std::process::ExitCode {
         cli::Command::Rotation(command) => client::rotation(&cli.client, command).await,
         cli::Command::Artifact(command) => client::artifact(&cli.client, command).await,
         cli::Command::Lineage(command) => client::lineage(&cli.client, command).await,
+        cli::Command::Events(command) => client::events(&cli.client, command).await,
         cli::Command::Catalog(command) => client::catalog(&cli.client, command).await,
         cli::Command::Audit(command) => client::audit(&cli.client, command).await,
         cli::Command::Admin(command) => admin::run(cli.config.as_deref(), &cli.client, command).await,

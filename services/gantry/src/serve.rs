@@ -29,9 +29,18 @@ fn runnable<S: Service>() -> Runnable {
     }
 }
 
+/// Console: the skeleton's service plus its HTTP side (SSE and the page).
+fn console() -> Runnable {
+    Runnable {
+        run: |config, shutdown| Box::pin(async move { gantry_console::run(&config, shutdown).await }),
+        ..runnable::<gantry_console::Console>()
+    }
+}
+
 /// The services this build can run.
 pub(crate) fn available() -> Vec<Runnable> {
     vec![
+        console(),
         runnable::<gantry_intake::Intake>(),
         runnable::<gantry_ingest::Ingest>(),
         runnable::<gantry_lineage::Lineage>(),
@@ -125,7 +134,7 @@ mod tests {
         let names = |services: Vec<Runnable>| services.into_iter().map(|service| service.name).collect::<Vec<_>>();
         assert_eq!(
             names(resolve(&["all".into(), "intake".into()]).unwrap()),
-            vec!["ingest", "intake", "lineage", "provisioner", "rotation"]
+            vec!["console", "ingest", "intake", "lineage", "provisioner", "rotation"]
         );
         assert_eq!(names(resolve(&["provisioner".into()]).unwrap()), vec!["provisioner"]);
         assert_eq!(names(resolve(&["lineage".into()]).unwrap()), vec!["lineage"]);

@@ -54,5 +54,11 @@ fn the_kubernetes_configs_are_what_every_service_reads() {
             config.section::<gantry_service::ServiceSettings>("lineage").unwrap().listen;
         assert_eq!(listen.map(|address| address.port()), Some(50054), "{path}: lineage on its port");
         assert!(lineage.default_depth > 0, "{path}");
+        let console: gantry_console::ConsoleSettings =
+            config.section("console").unwrap_or_else(|error| panic!("{path}: {error:#}"));
+        assert_eq!(console.http_listen.to_string(), "0.0.0.0:8080", "{path}: the page is reachable in the pod");
+        let listen: gantry_service::ServiceSettings =
+            config.section("console").unwrap_or_else(|error| panic!("{path}: {error:#}"));
+        assert_eq!(listen.listen.map(|address| address.port()), Some(50056), "{path}: console's gRPC port");
     }
 }

@@ -39,6 +39,11 @@ impl Running {
         Self { name: S::NAME, address: built.local_addr(), trigger, task: tokio::spawn(built.run(shutdown)) }
     }
 
+    fn start_console(server: gantry_console::ConsoleServer) -> Self {
+        let (trigger, shutdown) = ShutdownTrigger::new();
+        Self { name: "console", address: server.grpc_addr(), trigger, task: tokio::spawn(server.run(shutdown)) }
+    }
+
     async fn stop(self) {
         self.trigger.trigger();
         let result = gantry_testkit::within(self.name, self.task).await.expect("the service's task");
@@ -78,6 +83,7 @@ pub(crate) struct TestApp {
     rotation: Option<(Running, ServiceSchema)>,
     ingest: Option<(Running, ServiceSchema)>,
     lineage: Option<(Running, ServiceSchema)>,
+    console: Option<(Running, ServiceSchema)>,
 }
 
 /// What one run of the binary printed and how it exited.
@@ -118,7 +124,18 @@ pub(crate) async fn spawn_app() -> TestApp {
     let intake = Running::start(intake);
     let settings: StreamSettings = config.section("stream").unwrap();
     let log = EventLog::open(env.nats.clone(), settings).await.expect("log");
-    TestApp { env, config, tokens, log, intake, provisioner: None, rotation: None, ingest: None, lineage: None }
+    TestApp {
+        env,
+        config,
+        tokens,
+        log,
+        intake,
+        provisioner: None,
+        rotation: None,
+        ingest: None,
+        lineage: None,
+        console: None,
+    }
 }
 
 /// Starts intake and the provisioner on the same stream, each on its own
@@ -193,6 +210,21 @@ pub(crate) async fn spawn_with_lineage() -> TestApp {
     app
 }
 
+/// Starts intake and console (the event stream).
+pub(crate) async fn spawn_with_console() -> TestApp {
+    let mut app = spawn_app().await;
+    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_console", app.env.schema) };
+    let config = app
+        .config
+        .clone()
+        .with("console.schema", &schema.name)
+        .with("console.listen", "127.0.0.1:0")
+        .with("console.http_listen", "127.0.0.1:0");
+    let console = gantry_console::ConsoleServer::build(&config).await.expect("console builds");
+    app.console = Some((Running::start_console(console), schema));
+    app
+}
+
 impl TestApp {
     /// Runs `gantry <args>` as `subject` (a principal's token in
     /// `GANTRY_TOKEN`; `None`: no token at all).
@@ -231,7 +263,8 @@ impl TestApp {
             .env("GANTRY_PROVISIONER_SERVER", format!("http://{}", address(&self.provisioner)))
             .env("GANTRY_ROTATION_SERVER", format!("http://{}", address(&self.rotation)))
             .env("GANTRY_INGEST_SERVER", format!("http://{}", address(&self.ingest)))
-            .env("GANTRY_LINEAGE_SERVER", format!("http://{}", address(&self.lineage)));
+            .env("GANTRY_LINEAGE_SERVER", format!("http://{}", address(&self.lineage)))
+            .env("GANTRY_EVENTS_SERVER", format!("http://{}", address(&self.console)));
         for variable in ["GANTRY_TOKEN", "GANTRY_CA_FILE", "GANTRY_TLS_DOMAIN", "GANTRY_CONFIG"] {
             command.env_remove(variable);
         }
@@ -409,9 +442,8 @@ impl TestApp {
 
     /// Stops the services and removes the test's stream, schemas and files.
     pub(crate) async fn cleanup(self) {
-        for (service, schema) in
-            self.rotation.into_iter().chain(self.provisioner).chain(self.ingest).chain(self.lineage)
-        {
+        let others = self.rotation.into_iter().chain(self.provisioner).chain(self.ingest);
+        for (service, schema) in others.chain(self.lineage).chain(self.console) {
             service.stop().await;
             drop(schema);
         }

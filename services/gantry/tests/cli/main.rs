@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod errors;
+mod events;
 mod first_run;
 mod helpers;
 mod lineage;

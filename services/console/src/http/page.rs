@@ -1,0 +1,120 @@
+//! The console page: `GET /` renders the summary tables on the server (so
+//! it reads without JavaScript), and its script follows `/v1/events` with
+//! `EventSource`, adds each event to the live table and fetches the
+//! summary again (`GET /summary?min_sequence=N`, which waits briefly for
+//! the view to reach the event). The login form sets the token cookie.
+
+use super::render::{body_of, login_page, page_response, render_summary};
+use super::{HttpState, Shared, TOKEN_COOKIE, unauthenticated};
+use crate::lag::consumer_lags;
+use crate::view::{VIEW_NAME, summary};
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::time::Duration;
+
+const SCRIPT: &str = include_str!("../../assets/console.js");
+const STYLE: &str = include_str!("../../assets/console.css");
+/// How long `/summary?min_sequence=` waits for the view.
+const SUMMARY_WAIT: Duration = Duration::from_secs(2);
+
+async fn summary_html(state: &HttpState) -> Result<String, Response> {
+    let summary = summary(&state.pool).await.map_err(|error| {
+        tracing::warn!(error = format!("{error:#}"), "console summary unavailable");
+        (StatusCode::SERVICE_UNAVAILABLE, "the console's view is unavailable; retry").into_response()
+    })?;
+    let lags = consumer_lags(&state.log).await;
+    Ok(render_summary(&summary, &lags))
+}
+
+async fn last_sequence(state: &HttpState) -> u64 {
+    let name = &state.log.settings().name;
+    match state.log.jetstream().get_stream(name).await {
+        Ok(mut stream) => stream.info().await.map_or(0, |info| info.state.last_sequence),
+        Err(_) => 0,
+    }
+}
+
+/// `GET /`: the page, or the login form.
+pub(crate) async fn index(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(principal) = shared.http.principal(&headers) else { return login_page("") };
+    let from = last_sequence(&shared.http).await + 1;
+    match summary_html(&shared.http).await {
+        Ok(summary) => page_response(StatusCode::OK, body_of(&principal, &summary, from)),
+        Err(response) => response,
+    }
+}
+
+/// The summary's query.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct SummaryQuery {
+    #[serde(default)]
+    min_sequence: u64,
+}
+
+/// `GET /summary`: the summary section alone, once the view has applied
+/// `min_sequence` (or after a short wait, as it stands).
+pub(crate) async fn summary_fragment(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<SummaryQuery>,
+) -> Response {
+    if shared.http.principal(&headers).is_none() {
+        return unauthenticated();
+    }
+    if query.min_sequence > 0 {
+        let _ = gantry_eventlog::projection::wait_for_checkpoint(
+            &shared.http.pool,
+            VIEW_NAME,
+            query.min_sequence,
+            SUMMARY_WAIT,
+        )
+        .await;
+    }
+    match summary_html(&shared.http).await {
+        Ok(summary) => page_response(StatusCode::OK, summary),
+        Err(response) => response,
+    }
+}
+
+/// The login form.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct LoginForm {
+    token: String,
+}
+
+/// `POST /login`: checks the token and keeps it in the cookie.
+pub(crate) async fn login(State(shared): State<Shared>, Form(form): Form<LoginForm>) -> Response {
+    if shared.http.principal_of_token(&form.token).is_none() {
+        return login_page("unknown token");
+    }
+    let secure = if shared.http.settings.cookie_secure { "; Secure" } else { "" };
+    let cookie = format!("{TOKEN_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}", form.token.trim());
+    let mut response = Redirect::to("/").into_response();
+    match HeaderValue::from_str(&cookie) {
+        Ok(value) => response.headers_mut().insert(header::SET_COOKIE, value),
+        Err(_) => return login_page("a token is printable text"),
+    };
+    response
+}
+
+/// `POST /logout`: forgets the cookie.
+pub(crate) async fn logout() -> Response {
+    let mut response = Redirect::to("/").into_response();
+    let expired = format!("{TOKEN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `GET /static/console.js`.
+pub(crate) async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT).into_response()
+}
+
+/// `GET /static/console.css`.
+pub(crate) async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
