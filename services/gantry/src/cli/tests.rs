@@ -91,6 +91,8 @@ fn walkthrough_commands() -> Vec<Vec<String>> {
         .map(|line| line.split('#').next().unwrap_or_default().trim())
         .filter_map(|line| line.find("gantry ").map(|start| &line[start..]))
         .filter(|line| !line.starts_with("gantry="))
+        // What the shell does with the output (`> file`, `| jq`) is not gantry's.
+        .map(|line| line.split(" > ").next().and_then(|line| line.split(" | ").next()).unwrap_or_default())
         .map(|line| shell_words(&line.replace("<ID>", "01936b2e-0000-7000-8000-000000000000")))
         .collect()
 }
