@@ -28,18 +28,19 @@ async fn summary_html(state: &HttpState) -> Result<String, Response> {
     Ok(render_summary(&summary, &lags))
 }
 
-async fn last_sequence(state: &HttpState) -> u64 {
+/// The log's last sequence, if the log answers.
+async fn last_sequence(state: &HttpState) -> Option<u64> {
     let name = &state.log.settings().name;
-    match state.log.jetstream().get_stream(name).await {
-        Ok(mut stream) => stream.info().await.map_or(0, |info| info.state.last_sequence),
-        Err(_) => 0,
-    }
+    let mut stream = state.log.jetstream().get_stream(name).await.ok()?;
+    stream.info().await.ok().map(|info| info.state.last_sequence)
 }
 
 /// `GET /`: the page, or the login form.
 pub(crate) async fn index(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let Some(principal) = shared.http.principal(&headers) else { return login_page("") };
-    let from = last_sequence(&shared.http).await + 1;
+    // The page follows the log from where its tables stand (from now when
+    // the log does not answer: never a replay of the whole log).
+    let from = last_sequence(&shared.http).await.map(|last| last + 1);
     match summary_html(&shared.http).await {
         Ok(summary) => page_response(StatusCode::OK, body_of(&principal, &summary, from)),
         Err(response) => response,
