@@ -79,7 +79,10 @@
     }
   }
 
-  const source = new EventSource(`/v1/events?from=${encodeURIComponent(body.dataset.from || "")}`);
+  // From where the server-rendered tables stand, so nothing in between is
+  // lost; from now when the server could not tell.
+  const from = body.dataset.from ? `?from=${encodeURIComponent(body.dataset.from)}` : "";
+  const source = new EventSource(`/v1/events${from}`);
   source.onopen = () => setStatus("live", "live");
   source.onerror = () => {
     if (source.readyState === EventSource.CLOSED) setStatus("disconnected; reload (or log in again)", "offline");

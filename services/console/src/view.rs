@@ -56,7 +56,7 @@ fn credential_after(payload: &Payload) -> Option<(&'static str, Option<f64>, Str
 }
 
 /// Records a new request.
-async fn requested(
+async fn insert_request(
     connection: &mut PgConnection,
     event: &RecordedEvent,
     (kind, name, environment, requester, auto_approved): (&str, &str, i32, &str, bool),
@@ -84,17 +84,17 @@ async fn apply_one(connection: &mut PgConnection, event: &RecordedEvent) -> anyh
     let Ok(id) = event.envelope.aggregate_id.parse::<uuid::Uuid>() else { return Ok(()) };
     let (at, sequence) = (event.occurred_seconds(), event.sequence as i64);
     match payload {
-        Payload::DatabaseRequested(requested_) => {
-            let Some(spec) = &requested_.spec else { return Ok(()) };
-            let auto = !requested_.auto_approved_by_rule.is_empty();
+        Payload::DatabaseRequested(requested) => {
+            let Some(spec) = &requested.spec else { return Ok(()) };
+            let auto = !requested.auto_approved_by_rule.is_empty();
             let row = ("database", spec.database_name.as_str(), spec.environment, spec.requester.as_str(), auto);
-            return requested(connection, event, row).await;
+            return insert_request(connection, event, row).await;
         }
-        Payload::BucketRequested(requested_) => {
-            let Some(spec) = &requested_.spec else { return Ok(()) };
-            let auto = !requested_.auto_approved_by_rule.is_empty();
+        Payload::BucketRequested(requested) => {
+            let Some(spec) = &requested.spec else { return Ok(()) };
+            let auto = !requested.auto_approved_by_rule.is_empty();
             let row = ("bucket", spec.bucket_name.as_str(), spec.environment, spec.requester.as_str(), auto);
-            return requested(connection, event, row).await;
+            return insert_request(connection, event, row).await;
         }
         Payload::CredentialsStored(stored) => {
             sqlx::query(

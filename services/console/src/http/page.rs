@@ -28,18 +28,19 @@ async fn summary_html(state: &HttpState) -> Result<String, Response> {
     Ok(render_summary(&summary, &lags))
 }
 
-async fn last_sequence(state: &HttpState) -> u64 {
+/// The log's last sequence, if the log answers.
+async fn last_sequence(state: &HttpState) -> Option<u64> {
     let name = &state.log.settings().name;
-    match state.log.jetstream().get_stream(name).await {
-        Ok(mut stream) => stream.info().await.map_or(0, |info| info.state.last_sequence),
-        Err(_) => 0,
-    }
+    let mut stream = state.log.jetstream().get_stream(name).await.ok()?;
+    stream.info().await.ok().map(|info| info.state.last_sequence)
 }
 
 /// `GET /`: the page, or the login form.
 pub(crate) async fn index(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let Some(principal) = shared.http.principal(&headers) else { return login_page("") };
-    let from = last_sequence(&shared.http).await + 1;
+    // The page follows the log from where its tables stand (from now when
+    // the log does not answer: never a replay of the whole log).
+    let from = last_sequence(&shared.http).await.map(|last| last + 1);
     match summary_html(&shared.http).await {
         Ok(summary) => page_response(StatusCode::OK, body_of(&principal, &summary, from)),
         Err(response) => response,
@@ -84,8 +85,20 @@ pub(crate) struct LoginForm {
     token: String,
 }
 
+/// True when a browser says the form was posted from another site (its
+/// `Origin` names another host than the one it posts to): such a login
+/// would plant someone else's token in the operator's browser.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|origin| origin.to_str().ok()) else { return false };
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
+    origin.split_once("://").map(|(_, authority)| authority) != Some(host)
+}
+
 /// `POST /login`: checks the token and keeps it in the cookie.
-pub(crate) async fn login(State(shared): State<Shared>, Form(form): Form<LoginForm>) -> Response {
+pub(crate) async fn login(State(shared): State<Shared>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    if cross_site(&headers) {
+        return (StatusCode::FORBIDDEN, "log in from the console's own page").into_response();
+    }
     if shared.http.principal_of_token(&form.token).is_none() {
         return login_page("unknown token");
     }
@@ -100,7 +113,10 @@ pub(crate) async fn login(State(shared): State<Shared>, Form(form): Form<LoginFo
 }
 
 /// `POST /logout`: forgets the cookie.
-pub(crate) async fn logout() -> Response {
+pub(crate) async fn logout(headers: HeaderMap) -> Response {
+    if cross_site(&headers) {
+        return (StatusCode::FORBIDDEN, "log out from the console's own page").into_response();
+    }
     let mut response = Redirect::to("/").into_response();
     let expired = format!("{TOKEN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     if let Ok(value) = HeaderValue::from_str(&expired) {
@@ -117,4 +133,25 @@ pub(crate) async fn script() -> Response {
 /// `GET /static/console.css`.
 pub(crate) async fn style() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_posted_from_another_site_is_told_apart() {
+        let headers = |origin: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, "console.internal:8080".parse().unwrap());
+            if let Some(origin) = origin {
+                headers.insert(header::ORIGIN, origin.parse().unwrap());
+            }
+            headers
+        };
+        assert!(!cross_site(&headers(None)), "no Origin: not a browser's cross-site post");
+        assert!(!cross_site(&headers(Some("https://console.internal:8080"))));
+        assert!(cross_site(&headers(Some("https://evil.example"))));
+        assert!(cross_site(&headers(Some("null"))));
+    }
 }

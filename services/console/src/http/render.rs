@@ -185,8 +185,10 @@ pub(crate) fn render_summary(summary: &Summary, lags: &anyhow::Result<Vec<Consum
     html
 }
 
-/// Renders the whole page around the summary; its script follows the log from `from`.
-pub(crate) fn body_of(principal: &Principal, summary: &str, from: u64) -> String {
+/// Renders the whole page around the summary; its script follows the log
+/// from `from` (from now when `None`).
+pub(crate) fn body_of(principal: &Principal, summary: &str, from: Option<u64>) -> String {
+    let from = from.map(|from| from.to_string()).unwrap_or_default();
     let mut html = head("Gantry console");
     let _ = writeln!(
         html,

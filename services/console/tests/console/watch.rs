@@ -199,7 +199,9 @@ async fn a_slow_client_is_cut_off_and_the_server_holds_only_its_buffer() {
     };
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("slower than the log"), "{}", status.message());
-    assert!(received.len() < appended.len(), "cut off before the end: {} events", received.len());
+    // Its 8-event buffer plus what the small HTTP/2 windows hold: nowhere
+    // near the 300 the log had for it.
+    assert!(received.len() < 100, "cut off early, not after buffering the backlog: {} events", received.len());
     assert_eq!(received, appended[..received.len()], "what it got was in order, without gaps");
 
     // It resumes from its last sequence and gets the rest.
