@@ -151,7 +151,7 @@ where
     Ok(())
 }
 
-pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize) -> anyhow::Result<()> {
+pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize, keep: bool) -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let pool = env.pool().await?;
     MIGRATOR.run(&pool).await?;
@@ -194,7 +194,8 @@ pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize) -> anyhow
     let client = LineageServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
         request.metadata_mut().insert("authorization", header.clone());
         Ok(request)
-    });
+    })
+    .max_decoding_message_size(256 * 1024 * 1024);
 
     let ids = Arc::new(generated.ids);
     let mut rng = rand::rng();
@@ -238,5 +239,10 @@ pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize) -> anyhow
     trigger.trigger();
     service.await??;
     pool.close().await;
+    if keep {
+        println!("kept for inspection: schema {}, stream {} (drop them when done)", env.schema, env.stream_name);
+        std::mem::forget(env);
+        return Ok(());
+    }
     env.cleanup().await
 }

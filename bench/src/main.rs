@@ -110,6 +110,9 @@ struct Args {
     /// Calls per lineage query figure.
     #[arg(long, default_value_t = 200)]
     lineage_calls: usize,
+    /// Keep the lineage figure's schema and stream for inspection (psql).
+    #[arg(long)]
+    lineage_keep: bool,
 }
 
 #[tokio::main]
@@ -133,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         ingest::run(args.artifact_bytes, args.s3_bytes).await?;
     }
     if matches!(args.which.as_str(), "all" | "lineage") {
-        lineage::run(args.lineage_edges, args.batch_size, args.lineage_calls).await?;
+        lineage::run(args.lineage_edges, args.batch_size, args.lineage_calls, args.lineage_keep).await?;
     }
     if matches!(args.which.as_str(), "all" | "watch") {
         watch::run(args.watch_events, args.latency_samples).await?;

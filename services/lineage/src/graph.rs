@@ -1,13 +1,14 @@
 //! Reads of the graph view, every one as of a stream sequence: the walk
-//! (breadth first, one index-only scan of the edges per generation, each
-//! node visited once, stopped at a node cap), node and producer details,
+//! (breadth first in one statement, `lineage_walk` of migration 0002: one
+//! index-only scan of the edges per generation, each node visited once,
+//! stopped at a node cap), node and producer details,
 //! a run's producers and their inputs and outputs, and the mapping of a
 //! time to the last sequence applied by then.
 
 use crate::view::{ARTIFACT, DATASET, OPENLINEAGE_RUN, STEP};
 use gantry_proto::lineage::{self as pb, NodeKind, ProducerKind};
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Which way a walk goes.
@@ -36,44 +37,38 @@ pub(crate) struct Walk {
 pub(crate) struct Walked {
     /// Every node, in the order visited, with its generation.
     pub(crate) nodes: Vec<(Uuid, u32)>,
-    /// Every edge between visited nodes that the walk crossed: (input, output).
+    /// Every edge the walk crossed between visited nodes: (input, output).
     pub(crate) edges: Vec<(Uuid, Uuid)>,
     /// The walk stopped at `max_nodes` with more to visit.
     pub(crate) truncated: bool,
 }
 
-/// Walks from `root` generation by generation.
+/// Walks from `root` generation by generation (`lineage_walk`, one
+/// statement that also returns the edges it crossed).
 pub(crate) async fn walk(pool: &PgPool, root: Uuid, walk: Walk) -> sqlx::Result<Walked> {
-    let sql = match walk.direction {
-        Direction::Upstream => "SELECT output_id, input_id FROM edges WHERE output_id = ANY($1) AND seq <= $2",
-        Direction::Downstream => "SELECT input_id, output_id FROM edges WHERE input_id = ANY($1) AND seq <= $2",
-    };
-    let mut visited: HashMap<Uuid, u32> = HashMap::from([(root, 0)]);
-    let mut walked = Walked { nodes: vec![(root, 0)], ..Walked::default() };
-    let mut frontier = vec![root];
-    for generation in 1..=walk.depth {
-        if frontier.is_empty() || walked.truncated {
-            break;
+    type Row = (Option<Uuid>, i32, Option<Uuid>, Option<Uuid>);
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT node_id, generation, input_id, output_id FROM lineage_walk($1, $2, $3, $4, $5)")
+            .bind(root)
+            .bind(walk.direction == Direction::Upstream)
+            .bind(walk.depth.min(i32::MAX as u32) as i32)
+            .bind(walk.max_nodes.min(i32::MAX as usize) as i32)
+            .bind(walk.as_of)
+            .fetch_all(pool)
+            .await?;
+    let mut walked = Walked::default();
+    let mut crossed = Vec::new();
+    for (node, generation, input, output) in rows {
+        match (node, input, output) {
+            (Some(node), _, _) => walked.nodes.push((node, generation.max(0) as u32)),
+            (None, Some(input), Some(output)) => crossed.push((input, output)),
+            _ => walked.truncated = true,
         }
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(sql).bind(&frontier).bind(walk.as_of).fetch_all(pool).await?;
-        let mut next = Vec::new();
-        for (from, to) in rows {
-            if !visited.contains_key(&to) {
-                if visited.len() >= walk.max_nodes {
-                    walked.truncated = true;
-                    continue;
-                }
-                visited.insert(to, generation);
-                walked.nodes.push((to, generation));
-                next.push(to);
-            }
-            walked.edges.push(match walk.direction {
-                Direction::Upstream => (to, from),
-                Direction::Downstream => (from, to),
-            });
-        }
-        frontier = next;
     }
+    // An edge to a node the cap cut off is not part of the answer.
+    let visited: HashSet<Uuid> = walked.nodes.iter().map(|(id, _)| *id).collect();
+    walked.edges =
+        crossed.into_iter().filter(|(input, output)| visited.contains(input) && visited.contains(output)).collect();
     Ok(walked)
 }
 
@@ -167,13 +162,17 @@ pub(crate) async fn producers(pool: &PgPool, ids: &[Uuid], as_of: i64) -> sqlx::
     let rows: Vec<ProducerRow> = sqlx::query_as(
         "SELECT p.producer_id, p.kind, p.tenant, p.run_id, p.step_id, p.agent, p.agent_version, p.job_namespace,
                 p.job_name,
-                (SELECT s.state FROM producer_states s WHERE s.producer_id = p.producer_id AND s.seq <= $2
-                 ORDER BY s.seq DESC LIMIT 1),
+                CASE WHEN p.kind = $3 THEN
+                    (SELECT s.state FROM producer_states s WHERE s.producer_id = p.producer_id AND s.seq <= $2
+                     ORDER BY s.seq DESC LIMIT 1)
+                END,
                 extract(epoch FROM p.appeared_at)::float8, p.appeared_seq
-         FROM producers p WHERE p.producer_id = ANY($1) AND p.appeared_seq <= $2 ORDER BY p.appeared_seq",
+         FROM unnest($1::uuid[]) AS wanted(id) JOIN producers p ON p.producer_id = wanted.id
+         WHERE p.appeared_seq <= $2 ORDER BY p.appeared_seq",
     )
     .bind(ids)
     .bind(as_of)
+    .bind(OPENLINEAGE_RUN)
     .fetch_all(pool)
     .await?;
     Ok(rows

@@ -15,6 +15,7 @@
 //! ended), and only within one tenant.
 
 mod apply;
+mod runs;
 
 use futures::future::BoxFuture;
 use gantry_eventlog::{RecordedEvent, View};
