@@ -4,8 +4,8 @@
 //! with examples.
 
 mod artifacts;
-mod lineage;
 mod events;
+mod lineage;
 mod operations;
 mod request;
 mod resources;
@@ -13,8 +13,8 @@ mod rotation;
 mod values;
 
 pub(crate) use artifacts::{ArtifactCommand, LsArgs, PullArgs, PushArgs, VerifyArgs};
-pub(crate) use lineage::{Direction, ExportArgs, GraphFormat, LineageCommand, PictureFormat, ShowArgs, WalkArgs};
 pub(crate) use events::{EventsCommand, EventsWatchArgs};
+pub(crate) use lineage::{Direction, ExportArgs, GraphFormat, LineageCommand, PictureFormat, ShowArgs, WalkArgs};
 pub(crate) use operations::{AuditCommand, CatalogCommand, ReconcileArgs};
 pub(crate) use request::{BucketArgs, DatabaseArgs, DecommissionArgs, ListArgs, RequestCommand, WatchArgs};
 pub(crate) use resources::{
