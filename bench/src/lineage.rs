@@ -151,7 +151,23 @@ where
     Ok(())
 }
 
-pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize, keep: bool) -> anyhow::Result<()> {
+/// What a lineage figure run asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    /// Edges of the generated graph.
+    pub(crate) edges: usize,
+    /// Events per projection transaction.
+    pub(crate) batch_size: usize,
+    /// Calls per query figure.
+    pub(crate) calls: usize,
+    /// Nodes per answer the queries ask for (0: the service's default).
+    pub(crate) max_nodes: u32,
+    /// Keep the schema and stream for inspection.
+    pub(crate) keep: bool,
+}
+
+pub(crate) async fn run(options: Options) -> anyhow::Result<()> {
+    let Options { edges, batch_size, calls, max_nodes, keep } = options;
     let env = TestEnv::new().await?;
     let pool = env.pool().await?;
     MIGRATOR.run(&pool).await?;
@@ -204,7 +220,7 @@ pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize, keep: boo
     for (label, depth) in [("Upstream depth 5", 5), ("Upstream depth 20", 20)] {
         measure(label, calls, |index| {
             let mut client = client.clone();
-            let request = TraverseRequest { node_id: late[index].to_string(), depth, ..Default::default() };
+            let request = TraverseRequest { node_id: late[index].to_string(), depth, max_nodes, ..Default::default() };
             async move {
                 let graph = client.upstream(request).await?.into_inner();
                 Ok((graph.nodes.len(), graph.truncated))
@@ -215,7 +231,7 @@ pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize, keep: boo
     for (label, depth) in [("Downstream depth 5", 5), ("Downstream depth 20", 20)] {
         measure(label, calls, |index| {
             let mut client = client.clone();
-            let request = TraverseRequest { node_id: early[index].to_string(), depth, ..Default::default() };
+            let request = TraverseRequest { node_id: early[index].to_string(), depth, max_nodes, ..Default::default() };
             async move {
                 let graph = client.downstream(request).await?.into_inner();
                 Ok((graph.nodes.len(), graph.truncated))
@@ -228,7 +244,7 @@ pub(crate) async fn run(edges: usize, batch_size: usize, calls: usize, keep: boo
         sqlx::query_scalar("SELECT count(*) FROM edges WHERE input_id = $1").bind(hub).fetch_one(&pool).await?;
     measure(&format!("Impact of a hub ({users} uses)"), calls.min(50), |_| {
         let mut client = client.clone();
-        let request = TraverseRequest { node_id: hub.to_string(), ..Default::default() };
+        let request = TraverseRequest { node_id: hub.to_string(), max_nodes, ..Default::default() };
         async move {
             let impact = client.impact(request).await?.into_inner();
             let graph = impact.graph.unwrap_or_default();

@@ -110,6 +110,9 @@ struct Args {
     /// Calls per lineage query figure.
     #[arg(long, default_value_t = 200)]
     lineage_calls: usize,
+    /// Nodes per lineage answer the queries ask for (0: the service's default, 10000).
+    #[arg(long, default_value_t = 0)]
+    lineage_max_nodes: u32,
     /// Keep the lineage figure's schema and stream for inspection (psql).
     #[arg(long)]
     lineage_keep: bool,
@@ -136,7 +139,14 @@ async fn main() -> anyhow::Result<()> {
         ingest::run(args.artifact_bytes, args.s3_bytes).await?;
     }
     if matches!(args.which.as_str(), "all" | "lineage") {
-        lineage::run(args.lineage_edges, args.batch_size, args.lineage_calls, args.lineage_keep).await?;
+        lineage::run(lineage::Options {
+            edges: args.lineage_edges,
+            batch_size: args.batch_size,
+            calls: args.lineage_calls,
+            max_nodes: args.lineage_max_nodes,
+            keep: args.lineage_keep,
+        })
+        .await?;
     }
     if matches!(args.which.as_str(), "all" | "watch") {
         watch::run(args.watch_events, args.latency_samples).await?;
