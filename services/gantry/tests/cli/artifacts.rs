@@ -35,11 +35,14 @@ async fn push_pull_stat_ls_and_verify_catch_a_flipped_byte() {
         push(&app, &report, &["--input", &input_id, "--min-sequence", &sequence, "--media-type", "text/html"]).await;
     assert_eq!(second.code, Some(0), "{second:?}");
     let report_id = second.json()["artifact_id"].as_str().unwrap().to_owned();
+    // Reads below wait for the view to hold both uploads (a loaded machine
+    // may apply them after the answer).
+    let written = second.json()["write_sequence"].to_string();
     let missing = push(&app, &report, &["--input", "0190c0de-0000-7000-8000-000000000000"]).await;
     assert_eq!(missing.code, Some(1), "{missing:?}");
     assert_eq!(missing.error_json()["code"], "FAILED_PRECONDITION", "{missing:?}");
 
-    let stat = app.gantry(Some("agent"), &["artifact", "stat", &report_id]).await;
+    let stat = app.gantry(Some("agent"), &["artifact", "stat", &report_id, "--min-sequence", &written]).await;
     assert_eq!(stat.code, Some(0), "{stat:?}");
     assert!(stat.stdout.contains(&input_id) && stat.stdout.contains("text/html"), "{stat:?}");
 
@@ -62,7 +65,7 @@ async fn push_pull_stat_ls_and_verify_catch_a_flipped_byte() {
     let layout = app
         .gantry(
             Some("agent"),
-            &["--output", "json", "artifact", "complete", "run-42", "--tenant", "team-ml", "--min-sequence", &sequence],
+            &["--output", "json", "artifact", "complete", "run-42", "--tenant", "team-ml", "--min-sequence", &written],
         )
         .await;
     assert_eq!(layout.code, Some(0), "{layout:?}");
