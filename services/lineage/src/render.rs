@@ -25,9 +25,10 @@ pub fn tenant_namespace(tenant: &str) -> String {
     format!("gantry://{tenant}")
 }
 
-/// The first 8 characters of an id, for labels.
+/// The last 8 characters of an id, for labels: UUIDv7s made the same
+/// minute share their first ones (a time), their tails are random.
 fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
 /// A node's label lines.
@@ -244,14 +245,14 @@ mod tests {
             ..Default::default()
         };
         pb::Graph {
-            root_id: "22222222-0000-0000-0000-000000000000".into(),
+            root_id: "00000000-0000-7000-8000-000022222222".into(),
             nodes: vec![
-                node("22222222-0000-0000-0000-000000000000", "report \"final\".html", "p-eval", false),
-                node("11111111-0000-0000-0000-000000000000", "raw.csv", "", true),
+                node("00000000-0000-7000-8000-000022222222", "report \"final\".html", "p-eval", false),
+                node("00000000-0000-7000-8000-000011111111", "raw.csv", "", true),
             ],
             edges: vec![pb::Edge {
-                input_id: "11111111-0000-0000-0000-000000000000".into(),
-                output_id: "22222222-0000-0000-0000-000000000000".into(),
+                input_id: "00000000-0000-7000-8000-000011111111".into(),
+                output_id: "00000000-0000-7000-8000-000022222222".into(),
                 producer_id: "p-eval".into(),
             }],
             producers: vec![pb::Producer {
@@ -298,7 +299,7 @@ mod tests {
         assert_eq!(event["eventType"], "COMPLETE");
         assert_eq!(event["job"], json!({"namespace": "gantry://acme", "name": "evaluate"}));
         assert_eq!(event["run"]["facets"]["parent"]["job"]["name"], "run-42");
-        assert_eq!(event["inputs"][0]["name"], "11111111-0000-0000-0000-000000000000");
+        assert_eq!(event["inputs"][0]["name"], "00000000-0000-7000-8000-000011111111");
         assert_eq!(event["schemaURL"], OPENLINEAGE_SCHEMA_URL);
     }
 }
