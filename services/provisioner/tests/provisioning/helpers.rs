@@ -92,7 +92,7 @@ pub(crate) struct Mesh {
 }
 
 impl Drop for Mesh {
-    /// A test that failed before `cleanup` leaves no role, database or bucket behind.
+    /// A test that failed before `cleanup` leaves no role, database, secret or bucket behind.
     fn drop(&mut self) {
         if self.cleaned {
             return;
@@ -104,11 +104,21 @@ impl Drop for Mesh {
         gantry_testkit::drop_cluster_objects(&url, &databases, &roles);
         let buckets = self.buckets.lock().map(|buckets| buckets.clone()).unwrap_or_default();
         let s3 = self.s3.clone();
+        let secrets = self.secrets.clone();
+        let secret_names: Vec<String> = databases
+            .iter()
+            .flat_map(|name| {
+                ["dev", "test"].map(|environment| format!("{}/{environment}/{name}/postgres", self.secret_prefix))
+            })
+            .collect();
         let deleter = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
             runtime.block_on(async move {
                 for bucket in buckets {
                     delete_bucket(&s3, &bucket).await;
+                }
+                for name in secret_names {
+                    let _ = secrets.delete_secret().secret_id(name).force_delete_without_recovery(true).send().await;
                 }
             });
         });
