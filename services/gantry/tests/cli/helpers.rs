@@ -429,10 +429,15 @@ impl TestApp {
         format!("{stem}-{}", &self.env.schema.trim_start_matches("t_")[..12])
     }
 
-    /// Returns the `traceparent` stored with the message at `sequence`.
-    pub(crate) async fn traceparent_at(&self, sequence: u64) -> Option<String> {
-        let headers = self.log.headers_at(sequence).await?;
-        headers.get("traceparent").map(|value| value.to_string())
+    /// Each event of a request with the `traceparent` it was stored with.
+    pub(crate) async fn traced_events(&self, id: &str) -> Vec<(String, Option<String>)> {
+        let mut events = Vec::new();
+        for event in self.log.load("request", id).await.unwrap().events {
+            let headers = self.log.headers_at(event.sequence).await;
+            let traceparent = headers.and_then(|headers| headers.get("traceparent").map(|value| value.to_string()));
+            events.push((event.envelope.event_type, traceparent));
+        }
+        events
     }
 
     /// Returns a directory of this test's own (removed with it).

@@ -1,10 +1,11 @@
 //! Lineage's integration tests: each starts lineage on its own stream and
-//! schema against the real Postgres and JetStream, feeds it events (or
-//! runs the real ingest beside it) and asks it over gRPC.
+//! schema against the real Postgres and JetStream, feeds it events as
+//! ingest's contracts in `proto/` define them, and asks it over gRPC. Real
+//! ingest uploads feeding lineage are the mesh's test
+//! (`services/gantry/tests/cli/lineage.rs`).
 
 mod export;
 mod graph;
 mod helpers;
-mod ingest;
 mod openlineage;
 mod rebuild;

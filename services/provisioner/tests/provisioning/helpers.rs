@@ -21,12 +21,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// The principals a test calls the API as.
-const PRINCIPALS: &[(&str, &[&str])] = &[
-    ("alice", &["developers"]),
-    ("root", &["platform-team"]),
-    ("backstage", &["backstage"]),
-    ("bob", &["databases-rds"]),
-];
+const PRINCIPALS: &[(&str, &[&str])] = &[("alice", &["developers"]), ("root", &["platform-team"])];
 
 /// Adds a principal's token to every call.
 type Bearer = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
@@ -75,8 +70,6 @@ pub(crate) struct Mesh {
     env: TestEnv,
     config: Config,
     provisioner: Option<Running>,
-    /// Intake, for the tests that follow a request from its first call.
-    intake: Option<Running>,
     log: EventLog,
     secrets: aws_sdk_secretsmanager::Client,
     s3: aws_sdk_s3::Client,
@@ -213,7 +206,6 @@ impl Mesh {
             env,
             config,
             provisioner,
-            intake: None,
             log,
             secrets,
             s3,
@@ -403,33 +395,6 @@ impl Mesh {
         assert!(ended.expect("the provisioner's task").is_err(), "the provisioner stopped on its fault");
     }
 
-    /// Starts intake on the test's stream and schema and returns its
-    /// address: requests then come the way users make them.
-    pub(crate) async fn start_intake(&mut self) -> SocketAddr {
-        let built = gantry_service::build::<gantry_intake::Intake>(&self.config).await.expect("intake builds");
-        let running = start(built);
-        let address = running.address;
-        self.intake = Some(running);
-        address
-    }
-
-    /// The token of a test principal (`alice`, `root`, `backstage`, `bob`).
-    pub(crate) fn token(&self, subject: &str) -> &str {
-        &self.tokens[subject]
-    }
-
-    /// Each event of a request with the `traceparent` it was stored with.
-    pub(crate) async fn traced_events(&self, id: &str) -> Vec<(String, Option<String>)> {
-        let stream = self.log.jetstream().get_stream(&self.env.stream_name).await.unwrap();
-        let mut events = Vec::new();
-        for event in self.log.load("request", id).await.unwrap().events {
-            let message = stream.get_raw_message(event.sequence).await.unwrap();
-            let traceparent = message.headers.get("traceparent").map(|value| value.to_string());
-            events.push((event.envelope.event_type, traceparent));
-        }
-        events
-    }
-
     /// Stops the provisioner gracefully.
     pub(crate) async fn stop_provisioner(&mut self) {
         let running = self.provisioner.take().expect("a running provisioner");
@@ -576,14 +541,10 @@ impl Mesh {
         self.log.load("request", id).await.unwrap().events.last().map_or(0, |event| event.sequence)
     }
 
-    /// Stops the services and removes everything the test made.
+    /// Stops both services and removes everything the test made.
     pub(crate) async fn cleanup(mut self) {
         if self.provisioner.is_some() {
             self.stop_provisioner().await;
-        }
-        if let Some(intake) = self.intake.take() {
-            intake.trigger.trigger();
-            let _ = tokio::time::timeout(PATIENCE, intake.task).await;
         }
         let buckets = self.buckets.lock().unwrap().clone();
         for bucket in buckets {

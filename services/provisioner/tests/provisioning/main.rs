@@ -1,7 +1,6 @@
 //! The provisioner against the real things: the provisioner in-process on
 //! a test's own stream and schema, fed intake's events as the contracts in
-//! `proto/` define them (intake's code runs only in `traces`, which follows
-//! one user action from intake's API to the end), the local Postgres as
+//! `proto/` define them (never intake's code), the local Postgres as
 //! the platform Postgres of `dev`, and Secrets Manager served by the AWS API
 //! emulator (`GANTRY_TEST_AWS_ENDPOINT`, credentials from the environment as
 //! `scripts/test.sh` exports them).
@@ -12,7 +11,6 @@ mod decommission;
 mod drift;
 mod faults;
 mod helpers;
-mod traces;
 
 use gantry_eventlog::ReactorFault;
 use helpers::{Mesh, Outcome, database_request};
