@@ -1,17 +1,16 @@
-//! One place for starting console (and intake beside it, when a test
-//! submits requests through the API) on a test's own stream, schemas and
+//! One place for starting console on a test's own stream, schema and
 //! ports, for appending events as the other services would, and for
-//! reading the stream over gRPC and HTTP.
+//! reading the stream over gRPC and HTTP. Nothing but console runs: tests
+//! that need the other services beside it are the mesh's
+//! (`services/gantry/tests/cli/console.rs`).
 
 use gantry_console::ConsoleServer;
 use gantry_eventlog::{Appended, EventLog, ExpectedSequence, NewEvent, StreamSettings};
 use gantry_proto::events::envelope::Payload;
 use gantry_proto::events::event_service_client::EventServiceClient;
 use gantry_proto::events::{DatabaseRequested, WatchRequest, WatchResponse};
-use gantry_proto::intake::intake_service_client::IntakeServiceClient;
-use gantry_proto::rotation::rotation_service_client::RotationServiceClient;
 use gantry_proto::types::{DatabaseSpec, Environment, Principal, Risk, Size};
-use gantry_runtime::{Config, ShutdownTrigger};
+use gantry_runtime::ShutdownTrigger;
 use gantry_testkit::TestEnv;
 use http_body_util::BodyExt as _;
 use std::collections::HashMap;
@@ -34,34 +33,16 @@ pub(crate) const PRINCIPALS: &[(&str, &[&str])] = &[
 pub(crate) type Bearer = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
 /// An event service client calling as one principal.
 pub(crate) type Events = EventServiceClient<InterceptedService<Channel, Bearer>>;
-/// A rotation client calling as one principal.
-pub(crate) type Rotation = RotationServiceClient<InterceptedService<Channel, Bearer>>;
-/// An intake client calling as one principal.
-pub(crate) type Intake = IntakeServiceClient<InterceptedService<Channel, Bearer>>;
 
-struct Running {
-    trigger: ShutdownTrigger,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    fn start<S: gantry_service::Service>(built: gantry_service::Built<S>) -> Self {
-        let (trigger, shutdown) = ShutdownTrigger::new();
-        Self { trigger, task: tokio::spawn(built.run(shutdown)) }
-    }
-}
-
-/// Console (and maybe intake) of one test.
+/// Console of one test.
 pub(crate) struct Mesh {
     pub(crate) env: TestEnv,
     pub(crate) log: EventLog,
     pub(crate) tokens: HashMap<String, String>,
     pub(crate) grpc: SocketAddr,
     pub(crate) http: SocketAddr,
-    pub(crate) intake: Option<SocketAddr>,
-    pub(crate) rotation: Option<SocketAddr>,
-    pub(crate) config: Config,
-    running: Vec<Running>,
+    trigger: ShutdownTrigger,
+    task: JoinHandle<anyhow::Result<()>>,
 }
 
 fn bearer(token: String) -> Bearer {
@@ -76,31 +57,9 @@ async fn channel(address: SocketAddr) -> Channel {
     tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap().connect().await.expect("it answers")
 }
 
-/// What runs beside console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Beside {
-    Nothing,
-    /// Intake, for requests made through its API.
-    Intake,
-    /// Intake, the provisioner and rotation, on the local Postgres as the
-    /// `dev` platform Postgres and the AWS API emulator.
-    Provisioning,
-}
-
-/// The shared Postgres, which tests use as the `dev` platform Postgres too.
-pub(crate) fn admin_url() -> String {
-    std::env::var("GANTRY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 impl Mesh {
-    /// Starts console (and intake when `with_intake`) with the test's
-    /// settings on top of the defaults.
-    pub(crate) async fn start(settings: &[(&str, serde_json::Value)], with_intake: bool) -> Self {
-        Self::start_beside(settings, if with_intake { Beside::Intake } else { Beside::Nothing }).await
-    }
-
-    /// Starts console and what runs `beside` it.
-    pub(crate) async fn start_beside(settings: &[(&str, serde_json::Value)], beside: Beside) -> Self {
+    /// Starts console with the test's settings on top of the defaults.
+    pub(crate) async fn start(settings: &[(&str, serde_json::Value)]) -> Self {
         let env = TestEnv::new().await.expect("test env");
         let tokens = env.write_tokens(PRINCIPALS).expect("tokens");
         let config = env
@@ -109,62 +68,18 @@ impl Mesh {
             .with("console.listen", "127.0.0.1:0")
             .with("console.http_listen", "127.0.0.1:0");
         let config = settings.iter().fold(config, |config, (key, value)| config.with(key, value));
-        let config = if beside == Beside::Provisioning {
-            let aws = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-            config
-                .with("provisioner.schema", format!("{}_provisioner", env.schema))
-                .with("provisioner.listen", "127.0.0.1:0")
-                .with("provisioner.secret_prefix", format!("gantry-test-{}", &env.schema[2..10]))
-                .with("provisioner.environments.dev.admin_url", admin_url())
-                .with("provisioner.retry_base_ms", 50)
-                .with("provisioner.reconcile_interval_s", 0)
-                .with("rotation.schema", format!("{}_rotation", env.schema))
-                .with("rotation.listen", "127.0.0.1:0")
-                .with("rotation.environments.dev.admin_url", admin_url())
-                .with("rotation.retry_base_ms", 50)
-                .with("aws.endpoint_url", aws)
-        } else {
-            config
-        };
         let console = ConsoleServer::build(&config).await.expect("console builds");
         let (grpc, http) = (console.grpc_addr(), console.http_addr());
-        let mut running = Vec::new();
         let (trigger, shutdown) = ShutdownTrigger::new();
-        running.push(Running { trigger, task: tokio::spawn(console.run(shutdown)) });
-        let mut intake = None;
-        let mut rotation = None;
-        if beside != Beside::Nothing {
-            let built = gantry_service::build::<gantry_intake::Intake>(&config).await.expect("intake builds");
-            intake = Some(built.local_addr());
-            running.push(Running::start(built));
-        }
-        if beside == Beside::Provisioning {
-            let built = gantry_service::build::<gantry_provisioner::Provisioner>(&config).await.expect("provisioner");
-            running.push(Running::start(built));
-            let built = gantry_service::build::<gantry_rotation::Rotation>(&config).await.expect("rotation builds");
-            rotation = Some(built.local_addr());
-            running.push(Running::start(built));
-        }
+        let task = tokio::spawn(console.run(shutdown));
         let stream: StreamSettings = config.section("stream").unwrap();
         let log = EventLog::open(env.nats.clone(), stream).await.expect("log");
-        Self { env, config, log, tokens, grpc, http, intake, rotation, running }
+        Self { env, log, tokens, grpc, http, trigger, task }
     }
 
     /// An event service client calling as `subject`.
     pub(crate) async fn events(&self, subject: &str) -> Events {
         EventServiceClient::with_interceptor(channel(self.grpc).await, bearer(self.tokens[subject].clone()))
-    }
-
-    /// A rotation client calling as `subject`.
-    pub(crate) async fn rotation(&self, subject: &str) -> Rotation {
-        let address = self.rotation.expect("rotation runs in this test");
-        RotationServiceClient::with_interceptor(channel(address).await, bearer(self.tokens[subject].clone()))
-    }
-
-    /// An intake client calling as `subject`.
-    pub(crate) async fn intake(&self, subject: &str) -> Intake {
-        let address = self.intake.expect("intake runs in this test");
-        IntakeServiceClient::with_interceptor(channel(address).await, bearer(self.tokens[subject].clone()))
     }
 
     /// Appends an event as a service would, and returns where it landed.
@@ -236,12 +151,10 @@ impl Mesh {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// Stops everything and removes what the test made.
+    /// Stops console and removes what the test made.
     pub(crate) async fn cleanup(self) {
-        for running in self.running {
-            running.trigger.trigger();
-            let _ = tokio::time::timeout(Duration::from_secs(10), running.task).await;
-        }
+        self.trigger.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
         self.env.cleanup().await.expect("cleanup");
     }
 }

@@ -3,8 +3,7 @@
 //! HTML without JavaScript.
 
 use crate::helpers::{Mesh, SseReader};
-use gantry_proto::intake::RequestDatabaseRequest;
-use gantry_proto::types::{Environment, Risk, Size};
+use gantry_proto::types::Environment;
 use http_body_util::BodyExt as _;
 
 fn bearer(mesh: &Mesh, subject: &str) -> (&'static str, String) {
@@ -13,7 +12,7 @@ fn bearer(mesh: &Mesh, subject: &str) -> (&'static str, String) {
 
 #[tokio::test]
 async fn sse_streams_from_a_sequence_and_resumes_after_last_event_id() {
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     let mut appended = Vec::new();
     for index in 0..4 {
         appended.push(mesh.request(&format!("shop{index}"), Environment::Prod).await);
@@ -44,7 +43,7 @@ async fn sse_streams_from_a_sequence_and_resumes_after_last_event_id() {
 
 #[tokio::test]
 async fn sse_refuses_strangers_and_bad_queries() {
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     let anonymous = mesh.get("/v1/events", &[]).await;
     assert_eq!(anonymous.status(), 401);
     let unknown = mesh.get("/v1/events", &[("authorization", "Bearer nope".into())]).await;
@@ -62,20 +61,9 @@ async fn sse_refuses_strangers_and_bad_queries() {
 
 #[tokio::test]
 async fn the_page_without_javascript_lists_a_pending_request_and_logs_in_with_a_cookie() {
-    let mesh = Mesh::start(&[], true).await;
-    let request = RequestDatabaseRequest {
-        database_name: "ledger".into(),
-        owner: "team-orders".into(),
-        requester: "alice".into(),
-        environment: Environment::Prod as i32,
-        domain: "payments".into(),
-        risk: Risk::Medium as i32,
-        size: Size::Medium as i32,
-        ..Default::default()
-    };
-    let answer = mesh.intake("alice").await.request_database(request).await.unwrap().into_inner();
-    let id = answer.request.unwrap().request_id;
-    let path = format!("/summary?min_sequence={}", answer.sequence);
+    let mesh = Mesh::start(&[]).await;
+    let (id, sequence) = mesh.request("ledger", Environment::Prod).await;
+    let path = format!("/summary?min_sequence={sequence}");
     let (status, _) = mesh.get_text(&path, "root").await;
     assert_eq!(status, 200, "the view reaches the request");
 
@@ -134,7 +122,7 @@ async fn the_summary_follows_provisioning_and_rotation_from_the_log() {
     use gantry_proto::events::{
         CredentialsStored, ProvisioningFailed, ProvisioningStarted, ResourceProvisioned, RotationOverdue,
     };
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     let (in_flight, _) = mesh.request("building", Environment::Prod).await;
     mesh.append("request", &in_flight, Payload::ProvisioningStarted(ProvisioningStarted {})).await;
     let (failed, _) = mesh.request("broken", Environment::Prod).await;

@@ -13,7 +13,7 @@ fn from(sequence: u64) -> WatchRequest {
 
 #[tokio::test]
 async fn a_reconnecting_client_misses_nothing_and_sees_nothing_twice() {
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     let mut appended = Vec::new();
     for index in 0..5 {
         appended.push(mesh.request(&format!("orders{index}"), Environment::Dev).await.1);
@@ -51,7 +51,7 @@ async fn a_reconnecting_client_misses_nothing_and_sees_nothing_twice() {
 
 #[tokio::test]
 async fn a_watch_can_start_at_a_time() {
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     mesh.request("before", Environment::Dev).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let since = std::time::SystemTime::now();
@@ -64,7 +64,7 @@ async fn a_watch_can_start_at_a_time() {
 
 #[tokio::test]
 async fn filters_pick_types_aggregates_environments_and_tenants() {
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     let (prod, _) = mesh.request("ledger", Environment::Prod).await;
     let (dev, _) = mesh.request("scratch", Environment::Dev).await;
     // A later event of the prod request names no environment: it is the request's.
@@ -109,7 +109,7 @@ async fn filters_pick_types_aggregates_environments_and_tenants() {
 
 #[tokio::test]
 async fn a_reader_sees_only_what_its_principal_may() {
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     let (_, requested) = mesh.request("ledger", Environment::Prod).await;
     let theirs = ArtifactStored { tenant: "globex".into(), artifact_id: "a2".into(), ..Default::default() };
     let globex = mesh.append("blob", "fs.def", Payload::ArtifactStored(theirs)).await;
@@ -143,7 +143,7 @@ async fn a_reader_sees_only_what_its_principal_may() {
 
 #[tokio::test]
 async fn bad_filters_are_invalid_with_every_field_named() {
-    let mesh = Mesh::start(&[], false).await;
+    let mesh = Mesh::start(&[]).await;
     let bad = WatchRequest {
         event_types: vec!["requested".into()],
         environments: vec!["production".into()],
@@ -165,7 +165,7 @@ async fn a_slow_client_is_cut_off_and_the_server_holds_only_its_buffer() {
         ("console.slow_client_ms", serde_json::json!(300)),
         ("console.max_watches", serde_json::json!(2)),
     ];
-    let mesh = Mesh::start(&settings, false).await;
+    let mesh = Mesh::start(&settings).await;
     let mut appended = Vec::new();
     for index in 0..300 {
         appended.push(mesh.request(&format!("bulk{index}"), Environment::Dev).await.1);

@@ -1,5 +1,6 @@
-//! Starts intake (and, for the provisioner's commands, the provisioner) for
-//! a test and runs the `gantry` binary against them.
+//! Starts intake (and, as a test asks, the provisioner, rotation, ingest,
+//! lineage and console beside it) for a test and runs the `gantry` binary
+//! against them.
 
 use gantry_eventlog::{EventLog, ExpectedSequence, NewEvent, StreamSettings};
 use gantry_proto::events::envelope::Payload;
@@ -84,6 +85,8 @@ pub(crate) struct TestApp {
     ingest: Option<(Running, ServiceSchema)>,
     lineage: Option<(Running, ServiceSchema)>,
     console: Option<(Running, ServiceSchema)>,
+    /// Console's HTTP address (the page and `/v1/events`), when it runs.
+    console_http: Option<SocketAddr>,
 }
 
 /// What one run of the binary printed and how it exited.
@@ -135,35 +138,33 @@ pub(crate) async fn spawn_app() -> TestApp {
         ingest: None,
         lineage: None,
         console: None,
+        console_http: None,
     }
+}
+
+/// Where the provisioner and rotation may make and rotate things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Platform {
+    /// Nowhere: tests write the provisioner's events themselves, and
+    /// rotations fail, saying so.
+    Nowhere,
+    /// The shared Postgres as the `dev` platform Postgres; credentials go
+    /// to the AWS API emulator under a secret prefix of this test's own
+    /// ([`TestApp::secret_prefix`]).
+    Dev,
+}
+
+/// The AWS API emulator's endpoint (S3, Secrets Manager).
+pub(crate) fn aws_endpoint() -> String {
+    std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
 /// Starts intake and the provisioner on the same stream, each on its own
 /// schema and port. The provisioner has no environment to provision in:
 /// tests write its events themselves ([`TestApp::provisioned_database`]).
 pub(crate) async fn spawn_mesh() -> TestApp {
-    // Without them the AWS SDK looks for credentials beyond loopback (IMDS).
-    let emulator_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
-        && std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|disabled| disabled == "true");
-    assert!(
-        emulator_credentials,
-        "the emulator's AWS settings are missing: run the tests with scripts/test.sh, or export \
-         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true"
-    );
     let mut app = spawn_app().await;
-    let aws_endpoint = std::env::var("GANTRY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_provisioner", app.env.schema) };
-    let config = app
-        .config
-        .clone()
-        .with("provisioner.schema", &schema.name)
-        .with("provisioner.listen", "127.0.0.1:0")
-        // Reconciles run when a test asks, not on a timer.
-        .with("provisioner.reconcile_interval_s", 0)
-        .with("aws.endpoint_url", &aws_endpoint);
-    let provisioner =
-        gantry_service::build::<gantry_provisioner::Provisioner>(&config).await.expect("provisioner builds");
-    app.provisioner = Some((Running::start(provisioner), schema));
+    app.start_provisioner(Platform::Nowhere).await;
     app
 }
 
@@ -171,15 +172,18 @@ pub(crate) async fn spawn_mesh() -> TestApp {
 /// environment to rotate in: its rotations fail, saying so.
 pub(crate) async fn spawn_mesh_with_rotation() -> TestApp {
     let mut app = spawn_mesh().await;
-    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_rotation", app.env.schema) };
-    let config = app
-        .config
-        .clone()
-        .with("rotation.schema", &schema.name)
-        .with("rotation.listen", "127.0.0.1:0")
-        .with("rotation.max_attempts", 1);
-    let rotation = gantry_service::build::<gantry_rotation::Rotation>(&config).await.expect("rotation builds");
-    app.rotation = Some((Running::start(rotation), schema));
+    app.start_rotation(Platform::Nowhere).await;
+    app
+}
+
+/// Starts intake, the provisioner and rotation on the `dev` platform
+/// ([`Platform::Dev`]: dev requests are really made, their credentials
+/// really stored and rotated), and console.
+pub(crate) async fn spawn_platform_with_console() -> TestApp {
+    let mut app = spawn_app().await;
+    app.start_provisioner(Platform::Dev).await;
+    app.start_rotation(Platform::Dev).await;
+    app.start_console().await;
     app
 }
 
@@ -213,19 +217,71 @@ pub(crate) async fn spawn_with_lineage() -> TestApp {
 /// Starts intake and console (the event stream).
 pub(crate) async fn spawn_with_console() -> TestApp {
     let mut app = spawn_app().await;
-    let schema = ServiceSchema { database: app.env.database(), name: format!("{}_console", app.env.schema) };
-    let config = app
-        .config
-        .clone()
-        .with("console.schema", &schema.name)
-        .with("console.listen", "127.0.0.1:0")
-        .with("console.http_listen", "127.0.0.1:0");
-    let console = gantry_console::ConsoleServer::build(&config).await.expect("console builds");
-    app.console = Some((Running::start_console(console), schema));
+    app.start_console().await;
     app
 }
 
 impl TestApp {
+    /// Starts the provisioner beside intake, on `platform`.
+    async fn start_provisioner(&mut self, platform: Platform) {
+        // Without them the AWS SDK looks for credentials beyond loopback (IMDS).
+        let emulator_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+            && std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|disabled| disabled == "true");
+        assert!(
+            emulator_credentials,
+            "the emulator's AWS settings are missing: run the tests with scripts/test.sh, or export \
+             AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true"
+        );
+        // Every service of the test talks to the emulator, never to AWS.
+        self.config = self.config.clone().with("aws.endpoint_url", aws_endpoint());
+        let schema = ServiceSchema { database: self.env.database(), name: format!("{}_provisioner", self.env.schema) };
+        let config = self
+            .config
+            .clone()
+            .with("provisioner.schema", &schema.name)
+            .with("provisioner.listen", "127.0.0.1:0")
+            // Reconciles run when a test asks, not on a timer.
+            .with("provisioner.reconcile_interval_s", 0);
+        let config = match platform {
+            Platform::Nowhere => config,
+            Platform::Dev => config
+                .with("provisioner.environments.dev.admin_url", &self.env.database_url)
+                .with("provisioner.secret_prefix", self.secret_prefix())
+                .with("provisioner.retry_base_ms", 50),
+        };
+        let provisioner =
+            gantry_service::build::<gantry_provisioner::Provisioner>(&config).await.expect("provisioner builds");
+        self.provisioner = Some((Running::start(provisioner), schema));
+    }
+
+    /// Starts rotation beside intake, on `platform`.
+    async fn start_rotation(&mut self, platform: Platform) {
+        let schema = ServiceSchema { database: self.env.database(), name: format!("{}_rotation", self.env.schema) };
+        let config = self.config.clone().with("rotation.schema", &schema.name).with("rotation.listen", "127.0.0.1:0");
+        let config = match platform {
+            Platform::Nowhere => config.with("rotation.max_attempts", 1),
+            Platform::Dev => config
+                .with("rotation.environments.dev.admin_url", &self.env.database_url)
+                .with("rotation.retry_base_ms", 50),
+        };
+        let rotation = gantry_service::build::<gantry_rotation::Rotation>(&config).await.expect("rotation builds");
+        self.rotation = Some((Running::start(rotation), schema));
+    }
+
+    /// Starts console (the event stream and the page) beside intake.
+    async fn start_console(&mut self) {
+        let schema = ServiceSchema { database: self.env.database(), name: format!("{}_console", self.env.schema) };
+        let config = self
+            .config
+            .clone()
+            .with("console.schema", &schema.name)
+            .with("console.listen", "127.0.0.1:0")
+            .with("console.http_listen", "127.0.0.1:0");
+        let console = gantry_console::ConsoleServer::build(&config).await.expect("console builds");
+        self.console_http = Some(console.http_addr());
+        self.console = Some((Running::start_console(console), schema));
+    }
+
     /// Runs `gantry <args>` as `subject` (a principal's token in
     /// `GANTRY_TOKEN`; `None`: no token at all).
     pub(crate) async fn gantry(&self, subject: Option<&str>, args: &[&str]) -> Run {
@@ -274,8 +330,15 @@ impl TestApp {
         command
     }
 
-    /// Submits a database request through the CLI and returns its JSON.
+    /// Submits a low-risk, small database request through the CLI and
+    /// returns its JSON.
     pub(crate) async fn submit(&self, name: &str, environment: &str) -> serde_json::Value {
+        self.submit_with_risk(name, environment, "low").await
+    }
+
+    /// Submits a small database request of this risk through the CLI and
+    /// returns its JSON.
+    pub(crate) async fn submit_with_risk(&self, name: &str, environment: &str, risk: &str) -> serde_json::Value {
         let run = self
             .gantry(
                 Some("backstage"),
@@ -295,7 +358,7 @@ impl TestApp {
                     "--domain",
                     "payments",
                     "--risk",
-                    "low",
+                    risk,
                     "--size",
                     "small",
                 ],
@@ -427,6 +490,34 @@ impl TestApp {
     /// what is shared between tests, such as the emulator's buckets).
     pub(crate) fn unique(&self, stem: &str) -> String {
         format!("{stem}-{}", &self.env.schema.trim_start_matches("t_")[..12])
+    }
+
+    /// The provisioner's secret prefix on [`Platform::Dev`]: this test's own,
+    /// so its secrets in the emulator are no other test's.
+    pub(crate) fn secret_prefix(&self) -> String {
+        self.unique("gantry-test")
+    }
+
+    /// The admin URL of the `dev` platform Postgres on [`Platform::Dev`]
+    /// (the shared Postgres).
+    pub(crate) fn platform_postgres_url(&self) -> &str {
+        &self.env.database_url
+    }
+
+    /// Console's gRPC address (the event service); console must run.
+    pub(crate) fn console_grpc(&self) -> SocketAddr {
+        self.console.as_ref().expect("console runs in this test").0.address
+    }
+
+    /// Console's HTTP address (the page, `/v1/events`); console must run.
+    pub(crate) fn console_http(&self) -> SocketAddr {
+        self.console_http.expect("console runs in this test")
+    }
+
+    /// The sequence of the last event on this test's stream.
+    pub(crate) async fn last_sequence(&self) -> u64 {
+        let mut stream = self.log.jetstream().get_stream(&self.log.settings().name).await.expect("the stream");
+        stream.info().await.expect("the stream's state").state.last_sequence
     }
 
     /// Each event of a request with the `traceparent` it was stored with.
