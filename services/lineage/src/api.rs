@@ -4,7 +4,7 @@
 //! checks an OpenLineage event and appends it to the log.
 
 use crate::graph::{self, Direction, Walk};
-use crate::queries::{self, Found};
+use crate::queries;
 use crate::request::{Point, Query, RunQuery};
 use crate::settings::LineageSettings;
 use crate::view::VIEW_NAME;
@@ -51,8 +51,15 @@ impl LineageApi {
         }
     }
 
-    /// Walks from a node the caller sees, as of the query's point.
-    async fn walk(&self, caller: &Principal, query: &Query, direction: Direction) -> Result<pb::Graph, ApiError> {
+    /// Walks from a node the caller sees, as of the query's point;
+    /// `by_generation` for a walk expected to reach far more than it answers.
+    async fn walk(
+        &self,
+        caller: &Principal,
+        query: &Query,
+        direction: Direction,
+        by_generation: bool,
+    ) -> Result<pb::Graph, ApiError> {
         if let Some(tenant) = query.tenant.as_ref().filter(|tenant| !may_read(caller, tenant)) {
             return Err(ApiError::PermissionDenied(format!("you do not see tenant {tenant}")));
         }
@@ -64,11 +71,9 @@ impl LineageApi {
         if visible.is_none() {
             return Err(ApiError::NotFound(format!("no node {} (as of sequence {as_of})", query.node)));
         }
-        let limits = Walk { direction, depth: query.depth, max_nodes: query.max_nodes, as_of };
-        let walked = graph::walk(pool, query.node, limits).await?;
-        let mut answer =
-            queries::assemble(pool, Found::walked(query.node, walked), as_of, as_of as u64, query.agent.as_deref())
-                .await?;
+        let limits = Walk { direction, depth: query.depth, max_nodes: query.max_nodes, as_of, by_generation };
+        let found = graph::walk(pool, query.node, limits).await?;
+        let mut answer = queries::answer(found, as_of as u64, query.agent.as_deref());
         answer.nodes.retain(|node| may_read(caller, &node.tenant));
         Ok(answer)
     }
@@ -85,7 +90,7 @@ impl LineageApi {
             return Err(missing());
         }
         let found = queries::run(pool, &producers, as_of).await?;
-        let mut answer = queries::assemble(pool, found, as_of, as_of as u64, None).await?;
+        let mut answer = queries::answer(found, as_of as u64, None);
         // The run's own steps only (its inputs' producers are other runs').
         let own: std::collections::HashSet<String> = producers.iter().map(Uuid::to_string).collect();
         answer.producers.retain(|producer| own.contains(&producer.producer_id));
@@ -96,11 +101,12 @@ impl LineageApi {
         let missing_producers: Vec<Uuid> =
             producers.into_iter().filter(|producer| !listed.contains(&producer.to_string())).collect();
         answer.producers.extend(graph::producers(pool, &missing_producers, as_of).await?);
+        queries::in_order_of_appearance(&mut answer.producers);
         Ok(answer)
     }
 
     async fn impact(&self, caller: &Principal, query: &Query) -> Result<pb::ImpactResponse, ApiError> {
-        let graph = self.walk(caller, query, Direction::Downstream).await?;
+        let graph = self.walk(caller, query, Direction::Downstream, true).await?;
         Ok(pb::ImpactResponse { runs: queries::runs_to_rerun(&graph), graph: Some(graph) })
     }
 
@@ -114,12 +120,12 @@ impl LineageApi {
             Some(export_open_lineage_request::Query::Upstream(walk)) => {
                 let query =
                     Query::parse("upstream", &walk, settings, settings.default_depth).map_err(ApiError::Invalid)?;
-                self.walk(caller, &query, Direction::Upstream).await?
+                self.walk(caller, &query, Direction::Upstream, false).await?
             }
             Some(export_open_lineage_request::Query::Downstream(walk)) => {
                 let query =
                     Query::parse("downstream", &walk, settings, settings.default_depth).map_err(ApiError::Invalid)?;
-                self.walk(caller, &query, Direction::Downstream).await?
+                self.walk(caller, &query, Direction::Downstream, false).await?
             }
             Some(export_open_lineage_request::Query::Run(run)) => {
                 let query = RunQuery::parse("run", &run).map_err(ApiError::Invalid)?;
@@ -207,13 +213,13 @@ impl LineageService for LineageApi {
     async fn upstream(&self, request: Request<pb::TraverseRequest>) -> Result<Response<pb::Graph>, Status> {
         let caller = principal_of(&request)?;
         let query = self.query(request.get_ref(), self.settings.default_depth)?;
-        Ok(Response::new(self.reads.bounded(self.walk(&caller, &query, Direction::Upstream)).await?))
+        Ok(Response::new(self.reads.bounded(self.walk(&caller, &query, Direction::Upstream, false)).await?))
     }
 
     async fn downstream(&self, request: Request<pb::TraverseRequest>) -> Result<Response<pb::Graph>, Status> {
         let caller = principal_of(&request)?;
         let query = self.query(request.get_ref(), self.settings.default_depth)?;
-        Ok(Response::new(self.reads.bounded(self.walk(&caller, &query, Direction::Downstream)).await?))
+        Ok(Response::new(self.reads.bounded(self.walk(&caller, &query, Direction::Downstream, false)).await?))
     }
 
     async fn run(&self, request: Request<pb::RunRequest>) -> Result<Response<pb::Graph>, Status> {

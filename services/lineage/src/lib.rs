@@ -7,8 +7,10 @@
 //! and OpenLineage runs that made them are producers, and each input →
 //! output pair is an edge. Every row carries the stream sequence it
 //! appeared at, so `as_of` (a sequence or a time) is a predicate on the
-//! same view. `Upstream`, `Downstream` and `Impact` walk it breadth first,
-//! one indexed scan per generation; `Run` lists a run's inputs and outputs;
+//! same view. `Upstream`, `Downstream` and `Impact` walk it breadth first
+//! in one statement (a recursive query, or one scan per generation when
+//! that would reach far more than it answers), then read the answer's
+//! details a row per node; `Run` lists a run's inputs and outputs;
 //! answers export as OpenLineage run events, Mermaid or DOT ([`render`]).
 //!
 //! # Layout

@@ -1,94 +1,65 @@
-//! The answers: a walk or a run's rows turned into a [`pb::Graph`] (node
-//! and producer details, the agent filter, each edge with its producer),
-//! the runs an impact would re-run, and the producers' full inputs and
-//! outputs for an OpenLineage export.
+//! The answers: what the reads found turned into a [`pb::Graph`] (the
+//! agent filter, the order, each edge with its producer), a run's inputs
+//! and outputs, the runs an impact would re-run, and the producers' full
+//! inputs and outputs for an OpenLineage export.
 
-use crate::graph::{self, Walked};
+use crate::graph::{self, Found};
 use gantry_proto::lineage as pb;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
-/// The nodes and edges a query found, before details are read.
-#[derive(Debug, Default)]
-pub(crate) struct Found {
-    /// The node asked about, if any.
-    pub(crate) root: Option<Uuid>,
-    /// Every node with its generation.
-    pub(crate) nodes: Vec<(Uuid, u32)>,
-    /// (input, output) pairs.
-    pub(crate) edges: Vec<(Uuid, Uuid)>,
-    pub(crate) truncated: bool,
-}
-
-impl Found {
-    /// What a walk from `root` visited.
-    pub(crate) fn walked(root: Uuid, walked: Walked) -> Self {
-        Self { root: Some(root), nodes: walked.nodes, edges: walked.edges, truncated: walked.truncated }
-    }
-}
-
-/// Reads the details of what was found, as of `as_of`, and keeps only the
-/// nodes `agent` made (the root always stays) and the edges between kept nodes.
-pub(crate) async fn assemble(
-    pool: &PgPool,
-    found: Found,
-    as_of: i64,
-    answer_sequence: u64,
-    agent: Option<&str>,
-) -> sqlx::Result<pb::Graph> {
-    let depths: HashMap<Uuid, u32> = found.nodes.iter().copied().collect();
-    let ids: Vec<Uuid> = found.nodes.iter().map(|(id, _)| *id).collect();
-    let mut nodes = graph::nodes(pool, &ids, as_of).await?;
-    let producer_ids: Vec<Uuid> =
-        nodes.iter().filter_map(|node| node.producer_id.parse().ok()).collect::<BTreeSet<Uuid>>().into_iter().collect();
-    let mut producers = graph::producers(pool, &producer_ids, as_of).await?;
-    let agents: HashMap<String, String> =
-        producers.iter().map(|producer| (producer.producer_id.clone(), producer.agent.clone())).collect();
-    let root = found.root.map(|root| root.to_string()).unwrap_or_default();
+/// Turns what was found into an answer read as of `answer_sequence`,
+/// keeping only the nodes `agent` made (the root always stays), the edges
+/// between kept nodes and the producers of kept nodes.
+pub(crate) fn answer(found: Found, answer_sequence: u64, agent: Option<&str>) -> pb::Graph {
+    let Found { root, mut nodes, mut producers, edges, truncated } = found;
+    let agents: HashMap<&str, &str> =
+        producers.iter().map(|producer| (producer.producer_id.as_str(), producer.agent.as_str())).collect();
+    let root = root.map(|root| root.to_string()).unwrap_or_default();
     nodes.retain(|node| {
-        node.node_id == root
-            || agent.is_none_or(|agent| agents.get(&node.producer_id).is_some_and(|made| made == agent))
+        node.node_id == root || agent.is_none_or(|agent| agents.get(node.producer_id.as_str()) == Some(&agent))
     });
-    for node in &mut nodes {
-        node.depth = node.node_id.parse().ok().and_then(|id| depths.get(&id).copied()).unwrap_or(0);
-    }
     nodes.sort_by(|a, b| (a.depth, a.appeared_sequence, &a.node_id).cmp(&(b.depth, b.appeared_sequence, &b.node_id)));
-    let made_by: HashMap<String, String> =
-        nodes.iter().map(|node| (node.node_id.clone(), node.producer_id.clone())).collect();
-    let mut edges: Vec<pb::Edge> = found
-        .edges
+    let made_by: HashMap<Uuid, &str> =
+        nodes.iter().filter_map(|node| Some((node.node_id.parse().ok()?, node.producer_id.as_str()))).collect();
+    let mut edges: Vec<pb::Edge> = edges
         .iter()
-        .map(|(input, output)| (input.to_string(), output.to_string()))
-        .filter(|(input, output)| made_by.contains_key(input) && made_by.contains_key(output))
-        .map(|(input, output)| pb::Edge { producer_id: made_by[&output].clone(), input_id: input, output_id: output })
+        .filter(|(input, _)| made_by.contains_key(input))
+        .filter_map(|(input, output)| {
+            Some(pb::Edge {
+                producer_id: made_by.get(output)?.to_string(),
+                input_id: input.to_string(),
+                output_id: output.to_string(),
+            })
+        })
         .collect();
     edges.sort_by(|a, b| (&a.output_id, &a.input_id).cmp(&(&b.output_id, &b.input_id)));
     edges.dedup();
-    let used: HashSet<&String> = made_by.values().collect();
-    producers.retain(|producer| used.contains(&producer.producer_id));
-    Ok(pb::Graph {
-        root_id: root,
-        nodes,
-        edges,
-        producers,
-        truncated: found.truncated,
-        as_of_sequence: answer_sequence,
-    })
+    let used: HashSet<&str> = made_by.values().copied().collect();
+    producers.retain(|producer| used.contains(producer.producer_id.as_str()));
+    in_order_of_appearance(&mut producers);
+    pb::Graph { root_id: root, nodes, edges, producers, truncated, as_of_sequence: answer_sequence }
 }
 
-/// Returns what a run's producers made and used: outputs at depth 0,
-/// inputs at depth 1.
+/// Puts producers in the order they appeared in the log.
+pub(crate) fn in_order_of_appearance(producers: &mut [pb::Producer]) {
+    producers.sort_by(|a, b| (a.appeared_sequence, &a.producer_id).cmp(&(b.appeared_sequence, &b.producer_id)));
+}
+
+/// Returns what a run's producers made and used, with their details:
+/// outputs at depth 0, inputs at depth 1.
 pub(crate) async fn run(pool: &PgPool, producers: &[Uuid], as_of: i64) -> sqlx::Result<Found> {
     let outputs = graph::outputs_of(pool, producers, as_of).await?;
     let output_ids: Vec<Uuid> = outputs.iter().map(|(node, _)| *node).collect();
     let edges = graph::inputs_of(pool, &output_ids, as_of).await?;
     let output_set: HashSet<Uuid> = output_ids.iter().copied().collect();
-    let mut nodes: Vec<(Uuid, u32)> = output_ids.iter().map(|id| (*id, 0)).collect();
     let inputs: BTreeSet<Uuid> =
         edges.iter().map(|(input, _)| *input).filter(|input| !output_set.contains(input)).collect();
-    nodes.extend(inputs.into_iter().map(|id| (id, 1)));
-    Ok(Found { root: None, nodes, edges, truncated: false })
+    let nodes: Vec<(Uuid, u32)> =
+        output_ids.iter().map(|id| (*id, 0)).chain(inputs.iter().map(|id| (*id, 1))).collect();
+    let (nodes, producers) = graph::details(pool, &nodes, as_of).await?;
+    Ok(Found { root: None, nodes, producers, edges, truncated: false })
 }
 
 /// The runs whose steps made a node of `graph` other than its root: what

@@ -1,9 +1,11 @@
 //! The graph of artifact events: walks up and down with depth, filters and
-//! a node cap, runs, impact, `as_of`, expiry, tenants, and inputs that
+//! a node cap (the first nodes by generation, whichever way the walk
+//! ran), runs, impact, `as_of`, expiry, tenants, and inputs that
 //! cannot make a cycle.
 
 use crate::helpers::{Artifact, Harness, at_sequence, expect, ids_of, violated_fields, walk};
 use gantry_proto::lineage::{self as pb, as_of};
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 use tonic::Code;
 use uuid::Uuid;
@@ -62,6 +64,91 @@ async fn filters_keep_a_tenant_or_an_agent_and_the_node_cap_truncates() {
     let answer = client.downstream(capped).await.unwrap().into_inner();
     assert_eq!(ids_of(&answer), expect(&[(raw, 0), (clean, 1)]));
     assert!(answer.truncated);
+    harness.stop().await;
+}
+
+/// Generations by breadth first over `edges` (input, output) from `root`.
+fn generations(root: Uuid, edges: &[(Uuid, Uuid)], upstream: bool) -> Vec<(Uuid, u32)> {
+    let mut found = vec![(root, 0)];
+    let mut seen: HashSet<Uuid> = HashSet::from([root]);
+    let mut frontier = vec![root];
+    for depth in 1.. {
+        let mut next: Vec<Uuid> = edges
+            .iter()
+            .filter_map(|&(input, output)| match upstream {
+                true => frontier.contains(&output).then_some(input),
+                false => frontier.contains(&input).then_some(output),
+            })
+            .filter(|node| seen.insert(*node))
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        next.sort();
+        found.extend(next.iter().map(|node| (*node, depth)));
+        frontier = next;
+    }
+    found
+}
+
+/// The (input, output) ids of an answer's edges, sorted.
+fn edge_ids(graph: &pb::Graph) -> Vec<(String, String)> {
+    let mut edges: Vec<(String, String)> =
+        graph.edges.iter().map(|edge| (edge.input_id.clone(), edge.output_id.clone())).collect();
+    edges.sort();
+    edges
+}
+
+#[tokio::test]
+async fn every_cap_answers_the_first_nodes_by_generation_however_often_paths_meet() {
+    let harness = Harness::start().await;
+    // The first 14 artifacts each read the one before, and the ones at half
+    // and a third of their index: nodes reached by several paths at several
+    // depths (the walk one generation at a time answers most caps). Ten more
+    // all read the 14th, and ten more read one of those each: a fan each node
+    // of which is reached once (the recursive walk answers most caps, some
+    // from the whole generations before the one its row limit cut).
+    let (mut ids, mut edges, mut last) = (Vec::new(), Vec::new(), 0);
+    for index in 0..34usize {
+        let reads = match index {
+            0..14 => vec![index.wrapping_sub(1), index / 2, index / 3],
+            14..24 => vec![13],
+            _ => vec![index - 10],
+        };
+        let mut inputs: Vec<Uuid> = reads.into_iter().filter(|input| *input < index).map(|input| ids[input]).collect();
+        inputs.sort();
+        inputs.dedup();
+        let name = format!("part-{index}");
+        let (id, sequence) = harness.store(Artifact::acme("run-1", "mix", &name, &inputs)).await;
+        edges.extend(inputs.iter().map(|input| (*input, id)));
+        ids.push(id);
+        last = sequence;
+    }
+    let mut client = harness.client("auditor").await;
+    for (root, upstream) in [(ids[0], false), (ids[13], true), (ids[13], false)] {
+        let expected = generations(root, &edges, upstream);
+        let traverse = |max_nodes: u32| pb::TraverseRequest { max_nodes, ..walk(root, last) };
+        for max_nodes in (1..=expected.len() as u32 + 1).chain([0]) {
+            let answer = match upstream {
+                true => client.upstream(traverse(max_nodes)).await,
+                false => client.downstream(traverse(max_nodes)).await,
+            };
+            let answer = answer.unwrap().into_inner();
+            let kept = if max_nodes == 0 { expected.len() } else { expected.len().min(max_nodes as usize) };
+            assert_eq!(ids_of(&answer), expect(&expected[..kept]), "max_nodes {max_nodes}, upstream {upstream}");
+            assert_eq!(answer.truncated, kept < expected.len(), "max_nodes {max_nodes}");
+            let kept: HashSet<Uuid> = expected[..kept].iter().map(|(id, _)| *id).collect();
+            let mut between: Vec<(String, String)> = edges
+                .iter()
+                .filter(|(input, output)| kept.contains(input) && kept.contains(output))
+                .map(|(input, output)| (input.to_string(), output.to_string()))
+                .collect();
+            between.sort();
+            assert_eq!(edge_ids(&answer), between, "max_nodes {max_nodes}, upstream {upstream}");
+        }
+    }
+    let impact = client.impact(walk(ids[0], last)).await.unwrap().into_inner().graph.unwrap();
+    assert_eq!(ids_of(&impact), expect(&generations(ids[0], &edges, false)));
     harness.stop().await;
 }
 
