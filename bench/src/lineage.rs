@@ -5,6 +5,7 @@
 //! of `Upstream` and `Downstream` at depth 5 and 20 and of `Impact` of the
 //! most used input, over gRPC against the running service.
 
+use crate::Bearer;
 use async_nats::jetstream::message::PublishMessage;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
@@ -21,10 +22,16 @@ use gantry_testkit::TestEnv;
 use hdrhistogram::Histogram;
 use prost::Message as _;
 use rand::Rng as _;
+use sqlx::Row as _;
 use std::future::IntoFuture as _;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 use uuid::Uuid;
+
+/// A lineage client calling as the auditor.
+type Client = LineageServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Acks awaited at once while writing the backlog.
 const PUBLISH_WINDOW: usize = 4096;
@@ -124,6 +131,44 @@ async fn write_graph(log: &EventLog, edges: usize) -> anyhow::Result<Generated> 
     Ok(generated)
 }
 
+/// Latencies of one figure, with the size of the answers.
+struct Figure {
+    latency: Histogram<u64>,
+    nodes: usize,
+    truncated: usize,
+}
+
+impl Figure {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self { latency: Histogram::new(3)?, nodes: 0, truncated: 0 })
+    }
+
+    /// Times one call.
+    async fn time(&mut self, call: impl Future<Output = anyhow::Result<(usize, bool)>>) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let (found, cut) = call.await?;
+        self.latency.record(started.elapsed().as_micros() as u64)?;
+        self.nodes += found;
+        self.truncated += usize::from(cut);
+        Ok(())
+    }
+
+    fn p99_ms(&self) -> f64 {
+        self.latency.value_at_quantile(0.99) as f64 / 1000.0
+    }
+
+    fn print(&self, label: &str) {
+        let calls = self.latency.len().max(1);
+        println!(
+            "{label:<28} p50 {:>7.2} ms  p99 {:>7.2} ms  ({calls} calls, {:.0} nodes/answer, {} truncated)",
+            self.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            self.p99_ms(),
+            self.nodes as f64 / calls as f64,
+            self.truncated,
+        );
+    }
+}
+
 /// p50 and p99 of `calls` calls made one after another (after a warm-up).
 async fn measure<F, Fut>(label: &str, calls: usize, mut call: F) -> anyhow::Result<()>
 where
@@ -133,22 +178,55 @@ where
     for warm in 0..5 {
         call(warm).await?;
     }
-    let mut latency = Histogram::<u64>::new(3)?;
-    let (mut nodes, mut truncated) = (0, 0);
+    let mut figure = Figure::new()?;
     for index in 0..calls {
-        let started = Instant::now();
-        let (found, cut) = call(index).await?;
-        latency.record(started.elapsed().as_micros() as u64)?;
-        nodes += found;
-        truncated += usize::from(cut);
+        figure.time(call(index)).await?;
     }
-    println!(
-        "{label:<28} p50 {:>7.2} ms  p99 {:>7.2} ms  ({calls} calls, {:.0} nodes/answer, {truncated} truncated)",
-        latency.value_at_quantile(0.5) as f64 / 1000.0,
-        latency.value_at_quantile(0.99) as f64 / 1000.0,
-        nodes as f64 / calls as f64,
-    );
+    figure.print(label);
     Ok(())
+}
+
+/// One Upstream or Downstream call: (nodes answered, truncated).
+async fn traverse(
+    client: &Client,
+    root: Uuid,
+    upstream: bool,
+    depth: u32,
+    max_nodes: u32,
+) -> anyhow::Result<(usize, bool)> {
+    let mut client = client.clone();
+    let request = TraverseRequest { node_id: root.to_string(), depth, max_nodes, ..Default::default() };
+    let graph = match upstream {
+        true => client.upstream(request).await?.into_inner(),
+        false => client.downstream(request).await?.into_inner(),
+    };
+    Ok((graph.nodes.len(), graph.truncated))
+}
+
+/// One answer's reads by Postgres alone (see the floor in [`run`]).
+async fn floor_walk(pool: &sqlx::PgPool, root: Uuid, upstream: bool, cap: i64) -> anyhow::Result<(usize, bool)> {
+    let walk = match upstream {
+        true => {
+            "WITH RECURSIVE walk(id, depth) AS (
+                     SELECT $1::uuid, 0 UNION
+                     SELECT e.input_id, w.depth + 1 FROM walk w JOIN edges e ON e.output_id = w.id WHERE w.depth < 20)
+                 SELECT id FROM walk GROUP BY id ORDER BY min(depth), id LIMIT $2"
+        }
+        false => {
+            "WITH RECURSIVE walk(id, depth) AS (
+                      SELECT $1::uuid, 0 UNION
+                      SELECT e.output_id, w.depth + 1 FROM walk w JOIN edges e ON e.input_id = w.id WHERE w.depth < 20)
+                  SELECT id FROM walk GROUP BY id ORDER BY min(depth), id LIMIT $2"
+        }
+    };
+    let ids: Vec<Uuid> = sqlx::query_scalar(walk).bind(root).bind(cap + 1).fetch_all(pool).await?;
+    let truncated = ids.len() as i64 > cap;
+    let ids = &ids[..ids.len().min(cap as usize)];
+    let nodes = sqlx::query("SELECT * FROM nodes WHERE node_id = ANY($1)").bind(ids).fetch_all(pool).await?;
+    let producers: Vec<Uuid> =
+        nodes.iter().filter_map(|node| node.try_get::<Option<Uuid>, _>("producer_id").ok().flatten()).collect();
+    sqlx::query("SELECT * FROM producers WHERE producer_id = ANY($1)").bind(&producers).fetch_all(pool).await?;
+    Ok((ids.len(), truncated))
 }
 
 /// What a lineage figure run asks for.
@@ -197,7 +275,23 @@ pub(crate) async fn run(options: Options) -> anyhow::Result<()> {
         events as f64 / seconds,
         stored_edges as f64 / seconds
     );
-    sqlx::query("ANALYZE").execute(&pool).await?;
+    // What autovacuum does to insert-only tables on a live system: the
+    // statistics, and the visibility map that lets index-only scans skip the heap.
+    sqlx::query("VACUUM (ANALYZE) nodes, edges, producers, producer_states, applied").execute(&pool).await?;
+    // And the load's dirty pages written out now, not by a checkpoint in
+    // the middle of the figures (needs a superuser, as the tests' role is).
+    if let Err(error) = sqlx::query("CHECKPOINT").execute(&pool).await {
+        println!("(no CHECKPOINT before the figures: {error})");
+    }
+    // What decides how often a query reads a page from outside Postgres's cache.
+    let (buffers, tables): (String, String) = sqlx::query_as(
+        "SELECT current_setting('shared_buffers'),
+                pg_size_pretty(sum(pg_total_relation_size(c.oid))::bigint)
+         FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    println!("graph tables and their indexes: {tables}; Postgres shared_buffers: {buffers}");
 
     let tokens = env.write_tokens(&[("auditor", &["platform-team"])])?;
     let config = env.config().with("lineage.schema", &env.schema).with("lineage.listen", "127.0.0.1:0");
@@ -206,38 +300,39 @@ pub(crate) async fn run(options: Options) -> anyhow::Result<()> {
     let (trigger, shutdown) = ShutdownTrigger::new();
     let service = tokio::spawn(built.run(shutdown));
     let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))?.connect().await?;
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", tokens["auditor"]).parse()?;
-    let client = LineageServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-        request.metadata_mut().insert("authorization", header.clone());
-        Ok(request)
-    })
-    .max_decoding_message_size(256 * 1024 * 1024);
+    let bearer = Bearer(format!("Bearer {}", tokens["auditor"]).parse()?);
+    let client = LineageServiceClient::with_interceptor(channel, bearer).max_decoding_message_size(256 * 1024 * 1024);
 
     let ids = Arc::new(generated.ids);
     let mut rng = rand::rng();
     let late: Vec<Uuid> = (0..calls + 5).map(|_| ids[rng.random_range(events / 2..events)]).collect();
     let early: Vec<Uuid> = (0..calls + 5).map(|_| ids[rng.random_range(HUBS..events / 10)]).collect();
-    for (label, depth) in [("Upstream depth 5", 5), ("Upstream depth 20", 20)] {
-        measure(label, calls, |index| {
-            let mut client = client.clone();
-            let request = TraverseRequest { node_id: late[index].to_string(), depth, max_nodes, ..Default::default() };
-            async move {
-                let graph = client.upstream(request).await?.into_inner();
-                Ok((graph.nodes.len(), graph.truncated))
-            }
-        })
-        .await?;
+    for (label, depth) in [("Upstream depth 5", 5), ("Downstream depth 5", 5)] {
+        let upstream = label.starts_with("Up");
+        let roots = if upstream { &late } else { &early };
+        measure(label, calls, |index| traverse(&client, roots[index], upstream, depth, max_nodes)).await?;
     }
-    for (label, depth) in [("Downstream depth 5", 5), ("Downstream depth 20", 20)] {
-        measure(label, calls, |index| {
-            let mut client = client.clone();
-            let request = TraverseRequest { node_id: early[index].to_string(), depth, max_nodes, ..Default::default() };
-            async move {
-                let graph = client.downstream(request).await?.into_inner();
-                Ok((graph.nodes.len(), graph.truncated))
+    // Depth 20 beside its floor: the reads each answer needs, by Postgres
+    // alone over one connection, for the same roots (a plain recursive walk
+    // of the edges, then the nodes reached, up to the answer's cap, and
+    // their producers by primary key; no service, no gRPC, no answer
+    // assembly). The two take turns going first, so neither always finds
+    // the pages the other just read in the cache.
+    let cap = if max_nodes == 0 { 10_000 } else { max_nodes as i64 };
+    for (label, upstream, roots) in [("Upstream depth 20", true, &late), ("Downstream depth 20", false, &early)] {
+        let (mut service, mut floor) = (Figure::new()?, Figure::new()?);
+        for (index, &root) in roots.iter().enumerate().take(calls) {
+            if index % 2 == 0 {
+                service.time(traverse(&client, root, upstream, 20, max_nodes)).await?;
+                floor.time(floor_walk(&pool, root, upstream, cap)).await?;
+            } else {
+                floor.time(floor_walk(&pool, root, upstream, cap)).await?;
+                service.time(traverse(&client, root, upstream, 20, max_nodes)).await?;
             }
-        })
-        .await?;
+        }
+        service.print(label);
+        floor.print("  floor (Postgres alone)");
+        println!("  p99 ratio to the floor: {:.2}", service.p99_ms() / floor.p99_ms());
     }
     let hub = ids[0];
     let users: i64 =

@@ -153,3 +153,14 @@ async fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Adds a principal's token (`Bearer …`) to every call.
+#[derive(Clone)]
+pub(crate) struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}

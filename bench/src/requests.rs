@@ -1,6 +1,7 @@
 //! Intake's `RequestDatabase` under load, beside the bare tonic floor and
 //! the raw JetStream acknowledged-publish rate, all at one concurrency.
 
+use crate::Bearer;
 use crate::floor::BareIntake;
 use crate::load::{LoadReport, drive};
 use async_nats::jetstream::message::PublishMessage;
@@ -17,16 +18,6 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 type Client = IntakeServiceClient<InterceptedService<Channel, Bearer>>;
-
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
 
 async fn clients(address: SocketAddr, connections: usize, token: &str) -> anyhow::Result<Vec<Client>> {
     let bearer = Bearer(format!("Bearer {token}").parse()?);
