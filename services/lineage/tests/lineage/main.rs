@@ -9,3 +9,4 @@ mod graph;
 mod helpers;
 mod openlineage;
 mod rebuild;
+mod upgrade;
