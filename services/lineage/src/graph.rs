@@ -59,25 +59,30 @@ pub(crate) struct Found {
     pub(crate) truncated: bool,
 }
 
-/// The recursive walk upstream: (node, depth, the node it was reached
-/// from) for every edge crossed, $1 the root, $2 the depth, $3 as of, at
-/// most $4 rows.
-const UPSTREAM: &str = "WITH RECURSIVE walk(id, depth, via) AS (
-        SELECT $1::uuid, 0, NULL::uuid
-        UNION
-        SELECT e.input_id, w.depth + 1, w.id FROM walk w JOIN edges e ON e.output_id = w.id
-        WHERE w.depth < $2 AND e.seq <= $3
-    )
-    SELECT id, depth, via FROM walk LIMIT $4";
+/// The recursive walk stepping from `$from` to `$to` of an edge: (node,
+/// depth, the node it was reached from) for every edge crossed, $1 the
+/// root, $2 the depth, $3 as of, at most $4 rows.
+macro_rules! recursive_walk {
+    ($from:literal, $to:literal) => {
+        concat!(
+            "WITH RECURSIVE walk(id, depth, via) AS (
+                 SELECT $1::uuid, 0, NULL::uuid
+                 UNION
+                 SELECT e.",
+            $to,
+            ", w.depth + 1, w.id FROM walk w JOIN edges e ON e.",
+            $from,
+            " = w.id WHERE w.depth < $2 AND e.seq <= $3
+             )
+             SELECT id, depth, via FROM walk LIMIT $4"
+        )
+    };
+}
 
-/// [`UPSTREAM`] the other way.
-const DOWNSTREAM: &str = "WITH RECURSIVE walk(id, depth, via) AS (
-        SELECT $1::uuid, 0, NULL::uuid
-        UNION
-        SELECT e.output_id, w.depth + 1, w.id FROM walk w JOIN edges e ON e.input_id = w.id
-        WHERE w.depth < $2 AND e.seq <= $3
-    )
-    SELECT id, depth, via FROM walk LIMIT $4";
+/// The recursive walk from outputs to their inputs.
+const UPSTREAM: &str = recursive_walk!("output_id", "input_id");
+/// The recursive walk from inputs to their outputs.
+const DOWNSTREAM: &str = recursive_walk!("input_id", "output_id");
 
 /// Rows the recursive walk may reach (one per edge crossed, and a node
 /// reached by paths of different lengths is crossed into once per
