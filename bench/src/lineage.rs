@@ -22,7 +22,6 @@ use gantry_testkit::TestEnv;
 use hdrhistogram::Histogram;
 use prost::Message as _;
 use rand::Rng as _;
-use sqlx::Row as _;
 use std::future::IntoFuture as _;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -210,22 +209,19 @@ async fn floor_walk(pool: &sqlx::PgPool, root: Uuid, upstream: bool, cap: i64) -
             "WITH RECURSIVE walk(id, depth) AS (
                      SELECT $1::uuid, 0 UNION
                      SELECT e.input_id, w.depth + 1 FROM walk w JOIN edges e ON e.output_id = w.id WHERE w.depth < 20)
-                 SELECT id FROM walk GROUP BY id ORDER BY min(depth), id LIMIT $2"
+                 SELECT id FROM (SELECT * FROM walk LIMIT $2) reached GROUP BY id ORDER BY min(depth), id LIMIT $3"
         }
         false => {
             "WITH RECURSIVE walk(id, depth) AS (
                       SELECT $1::uuid, 0 UNION
                       SELECT e.output_id, w.depth + 1 FROM walk w JOIN edges e ON e.input_id = w.id WHERE w.depth < 20)
-                  SELECT id FROM walk GROUP BY id ORDER BY min(depth), id LIMIT $2"
+                  SELECT id FROM (SELECT * FROM walk LIMIT $2) reached GROUP BY id ORDER BY min(depth), id LIMIT $3"
         }
     };
-    let ids: Vec<Uuid> = sqlx::query_scalar(walk).bind(root).bind(cap + 1).fetch_all(pool).await?;
+    let ids: Vec<Uuid> = sqlx::query_scalar(walk).bind(root).bind(2 * cap).bind(cap + 1).fetch_all(pool).await?;
     let truncated = ids.len() as i64 > cap;
     let ids = &ids[..ids.len().min(cap as usize)];
-    let nodes = sqlx::query("SELECT * FROM nodes WHERE node_id = ANY($1)").bind(ids).fetch_all(pool).await?;
-    let producers: Vec<Uuid> =
-        nodes.iter().filter_map(|node| node.try_get::<Option<Uuid>, _>("producer_id").ok().flatten()).collect();
-    sqlx::query("SELECT * FROM producers WHERE producer_id = ANY($1)").bind(&producers).fetch_all(pool).await?;
+    sqlx::query("SELECT * FROM nodes WHERE node_id = ANY($1)").bind(ids).fetch_all(pool).await?;
     Ok((ids.len(), truncated))
 }
 
@@ -314,9 +310,9 @@ pub(crate) async fn run(options: Options) -> anyhow::Result<()> {
     }
     // Depth 20 beside its floor: the reads each answer needs, by Postgres
     // alone over one connection, for the same roots (a plain recursive walk
-    // of the edges, then the nodes reached, up to the answer's cap, and
-    // their producers by primary key; no service, no gRPC, no answer
-    // assembly). The two take turns going first, so neither always finds
+    // of the edges, stopped at the service's 2 rows per node of the cap,
+    // then the nodes reached, up to the cap, by primary key, each row with
+    // its producer's copy; no service, no gRPC, no answer assembly). The two take turns going first, so neither always finds
     // the pages the other just read in the cache.
     let cap = if max_nodes == 0 { 10_000 } else { max_nodes as i64 };
     for (label, upstream, roots) in [("Upstream depth 20", true, &late), ("Downstream depth 20", false, &early)] {

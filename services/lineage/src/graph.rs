@@ -8,7 +8,8 @@
 //! about what they answer, or `lineage_walk` (migration 0002: one scan per
 //! generation, each node visited once) when the recursive one reaches too
 //! many rows. It keeps the first `max_nodes` nodes by generation, which is
-//! exactly where breadth first stops, and every edge between them. Their
+//! exactly where breadth first stops, and the edges it crossed between
+//! them (none from the generation a depth or cap stopped it at). Their
 //! details are then read by primary key, one row per node, which carries
 //! a copy of its producer (migration 0003), the batch split across two
 //! connections when the answer is large.
@@ -105,7 +106,7 @@ struct Reached {
 }
 
 /// Walks from `root`, breadth first as of `walk.as_of`, and returns the
-/// first `max_nodes` nodes reached by generation, every edge between them,
+/// first `max_nodes` nodes reached by generation, the edges crossed between them,
 /// and their details.
 pub(crate) async fn walk(pool: &PgPool, root: Uuid, walk: Walk) -> sqlx::Result<Found> {
     let recursive = match walk.by_generation {
@@ -116,18 +117,18 @@ pub(crate) async fn walk(pool: &PgPool, root: Uuid, walk: Walk) -> sqlx::Result<
         Some(reached) => reached,
         None => by_generation(pool, root, walk).await?,
     };
-    // A walk stopped by its depth or its cap did not step from the deepest
-    // generation it kept: read that generation's edges (to nodes kept
-    // earlier) here.
-    let deepest = reached.nodes.iter().map(|(_, depth)| *depth).max().unwrap_or(0);
-    if deepest >= walk.depth || reached.truncated {
-        let last: Vec<Uuid> = reached.nodes.iter().filter(|(_, depth)| *depth == deepest).map(|(id, _)| *id).collect();
-        let statement = match walk.direction {
-            Direction::Upstream => "SELECT input_id, output_id FROM edges WHERE output_id = ANY($1) AND seq <= $2",
-            Direction::Downstream => "SELECT input_id, output_id FROM edges WHERE input_id = ANY($1) AND seq <= $2",
-        };
-        let beyond: Vec<(Uuid, Uuid)> = sqlx::query_as(statement).bind(&last).bind(walk.as_of).fetch_all(pool).await?;
-        reached.edges.extend(beyond);
+    // A walk stopped by its cap does not step from the last generation it
+    // kept; the recursive walk did (it ran to its depth), so what it
+    // crossed from there goes, and both ways answer the same edges: every
+    // edge the walk crossed between nodes it kept.
+    if reached.truncated {
+        let last = reached.nodes.iter().map(|(_, depth)| *depth).max().unwrap_or(0);
+        let deepest: HashSet<Uuid> =
+            reached.nodes.iter().filter(|(_, depth)| *depth == last).map(|(id, _)| *id).collect();
+        reached.edges.retain(|(input, output)| match walk.direction {
+            Direction::Upstream => !deepest.contains(output),
+            Direction::Downstream => !deepest.contains(input),
+        });
     }
     let (nodes, producers) = details(pool, &reached.nodes, walk.as_of).await?;
     Ok(Found { root: Some(root), nodes, producers, edges: reached.edges, truncated: reached.truncated })

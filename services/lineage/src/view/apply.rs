@@ -177,19 +177,15 @@ impl ArtifactRows {
         }
         let nodes = &rows.nodes;
         if !nodes.ids.is_empty() {
-            sqlx::query(concat!(
+            sqlx::query(
                 "INSERT INTO nodes (node_id, kind, tenant, name, media_type, sha256, size_bytes, producer_id,
-                                    appeared_seq, appeared_at, ",
-                producer_copy!(columns),
-                ")
+                                    appeared_seq, appeared_at)
                  SELECT u.id, $10, u.tenant, u.name, u.media_type, u.sha256, u.size, u.producer, u.seq,
-                        to_timestamp(u.at), ",
-                producer_copy!(from_p),
-                " FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::uuid[],
-                              $8::int8[], $9::float8[]) AS u(id, tenant, name, media_type, sha256, size, producer, seq, at)
-                 JOIN producers p ON p.producer_id = u.producer
-                 ON CONFLICT (node_id) DO NOTHING"
-            ))
+                        to_timestamp(u.at)
+                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::uuid[],
+                             $8::int8[], $9::float8[]) AS u(id, tenant, name, media_type, sha256, size, producer, seq, at)
+                 ON CONFLICT (node_id) DO NOTHING",
+            )
             .bind(&nodes.ids)
             .bind(&nodes.tenants)
             .bind(&nodes.names)

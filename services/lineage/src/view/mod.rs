@@ -14,21 +14,6 @@
 //! dataset version's inputs are the versions that existed when its run
 //! ended), and only within one tenant.
 
-/// The columns of `nodes` that copy its producer's (migration 0003), and
-/// those of `producers p` they are written from, in the same order (a
-/// node nobody made keeps the defaults).
-macro_rules! producer_copy {
-    (columns) => {
-        "producer_kind, producer_tenant, run_id, step_id, agent, agent_version, job_namespace, job_name, \
-         producer_seq, producer_at"
-    };
-    (from_p) => {
-        "coalesce(p.kind, 0::int2), coalesce(p.tenant, ''), coalesce(p.run_id, ''), coalesce(p.step_id, ''), \
-         coalesce(p.agent, ''), coalesce(p.agent_version, ''), coalesce(p.job_namespace, ''), \
-         coalesce(p.job_name, ''), coalesce(p.appeared_seq, 0), p.appeared_at"
-    };
-}
-
 mod apply;
 mod runs;
 

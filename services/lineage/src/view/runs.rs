@@ -141,15 +141,10 @@ async fn finish_run(
         versions.push((id, namespace, name, Some(producer)));
     }
     for (id, namespace, name, made_by) in versions {
-        // A source dataset has no producer: its copy of one stays empty.
-        sqlx::query(concat!(
-            "INSERT INTO nodes (node_id, kind, tenant, name, namespace, producer_id, appeared_seq, appeared_at, ",
-            producer_copy!(columns),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, to_timestamp($8), ",
-            producer_copy!(from_p),
-            " FROM (SELECT $6::uuid AS id) made LEFT JOIN producers p ON p.producer_id = made.id
-             ON CONFLICT (node_id) DO NOTHING"
-        ))
+        sqlx::query(
+            "INSERT INTO nodes (node_id, kind, tenant, name, namespace, producer_id, appeared_seq, appeared_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8)) ON CONFLICT (node_id) DO NOTHING",
+        )
         .bind(id)
         .bind(DATASET)
         .bind(tenant)

@@ -137,10 +137,19 @@ async fn every_cap_answers_the_first_nodes_by_generation_however_often_paths_mee
             let kept = if max_nodes == 0 { expected.len() } else { expected.len().min(max_nodes as usize) };
             assert_eq!(ids_of(&answer), expect(&expected[..kept]), "max_nodes {max_nodes}, upstream {upstream}");
             assert_eq!(answer.truncated, kept < expected.len(), "max_nodes {max_nodes}");
+            // Every edge between kept nodes, but a walk its cap stopped did
+            // not step from the last generation it kept.
+            let last = expected[..kept].last().map(|(_, depth)| *depth).unwrap_or(0);
+            let stepped_from: HashSet<Uuid> = expected[..kept]
+                .iter()
+                .filter(|(_, depth)| kept == expected.len() || *depth < last)
+                .map(|(id, _)| *id)
+                .collect();
             let kept: HashSet<Uuid> = expected[..kept].iter().map(|(id, _)| *id).collect();
             let mut between: Vec<(String, String)> = edges
                 .iter()
                 .filter(|(input, output)| kept.contains(input) && kept.contains(output))
+                .filter(|(input, output)| stepped_from.contains(if upstream { output } else { input }))
                 .map(|(input, output)| (input.to_string(), output.to_string()))
                 .collect();
             between.sort();

@@ -1,6 +1,7 @@
 //! A view made before migration 0003 gets each node's copy of its
-//! producer when it is migrated, so an upgraded view answers as a rebuilt
-//! one would.
+//! producer when it is migrated, and a node written as the code before it
+//! wrote them (a replica not yet upgraded) gets its copy too, so an
+//! upgraded view answers as a rebuilt one would.
 
 use gantry_lineage::view::MIGRATOR;
 use gantry_testkit::TestEnv;
@@ -9,7 +10,7 @@ use std::path::Path;
 use uuid::Uuid;
 
 #[tokio::test]
-async fn migrating_a_view_made_before_0003_copies_every_producer_onto_its_nodes() {
+async fn migrating_a_view_made_before_0003_copies_every_producer_onto_its_nodes_old_and_new() {
     let env = TestEnv::new().await.unwrap();
     let pool = env.pool().await.unwrap();
     let before = tempfile::tempdir().unwrap();
@@ -47,6 +48,16 @@ async fn migrating_a_view_made_before_0003_copies_every_producer_onto_its_nodes(
     .unwrap();
 
     MIGRATOR.run(&pool).await.unwrap();
+    // Written as before 0003, after it ran.
+    sqlx::query(
+        "INSERT INTO nodes (node_id, kind, tenant, name, producer_id, appeared_seq, appeared_at)
+         VALUES ($1, 1, 'acme', 'report.html', $2, 7, to_timestamp(3000))",
+    )
+    .bind(Uuid::now_v7())
+    .bind(step)
+    .execute(&pool)
+    .await
+    .unwrap();
     type Copy = (String, i16, String, String, String, String, String, String, String, i64, Option<f64>);
     let copies: Vec<Copy> = sqlx::query_as(
         "SELECT name, producer_kind, producer_tenant, run_id, step_id, agent, agent_version, job_namespace, job_name,
@@ -65,6 +76,7 @@ async fn migrating_a_view_made_before_0003_copies_every_producer_onto_its_nodes(
         copy("model.bin", 1, ["acme", "run-1", "train", "trainer", "1.2.0", "", ""], 3, Some(1000.0)),
         copy("orders", 0, [""; 7], 0, None),
         copy("orders_daily", 2, ["acme", "ol-run", "", "", "", "airflow", "nightly"], 5, Some(2000.0)),
+        copy("report.html", 1, ["acme", "run-1", "train", "trainer", "1.2.0", "", ""], 3, Some(1000.0)),
     ];
     assert_eq!(copies, expected);
     pool.close().await;
