@@ -11,8 +11,7 @@
 //! exactly where breadth first stops, and the edges it crossed between
 //! them (none from the generation a depth or cap stopped it at). Their
 //! details are then read by primary key, one row per node, which carries
-//! a copy of its producer (migration 0003), the batch split across two
-//! connections when the answer is large.
+//! a copy of its producer (migration 0003), in one batch.
 
 use crate::view::{ARTIFACT, DATASET, OPENLINEAGE_RUN, STEP};
 use gantry_proto::lineage::{self as pb, NodeKind, ProducerKind};
@@ -91,9 +90,6 @@ const DOWNSTREAM: &str = recursive_walk!("input_id", "output_id");
 /// time takes over: past this the recursive walk is reaching the same
 /// nodes by many paths, or far more nodes than the answer holds.
 const ROWS_PER_NODE: usize = 2;
-
-/// Answers at least this large read their details on two connections at once.
-const SPLIT_DETAILS_AT: usize = 512;
 
 /// What a walk reached, before details.
 #[derive(Debug, Default)]
@@ -204,15 +200,16 @@ async fn by_generation(pool: &PgPool, root: Uuid, walk: Walk) -> sqlx::Result<Re
 }
 
 /// Reads the details of `nodes` (each with its depth) and of their
-/// producers (each node's copy), as of `as_of`: one batch, or two at once
-/// on two connections when there are many.
+/// producers (each node's copy), as of `as_of`, in one batch. (Two halves
+/// on two connections at once were slower: the reads wait on the same
+/// page cache and the two cores are busy with the rest.)
 pub(crate) async fn details(
     pool: &PgPool,
     nodes: &[(Uuid, u32)],
     as_of: i64,
 ) -> sqlx::Result<(Vec<pb::Node>, Vec<pb::Producer>)> {
     let ids: Vec<Uuid> = nodes.iter().map(|(id, _)| *id).collect();
-    let rows = in_halves(&ids, |half| node_rows(pool, half, as_of)).await?;
+    let rows = node_rows(pool, &ids, as_of).await?;
     let depths: HashMap<Uuid, u32> = nodes.iter().copied().collect();
     let mut read = Vec::with_capacity(rows.len());
     let mut producers = Vec::new();
@@ -228,21 +225,6 @@ pub(crate) async fn details(
     Ok((read, producers))
 }
 
-/// Reads `ids` with `read`: at once, or in two halves side by side when
-/// there are many (a core each on the database).
-async fn in_halves<'a, T, Read>(ids: &'a [Uuid], read: impl Fn(&'a [Uuid]) -> Read) -> sqlx::Result<Vec<T>>
-where
-    Read: Future<Output = sqlx::Result<Vec<T>>>,
-{
-    if ids.len() < SPLIT_DETAILS_AT {
-        return read(ids).await;
-    }
-    let (first, second) = ids.split_at(ids.len() / 2);
-    let (mut first, second) = futures::try_join!(read(first), read(second))?;
-    first.extend(second);
-    Ok(first)
-}
-
 /// A node's columns (`nodes n`) as of the sequence bound at `$as_of`, with
 /// its copy of its producer's (and the producer's state, for `$run`,
 /// [`OPENLINEAGE_RUN`]), in the order of [`NodeRow`].
@@ -250,13 +232,13 @@ macro_rules! node_columns {
     ($as_of:literal, $run:literal) => {
         concat!(
             "n.node_id, n.kind, n.tenant, n.name, n.namespace, n.media_type, n.sha256, n.size_bytes, n.producer_id,
-             extract(epoch FROM n.appeared_at)::float8 AS appeared_at, n.appeared_seq,
+             date_part('epoch', n.appeared_at) AS appeared_at, n.appeared_seq,
              coalesce(n.expired_seq <= ",
             $as_of,
             ", false) AS expired,
              CASE WHEN n.expired_seq <= ",
             $as_of,
-            " THEN extract(epoch FROM n.expired_at)::float8 END AS expired_at,
+            " THEN date_part('epoch', n.expired_at) END AS expired_at,
              n.producer_id AS p_producer_id, n.producer_kind AS p_kind, n.producer_tenant AS p_tenant,
              n.run_id AS p_run_id, n.step_id AS p_step_id, n.agent AS p_agent, n.agent_version AS p_agent_version,
              n.job_namespace AS p_job_namespace, n.job_name AS p_job_name,
@@ -267,7 +249,7 @@ macro_rules! node_columns {
             $as_of,
             " ORDER BY s.seq DESC LIMIT 1)
              END AS p_state,
-             extract(epoch FROM n.producer_at)::float8 AS p_appeared_at, n.producer_seq AS p_appeared_seq"
+             date_part('epoch', n.producer_at) AS p_appeared_at, n.producer_seq AS p_appeared_seq"
         )
     };
 }
@@ -289,7 +271,7 @@ macro_rules! producer_columns {
             $as_of,
             " ORDER BY s.seq DESC LIMIT 1)
              END AS p_state,
-             extract(epoch FROM p.appeared_at)::float8 AS p_appeared_at,
+             date_part('epoch', p.appeared_at) AS p_appeared_at,
              coalesce(p.appeared_seq, 0) AS p_appeared_seq"
         )
     };
