@@ -301,30 +301,28 @@ pub(crate) async fn run(options: Options) -> anyhow::Result<()> {
 
     let ids = Arc::new(generated.ids);
     let mut rng = rand::rng();
-    let late: Vec<Uuid> = (0..calls + 5).map(|_| ids[rng.random_range(events / 2..events)]).collect();
-    let early: Vec<Uuid> = (0..calls + 5).map(|_| ids[rng.random_range(HUBS..events / 10)]).collect();
-    for (label, depth) in [("Upstream depth 5", 5), ("Downstream depth 5", 5)] {
-        let upstream = label.starts_with("Up");
-        let roots = if upstream { &late } else { &early };
-        measure(label, calls, |index| traverse(&client, roots[index], upstream, depth, max_nodes)).await?;
+    // Each figure draws its own roots, so none finds another's pages cached.
+    let mut draw = |range: std::ops::Range<usize>| -> Vec<Uuid> {
+        (0..calls + 5).map(|_| ids[rng.random_range(range.clone())]).collect()
+    };
+    let (newer, oldest) = (events / 2..events, HUBS..events / 10);
+    for (label, upstream, range) in [("Upstream depth 5", true, &newer), ("Downstream depth 5", false, &oldest)] {
+        let roots = draw(range.clone());
+        measure(label, calls, |index| traverse(&client, roots[index], upstream, 5, max_nodes)).await?;
     }
     // Depth 20 beside its floor: the reads each answer needs, by Postgres
-    // alone over one connection, for the same roots (a plain recursive walk
-    // of the edges, stopped at the service's 2 rows per node of the cap,
-    // then the nodes reached, up to the cap, by primary key, each row with
-    // its producer's copy; no service, no gRPC, no answer assembly). The two take turns going first, so neither always finds
-    // the pages the other just read in the cache.
+    // alone over one connection (a plain recursive walk of the edges,
+    // stopped at the service's 2 rows per node of the cap, then the nodes
+    // reached, up to the cap, by primary key, each row with its producer's
+    // copy; no service, no gRPC, no answer assembly), from other roots of
+    // the same kind, the two taking turns so both meet the same cache.
     let cap = if max_nodes == 0 { 10_000 } else { max_nodes as i64 };
-    for (label, upstream, roots) in [("Upstream depth 20", true, &late), ("Downstream depth 20", false, &early)] {
+    for (label, upstream, range) in [("Upstream depth 20", true, &newer), ("Downstream depth 20", false, &oldest)] {
+        let (service_roots, floor_roots) = (draw(range.clone()), draw(range.clone()));
         let (mut service, mut floor) = (Figure::new()?, Figure::new()?);
-        for (index, &root) in roots.iter().enumerate().take(calls) {
-            if index % 2 == 0 {
-                service.time(traverse(&client, root, upstream, 20, max_nodes)).await?;
-                floor.time(floor_walk(&pool, root, upstream, cap)).await?;
-            } else {
-                floor.time(floor_walk(&pool, root, upstream, cap)).await?;
-                service.time(traverse(&client, root, upstream, 20, max_nodes)).await?;
-            }
+        for (&root, &other) in service_roots.iter().zip(&floor_roots).take(calls) {
+            service.time(traverse(&client, root, upstream, 20, max_nodes)).await?;
+            floor.time(floor_walk(&pool, other, upstream, cap)).await?;
         }
         service.print(label);
         floor.print("  floor (Postgres alone)");

@@ -107,8 +107,8 @@ struct Args {
     /// Edges of the generated lineage graph.
     #[arg(long, default_value_t = 1_000_000)]
     lineage_edges: usize,
-    /// Calls per lineage query figure.
-    #[arg(long, default_value_t = 200)]
+    /// Calls per lineage query figure (Impact: at most 50).
+    #[arg(long, default_value_t = 1000)]
     lineage_calls: usize,
     /// Nodes per lineage answer the queries ask for (0: the service's default, 10000).
     #[arg(long, default_value_t = 0)]
