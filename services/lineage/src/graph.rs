@@ -225,6 +225,24 @@ pub(crate) async fn details(
     Ok((read, producers))
 }
 
+/// `p_state`: the state as of `$as_of` of producer `$id` if its `$kind`
+/// is `$run` ([`OPENLINEAGE_RUN`], the only kind with states).
+macro_rules! producer_state {
+    ($id:literal, $kind:literal, $as_of:literal, $run:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $kind,
+            " = ",
+            $run,
+            " THEN (SELECT s.state FROM producer_states s WHERE s.producer_id = ",
+            $id,
+            " AND s.seq <= ",
+            $as_of,
+            " ORDER BY s.seq DESC LIMIT 1) END AS p_state"
+        )
+    };
+}
+
 /// A node's columns (`nodes n`) as of the sequence bound at `$as_of`, with
 /// its copy of its producer's (and the producer's state, for `$run`,
 /// [`OPENLINEAGE_RUN`]), in the order of [`NodeRow`].
@@ -242,37 +260,23 @@ macro_rules! node_columns {
              n.producer_id AS p_producer_id, n.producer_kind AS p_kind, n.producer_tenant AS p_tenant,
              n.run_id AS p_run_id, n.step_id AS p_step_id, n.agent AS p_agent, n.agent_version AS p_agent_version,
              n.job_namespace AS p_job_namespace, n.job_name AS p_job_name,
-             CASE WHEN n.producer_kind = ",
-            $run,
-            " THEN
-                 (SELECT s.state FROM producer_states s WHERE s.producer_id = n.producer_id AND s.seq <= ",
-            $as_of,
-            " ORDER BY s.seq DESC LIMIT 1)
-             END AS p_state,
-             date_part('epoch', n.producer_at) AS p_appeared_at, n.producer_seq AS p_appeared_seq"
+             ",
+            producer_state!("n.producer_id", "n.producer_kind", $as_of, $run),
+            ", date_part('epoch', n.producer_at) AS p_appeared_at, n.producer_seq AS p_appeared_seq"
         )
     };
 }
 
-/// A producer's columns (`producers p`, which may be NULL: a node nobody
-/// made) and its state as of `$as_of`, in the order of [`ProducerRow`];
-/// `$run` binds [`OPENLINEAGE_RUN`], the only kind with states.
+/// A producer's columns (`producers p`) and its state as of `$as_of`, in
+/// the order of [`ProducerRow`]; `$run` binds [`OPENLINEAGE_RUN`].
 macro_rules! producer_columns {
     ($as_of:literal, $run:literal) => {
         concat!(
-            "p.producer_id AS p_producer_id, coalesce(p.kind, 0::int2) AS p_kind, coalesce(p.tenant, '') AS p_tenant,
-             coalesce(p.run_id, '') AS p_run_id, coalesce(p.step_id, '') AS p_step_id,
-             coalesce(p.agent, '') AS p_agent, coalesce(p.agent_version, '') AS p_agent_version,
-             coalesce(p.job_namespace, '') AS p_job_namespace, coalesce(p.job_name, '') AS p_job_name,
-             CASE WHEN p.kind = ",
-            $run,
-            " THEN
-                 (SELECT s.state FROM producer_states s WHERE s.producer_id = p.producer_id AND s.seq <= ",
-            $as_of,
-            " ORDER BY s.seq DESC LIMIT 1)
-             END AS p_state,
-             date_part('epoch', p.appeared_at) AS p_appeared_at,
-             coalesce(p.appeared_seq, 0) AS p_appeared_seq"
+            "p.producer_id AS p_producer_id, p.kind AS p_kind, p.tenant AS p_tenant, p.run_id AS p_run_id,
+             p.step_id AS p_step_id, p.agent AS p_agent, p.agent_version AS p_agent_version,
+             p.job_namespace AS p_job_namespace, p.job_name AS p_job_name, ",
+            producer_state!("p.producer_id", "p.kind", $as_of, $run),
+            ", date_part('epoch', p.appeared_at) AS p_appeared_at, p.appeared_seq AS p_appeared_seq"
         )
     };
 }
