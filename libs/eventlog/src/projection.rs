@@ -82,17 +82,32 @@ pub trait View: Send + Sync + 'static {
     /// The one subject filter of the consumer (NATS 2.9 takes only one).
     fn filter_subject(&self) -> String;
 
+    /// The view's own tables: a rebuild from sequence 1 empties them.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies one event in the runner's transaction.
+    fn apply_one<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+
     /// Applies a batch of events (ascending sequence) in the runner's
-    /// transaction. A data error (SQLSTATE 22 or 23) makes the runner apply
-    /// the batch again one event at a time and park the event that fails.
+    /// transaction: each in turn, unless the view writes a batch at once. A
+    /// data error (SQLSTATE 22 or 23) makes the runner apply the batch again
+    /// one event at a time and park the event that fails.
     fn apply<'a>(
         &'a self,
         transaction: &'a mut PgConnection,
         events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<()>>;
-
-    /// Empties the view's own tables (for a rebuild from sequence 1).
-    fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>>;
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            for event in events {
+                self.apply_one(&mut *transaction, event).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 impl<V: View> Projection for V {
@@ -124,7 +139,11 @@ impl<V: View> Projection for V {
     }
 
     fn reset<'a>(&'a self, connection: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        View::reset(self, connection)
+        let truncate = format!("TRUNCATE {}", self.tables().join(", "));
+        Box::pin(async move {
+            sqlx::query(&truncate).execute(connection).await?;
+            Ok(())
+        })
     }
 }
 

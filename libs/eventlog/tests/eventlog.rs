@@ -431,7 +431,7 @@ async fn a_batch_prepared_while_the_one_before_is_written_builds_on_it() {
     env.cleanup().await.unwrap();
 }
 
-/// The plain shape of a view: one `apply` per batch, in the transaction.
+/// The plain shape of a view: each event applied in the transaction.
 #[derive(Debug)]
 struct PlainView {
     filter: String,
@@ -446,27 +446,22 @@ impl gantry_eventlog::View for PlainView {
         self.filter.clone()
     }
 
-    fn apply<'a>(
-        &'a self,
-        transaction: &'a mut PgConnection,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            for event in events {
-                // A plain INSERT: applying an event twice would fail.
-                sqlx::query("INSERT INTO seen (sequence, aggregate_id) VALUES ($1, $2)")
-                    .bind(event.sequence as i64)
-                    .bind(&event.envelope.aggregate_id)
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-            Ok(())
-        })
+    fn tables(&self) -> &'static [&'static str] {
+        &["seen"]
     }
 
-    fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn apply_one<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            sqlx::query("TRUNCATE seen").execute(transaction).await?;
+            // A plain INSERT: applying an event twice would fail.
+            sqlx::query("INSERT INTO seen (sequence, aggregate_id) VALUES ($1, $2)")
+                .bind(event.sequence as i64)
+                .bind(&event.envelope.aggregate_id)
+                .execute(transaction)
+                .await?;
             Ok(())
         })
     }

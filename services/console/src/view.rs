@@ -154,24 +154,16 @@ impl View for ConsoleView {
         self.filter_subject.clone()
     }
 
-    fn apply<'a>(
-        &'a self,
-        transaction: &'a mut PgConnection,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            for event in events {
-                apply_one(transaction, event).await?;
-            }
-            Ok(())
-        })
+    fn tables(&self) -> &'static [&'static str] {
+        &["credentials", "requests"]
     }
 
-    fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            sqlx::query("TRUNCATE credentials, requests").execute(transaction).await?;
-            Ok(())
-        })
+    fn apply_one<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(apply_one(transaction, event))
     }
 }
 

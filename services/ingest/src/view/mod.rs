@@ -194,24 +194,16 @@ impl View for ArtifactsView {
         self.filter_subject.clone()
     }
 
-    fn apply<'a>(
-        &'a self,
-        transaction: &'a mut PgConnection,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            for event in events {
-                apply_one(transaction, event).await?;
-            }
-            Ok(())
-        })
+    fn tables(&self) -> &'static [&'static str] {
+        &["artifacts", "blobs", "run_events"]
     }
 
-    fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            sqlx::query("TRUNCATE artifacts, blobs, run_events").execute(transaction).await?;
-            Ok(())
-        })
+    fn apply_one<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(apply_one(transaction, event))
     }
 }
 

@@ -56,21 +56,25 @@ impl View for GraphView {
         self.filter_subject.clone()
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["producers", "producer_states", "declared_datasets", "nodes", "edges", "applied"]
+    }
+
+    fn apply_one<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        event: &'a RecordedEvent,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        self.apply(transaction, std::slice::from_ref(event))
+    }
+
+    /// A batch at once: rows gathered, then one statement per table.
     fn apply<'a>(
         &'a self,
         transaction: &'a mut PgConnection,
         events: &'a [RecordedEvent],
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(apply::apply(transaction, events))
-    }
-
-    fn reset<'a>(&'a self, transaction: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            sqlx::query("TRUNCATE producers, producer_states, declared_datasets, nodes, edges, applied")
-                .execute(transaction)
-                .await?;
-            Ok(())
-        })
     }
 }
 
